@@ -1,0 +1,272 @@
+"""Benchmark: koprep's shard-wise TF-IDF and word2vec against scikit-learn / gensim called directly.
+
+    .venv/bin/python bench/bench_vectorize.py                      # NSMC 150k train, whitespace tokens
+    .venv/bin/python bench/bench_vectorize.py --limit 20000        # quicker
+    .venv/bin/python bench/bench_vectorize.py --tokens-parquet PATH  # a koprep tokenize artifact
+                                                                   # (file or directory; doc_id, tokens)
+
+Every measurement runs in its own freshly spawned process, so peak RSS (the kernel's ru_maxrss,
+minus the process's RSS right before the measured work) is not polluted by earlier runs.
+Inputs are first written as Parquet shards (doc_id, tokens) into a temporary directory, the way
+the pipeline stores them. Timings:
+
+* tfidf time: `fit_vocabulary` over the shards + `transform` of every shard, vs
+  `TfidfVectorizer.fit_transform` on the whole list — both on token lists already in memory,
+  so the ratio compares computation only (best of --repeats).
+* tfidf memory: koprep streaming the shards from Parquet (only the current shard's matrix alive,
+  as when the pipeline writes each shard's result) vs scikit-learn, which must hold every document
+  and the whole matrix; measured at growing corpus sizes.
+* word2vec time: `train_word2vec` streaming from Parquet shards, and on the in-memory list, vs
+  `gensim.models.Word2Vec(sentences=list)`, same parameters.
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import multiprocessing
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+REPO = Path(__file__).resolve().parents[1]
+NSMC_TRAIN = REPO.parent / "shared" / "corpora" / "nsmc" / "ratings_train.txt"
+TFIDF = dict(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
+WORD2VEC = dict(vector_size=100, window=5, min_count=2, epochs=5, seed=1)
+
+
+# ---------------------------------------------------------------------------------------------
+# inputs
+
+
+def load_token_lists(args) -> tuple[list[str], list[list[str]]]:
+    if args.tokens_parquet:
+        table = pq.read_table(args.tokens_parquet, columns=["doc_id", "tokens"])
+        doc_ids, tokens = table.column("doc_id").to_pylist(), table.column("tokens").to_pylist()
+    else:
+        if not NSMC_TRAIN.exists():
+            sys.exit(f"{NSMC_TRAIN} not found: put the shared corpora beside the checkout or pass --tokens-parquet")
+        frame = pd.read_csv(NSMC_TRAIN, sep="\t", quoting=3, dtype=str, keep_default_na=False)
+        doc_ids, tokens = frame["id"].tolist(), [text.split() for text in frame["document"]]
+    return doc_ids[: args.limit], tokens[: args.limit]
+
+
+def write_shards(directory: Path, doc_ids: list[str], tokens: list[list[str]], shard_size: int) -> list[str]:
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for number, start in enumerate(range(0, len(tokens), shard_size)):
+        path = directory / f"shard-{number:05d}.parquet"
+        table = pa.table(
+            {
+                "doc_id": pa.array(doc_ids[start : start + shard_size], pa.string()),
+                "tokens": pa.array(tokens[start : start + shard_size], pa.list_(pa.string())),
+            }
+        )
+        pq.write_table(table, path)
+        paths.append(str(path))
+    return paths
+
+
+def read_shard(path: str) -> list[list[str]]:
+    return pq.read_table(path, columns=["tokens"]).column("tokens").to_pylist()
+
+
+class ParquetShards:
+    """Restartable: every iteration re-reads the shard files, one at a time."""
+
+    def __init__(self, paths: list[str]) -> None:
+        self.paths = paths
+
+    def __iter__(self):
+        for path in self.paths:
+            yield read_shard(path)
+
+
+class ParquetSentences:
+    def __init__(self, paths: list[str]) -> None:
+        self.shards = ParquetShards(paths)
+
+    def __iter__(self):
+        for shard in self.shards:
+            yield from shard
+
+
+# ---------------------------------------------------------------------------------------------
+# measured tasks (each runs in a fresh spawned process)
+
+
+def _rss() -> int:
+    import psutil
+
+    return psutil.Process().memory_info().rss
+
+
+def _peak_above(baseline: int) -> int:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
+
+
+def task_tfidf_time(paths: list[str], repeats: int) -> dict:
+    import scipy.sparse as sp
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    from koprep.stages.vectorize import TfidfParams, fit_vocabulary, transform
+
+    shards = [read_shard(p) for p in paths]
+    docs = [doc for shard in shards for doc in shard]
+    params = TfidfParams(**TFIDF)
+    ours, theirs = [], []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        vectorizer = TfidfVectorizer(
+            tokenizer=_identity, preprocessor=_identity, token_pattern=None, lowercase=False, **TFIDF
+        )
+        expected = vectorizer.fit_transform(docs)
+        theirs.append(time.perf_counter() - start)
+        del expected
+
+        start = time.perf_counter()
+        fitted = fit_vocabulary(shards, params)
+        blocks = [transform(shard, fitted, params) for shard in shards]
+        ours.append(time.perf_counter() - start)
+    matrix = sp.vstack(blocks, format="csr")
+    expected = vectorizer.fit_transform(docs)
+    same = list(fitted.table["term"]) == list(vectorizer.get_feature_names_out())
+    max_diff = abs(matrix - expected).max() if same else float("nan")
+    return {
+        "koprep_s": min(ours),
+        "sklearn_s": min(theirs),
+        "vocabulary": len(fitted.table),
+        "nnz": matrix.nnz,
+        "same_vocabulary": same,
+        "max_abs_diff": float(max_diff),
+    }
+
+
+def task_tfidf_memory_koprep(paths: list[str]) -> dict:
+    from koprep.stages.vectorize import TfidfParams, fit_vocabulary, transform
+
+    params = TfidfParams(**TFIDF)
+    baseline = _rss()
+    start = time.perf_counter()
+    fitted = fit_vocabulary(ParquetShards(paths), params)
+    nnz = 0
+    for shard in ParquetShards(paths):
+        nnz += transform(shard, fitted, params).nnz  # the pipeline writes it out and drops it
+    return {"seconds": time.perf_counter() - start, "peak_bytes": _peak_above(baseline), "nnz": nnz}
+
+
+def task_tfidf_memory_sklearn(paths: list[str]) -> dict:
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    baseline = _rss()
+    start = time.perf_counter()
+    docs = [doc for path in paths for doc in read_shard(path)]
+    vectorizer = TfidfVectorizer(tokenizer=_identity, preprocessor=_identity, token_pattern=None, lowercase=False, **TFIDF)
+    matrix = vectorizer.fit_transform(docs)
+    return {"seconds": time.perf_counter() - start, "peak_bytes": _peak_above(baseline), "nnz": matrix.nnz}
+
+
+def task_word2vec(paths: list[str], workers: int) -> dict:
+    from gensim.models import Word2Vec
+
+    from koprep.stages.embed import Word2VecParams, train_word2vec
+
+    params = Word2VecParams(**WORD2VEC, workers=workers)
+    sentences = [doc for path in paths for doc in read_shard(path)]
+
+    start = time.perf_counter()
+    direct = Word2Vec(sentences=sentences, **params.gensim_kwargs()).wv
+    gensim_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    in_memory = train_word2vec(sentences, params)
+    in_memory_s = time.perf_counter() - start
+
+    start = time.perf_counter()
+    streamed = train_word2vec(ParquetSentences(paths), params)
+    streamed_s = time.perf_counter() - start
+    identical = (
+        workers == 1
+        and streamed.index_to_key == direct.index_to_key
+        and np.array_equal(streamed.vectors, direct.vectors)
+        and np.array_equal(in_memory.vectors, direct.vectors)
+    )
+    return {
+        "gensim_s": gensim_s,
+        "koprep_in_memory_s": in_memory_s,
+        "koprep_streamed_s": streamed_s,
+        "words": len(direct),
+        "identical_vectors": identical,
+    }
+
+
+def _identity(doc):
+    return doc
+
+
+def measure(task, *args) -> dict:
+    context = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+        return pool.submit(task, *args).result()
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--limit", type=int, default=150_000, help="number of documents (default: all 150k)")
+    parser.add_argument("--tokens-parquet", help="Parquet file/directory with doc_id, tokens (default: NSMC whitespace)")
+    parser.add_argument("--shard-size", type=int, default=20_000)
+    parser.add_argument("--repeats", type=int, default=3, help="timing repeats; the best is reported")
+    parser.add_argument("--w2v-workers", type=int, default=1)
+    parser.add_argument("--skip-word2vec", action="store_true")
+    args = parser.parse_args()
+
+    doc_ids, tokens = load_token_lists(args)
+    n_docs = len(tokens)
+    print(f"{n_docs} documents, {sum(map(len, tokens))} tokens, shards of {args.shard_size}")
+    print(f"TF-IDF params {TFIDF}; word2vec params {WORD2VEC}, workers={args.w2v_workers}\n")
+    with tempfile.TemporaryDirectory(prefix="koprep-bench-") as tmp:
+        paths = write_shards(Path(tmp) / "all", doc_ids, tokens, args.shard_size)
+
+        timing = measure(task_tfidf_time, paths, args.repeats)
+        print(
+            f"TF-IDF fit+transform: koprep {timing['koprep_s']:.2f}s, scikit-learn {timing['sklearn_s']:.2f}s, "
+            f"ratio {timing['koprep_s'] / timing['sklearn_s']:.2f}x "
+            f"(vocabulary {timing['vocabulary']}, nnz {timing['nnz']}, same vocabulary: {timing['same_vocabulary']}, "
+            f"max |diff| {timing['max_abs_diff']:.1e})"
+        )
+
+        print("\nPeak memory above the pre-work RSS (streaming from Parquet shards vs all in memory):")
+        print(f"{'docs':>8} {'koprep MiB':>11} {'sklearn MiB':>12} {'ratio':>6} {'koprep s':>9} {'sklearn s':>10}")
+        sizes = sorted({s for s in (25_000, 50_000, 100_000, 150_000) if s < n_docs} | {n_docs})
+        for size in sizes:
+            subset = write_shards(Path(tmp) / f"n{size}", doc_ids[:size], tokens[:size], args.shard_size)
+            ours = measure(task_tfidf_memory_koprep, subset)
+            theirs = measure(task_tfidf_memory_sklearn, subset)
+            assert ours["nnz"] == theirs["nnz"]
+            print(
+                f"{size:>8} {ours['peak_bytes'] / 2**20:>11.0f} {theirs['peak_bytes'] / 2**20:>12.0f} "
+                f"{ours['peak_bytes'] / theirs['peak_bytes']:>6.2f} {ours['seconds']:>9.2f} {theirs['seconds']:>10.2f}"
+            )
+
+        if not args.skip_word2vec:
+            w2v = measure(task_word2vec, paths, args.w2v_workers)
+            print(
+                f"\nword2vec: gensim direct {w2v['gensim_s']:.2f}s; koprep on the list {w2v['koprep_in_memory_s']:.2f}s "
+                f"({w2v['koprep_in_memory_s'] / w2v['gensim_s']:.2f}x); koprep streaming Parquet shards "
+                f"{w2v['koprep_streamed_s']:.2f}s ({w2v['koprep_streamed_s'] / w2v['gensim_s']:.2f}x); "
+                f"{w2v['words']} words; identical vectors: {w2v['identical_vectors']}"
+            )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,210 @@
+"""`koprep` command line: run the pipeline, inspect backends and cleaning, use the artifacts."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Sequence
+
+from koprep import __version__
+
+EXIT_USAGE = 2
+
+
+def _add_run_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "corpus", nargs="?", default=None,
+        help="text file (one document per line), folder of .txt, TSV/CSV, JSON Lines or Parquet; "
+        "default: konlpy's bundled kolaw + kobill corpora",
+    )
+    parser.add_argument("--backend", help="tokenizer backend (see `koprep backends`); default okt")
+    parser.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+        help="override one setting, e.g. --set ngram.min_df=2 --set corpus.text_column=content (repeatable)",
+    )
+    parser.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="koprep", description=__doc__)
+    parser.add_argument("--version", action="version", version=f"koprep {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = commands.add_parser("run", help="run the preprocessing flow (clean → tokenize → bow/ngram/tfidf/word2vec)")
+    _add_run_options(run)
+    run.add_argument("--json", action="store_true", help="print the run summary as one JSON object on the last stdout line")
+    run.set_defaults(handler=_run)
+
+    backends = commands.add_parser("backends", help="list tokenizer backends, whether they are installed, and their options")
+    backends.add_argument("--json", action="store_true")
+    backends.set_defaults(handler=_backends)
+
+    preview = commands.add_parser("clean-preview", help="show what each cleaning step does to TEXT")
+    preview.add_argument("text")
+    preview.add_argument("--config", dest="config_file", metavar="FILE")
+    preview.add_argument("--set", dest="overrides", action="append", default=[], metavar="clean.KEY=VALUE")
+    preview.set_defaults(handler=_clean_preview)
+
+    serve = commands.add_parser(
+        "serve", help="serve the flow on the Prefect server (PREFECT_API_URL) with a schedule until Ctrl-C",
+    )
+    _add_run_options(serve)
+    serve.add_argument("--name", default="served", help="deployment name (runs show as koprep-preprocess/NAME)")
+    when = serve.add_mutually_exclusive_group(required=True)
+    when.add_argument("--cron", help='cron schedule, e.g. "0 3 * * *" (03:00 UTC daily)')
+    when.add_argument("--interval", type=float, metavar="SECONDS", help="run every SECONDS")
+    serve.add_argument("--limit", type=int, help="at most this many runs at once (default: no limit)")
+    serve.set_defaults(handler=_serve)
+
+    trigger = commands.add_parser("trigger", help="start a run of a deployment on the Prefect server; --watch follows it")
+    trigger.add_argument("deployment", nargs="?", default=None, metavar="DEPLOYMENT",
+                         help="FLOW/DEPLOYMENT (default: koprep-preprocess/nightly from prefect.yaml)")
+    trigger.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
+                         help="flow parameter over the deployment's default, e.g. --param backend=whitespace (repeatable)")
+    trigger.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="config override merged into the `overrides` parameter (repeatable)")
+    trigger.add_argument("--watch", action="store_true",
+                         help="follow the run to its end, print the stage summary; exit 0 only if it completed")
+    trigger.add_argument("--timeout", type=float, metavar="SECONDS", help="with --watch: give up waiting after SECONDS")
+    trigger.add_argument("--json", action="store_true", help="with --watch: print the run summary as JSON on the last line")
+    trigger.set_defaults(handler=_trigger)
+    return parser
+
+
+def _run(args: argparse.Namespace) -> int:
+    from koprep.config import load_config
+    from koprep.pipeline import preflight, with_fitted_from
+    from koprep.store import ArtifactStore
+
+    # Bad input fails here, before a Prefect server is contacted or started.
+    store = ArtifactStore(args.artifacts)
+    preflight(store, args.corpus, with_fitted_from(store, load_config(args.config_file, args.overrides, args.backend)))
+    from flows.preprocess import preprocess
+
+    summary = preprocess(
+        corpus=args.corpus, backend=args.backend, config_file=args.config_file,
+        overrides=dict(_pairs(args.overrides)), artifacts=args.artifacts,
+    )
+    _print_summary(summary)
+    if args.json:
+        print(json.dumps({k: summary[k] for k in ("run_id", "stages")}, ensure_ascii=False))
+    return 0
+
+
+def _pairs(overrides: Sequence[str]):
+    from koprep.config import parse_override
+
+    return [parse_override(o) for o in overrides]
+
+
+def _print_summary(summary: dict) -> None:
+    print(f"run {summary['run_id']}  corpus {summary['corpus']}  backend {summary['backend']}")
+    print(f"{'stage':<10} {'cached':<7} {'rows':>8} {'seconds':>8}  path")
+    for name, stage in summary["stages"].items():
+        print(f"{name:<10} {'yes' if stage['cached'] else 'no':<7} {stage['rows']:>8} {stage['seconds']:>8.2f}  {stage['path']}")
+    clean = summary["stages"].get("clean", {}).get("extra", {})
+    if clean.get("empty_after_clean"):
+        print(f"{clean['empty_after_clean']} document(s) are empty after cleaning (kept, with empty text)")
+
+
+def _backends(args: argparse.Namespace) -> int:
+    from dataclasses import asdict
+
+    from koprep.tokenizers import available_backends
+
+    infos = available_backends()
+    if args.json:
+        print(json.dumps([asdict(i) for i in infos], ensure_ascii=False))
+        return 0
+    for info in infos:
+        state = "available" if info.available else "NOT INSTALLED"
+        print(f"{info.name:<12} {state:<14} {info.description}")
+        if not info.available:
+            print(f"{'':<12} install: {info.install_hint}")
+        for option, kind in info.options.items():
+            print(f"{'':<12} --set tokenize.options.{option}=…  ({kind})")
+    return 0
+
+
+def _clean_preview(args: argparse.Namespace) -> int:
+    from koprep.config import load_config
+    from koprep.stages.clean import preview
+
+    config = load_config(args.config_file, args.overrides)
+    steps = preview(args.text, config.clean)
+    width = max(len(name) for name, _ in steps)
+    previous = None
+    for name, text in steps:
+        marker = " " if text == previous else "*"
+        print(f"{marker} {name:<{width}}  {text!r}")
+        previous = text
+    return 0
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from koprep import orchestrate
+
+    parameters = orchestrate.PreprocessParameters(
+        corpus=args.corpus, backend=args.backend, config_file=args.config_file,
+        overrides=dict(_pairs(args.overrides)) or None, artifacts=args.artifacts,
+    )
+    try:
+        orchestrate.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)
+    except orchestrate.OrchestrationError as exc:
+        print(f"koprep: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    return 0
+
+
+def _trigger(args: argparse.Namespace) -> int:
+    """Exit 0: run created (or, with --watch, completed); 1: the run failed, crashed, was cancelled
+    or outlived --timeout; 2: nothing was started (bad parameters, no server, no such deployment)."""
+    from koprep import orchestrate
+
+    deployment = args.deployment or orchestrate.DEFAULT_DEPLOYMENT
+    try:
+        run = orchestrate.trigger(deployment, orchestrate.parse_parameter_pairs(args.params), _pairs(args.overrides))
+    except orchestrate.OrchestrationError as exc:
+        print(f"koprep: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    print(f"created flow run {run.name} ({run.id}) of {deployment}")
+    if url := orchestrate.run_url(run.id):
+        print(f"  {url}")
+    if not args.watch:
+        return 0
+    try:
+        finished = orchestrate.watch(
+            run.id, timeout=args.timeout,
+            on_state=lambda name, message: print(f"  {name}" + (f": {message}" if message else ""), flush=True),
+        )
+    except orchestrate.OrchestrationError as exc:
+        print(f"koprep: error: {exc}", file=sys.stderr)
+        return 1
+    if finished.summary is not None:
+        _print_summary(finished.summary)
+    if args.json:
+        record = {"flow_run_id": finished.flow_run_id, "state": finished.state, "message": finished.message}
+        if finished.summary is not None:
+            record.update(run_id=finished.summary["run_id"], stages=finished.summary["stages"])
+        print(json.dumps(record, ensure_ascii=False))
+    return 0 if finished.succeeded else 1
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    from koprep.config import ConfigError
+    from koprep.corpus import CorpusError
+    from koprep.store import StoreError
+    from koprep.tokenizers import BackendOptionError, BackendUnavailable
+
+    args = build_parser().parse_args(argv)
+    try:
+        return args.handler(args)
+    except (ConfigError, CorpusError, StoreError, BackendOptionError, BackendUnavailable) as exc:
+        print(f"koprep: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    sys.exit(main())

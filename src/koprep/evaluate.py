@@ -1,0 +1,153 @@
+"""Intrinsic evaluation of word vectors on the Korean analogy and WS-353 sets (Park et al., 2018).
+
+Scores come from gensim's own `evaluate_word_analogies` / `evaluate_word_pairs`; this module adds
+what they only log: how many items were skipped because a word is not in the vocabulary, per
+section and overall, as a rate in [0, 1]. Coverage matters as much as accuracy for Korean, where
+the tokenizer decides whether inflected forms such as 갔다 exist as words at all.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from gensim.models import KeyedVectors
+
+# gensim's defaults, kept explicit because the OOV count must use the same vocabulary view.
+RESTRICT_VOCAB = 300_000
+CASE_INSENSITIVE = True
+
+
+@dataclass(frozen=True)
+class _AnalogyItem:
+    section: str
+    words: tuple[str, str, str, str]
+
+
+def evaluate_analogies(kv: KeyedVectors, path: str | os.PathLike) -> dict:
+    """Analogy accuracy (3CosAdd, gensim `evaluate_word_analogies`) on a Google-format file.
+
+    Returns {"overall_accuracy", "correct", "evaluated", "total", "oov_rate", "sections"}, where
+    "sections" maps each section name to the same keys (without "sections"). Accuracy is over the
+    items whose four words are all in the vocabulary (None when there are none); `oov_rate` is the
+    share of items with at least one word missing.
+    """
+    items = _read_analogies(path)
+    if not items:
+        raise ValueError(f"{path} holds no analogy items; expected ': section' headers followed by 'a b c d' lines")
+    _, gensim_sections = kv.evaluate_word_analogies(
+        os.fspath(path), restrict_vocab=RESTRICT_VOCAB, case_insensitive=CASE_INSENSITIVE
+    )
+    correct_by_section = {s["section"]: len(s["correct"]) for s in gensim_sections[:-1]}
+    evaluated_by_section = {s["section"]: len(s["correct"]) + len(s["incorrect"]) for s in gensim_sections[:-1]}
+
+    totals: dict[str, int] = {}
+    for item in items:
+        totals[item.section] = totals.get(item.section, 0) + 1
+    sections = {
+        name: _accuracy_summary(correct_by_section.get(name, 0), evaluated_by_section.get(name, 0), total)
+        for name, total in totals.items()
+    }
+    overall = _accuracy_summary(
+        sum(s["correct"] for s in sections.values()),
+        sum(s["evaluated"] for s in sections.values()),
+        len(items),
+    )
+    return {
+        "overall_accuracy": overall["accuracy"],
+        **{key: value for key, value in overall.items() if key != "accuracy"},
+        "sections": sections,
+    }
+
+
+def _accuracy_summary(correct: int, evaluated: int, total: int) -> dict:
+    return {
+        "accuracy": correct / evaluated if evaluated else None,
+        "correct": correct,
+        "evaluated": evaluated,
+        "total": total,
+        "oov_rate": (total - evaluated) / total if total else 0.0,
+    }
+
+
+def _read_analogies(path: str | os.PathLike) -> list[_AnalogyItem]:
+    # The items gensim counts: lines of exactly four words after a ': section' header.
+    items: list[_AnalogyItem] = []
+    section = None
+    with open(path, encoding="utf-8-sig") as lines:
+        for line in lines:
+            if line.startswith(": "):
+                section = line.lstrip(": ").strip()
+                continue
+            words = line.split()
+            if len(words) == 4 and section is not None:
+                items.append(_AnalogyItem(section, tuple(words)))
+    return items
+
+
+def evaluate_similarity(kv: KeyedVectors, path: str | os.PathLike) -> dict:
+    """Correlation of cosine similarity with human scores (gensim `evaluate_word_pairs`).
+
+    Accepts the Korean WS-353 CSV (UTF-8 with BOM, comma-separated, header line) and gensim's
+    tab-separated format (`#` comments). Returns {"pearson", "pearson_pvalue", "spearman",
+    "spearman_pvalue", "evaluated", "total", "oov_rate"}; correlations are None when no pair is
+    fully in the vocabulary.
+    """
+    delimiter = _pair_delimiter(path)
+    total, evaluated = _count_pairs(kv, path, delimiter)
+    result = {"evaluated": evaluated, "total": total, "oov_rate": (total - evaluated) / total if total else 0.0}
+    if total == 0:
+        raise ValueError(f"{path} holds no word pairs; expected lines 'word1{delimiter}word2{delimiter}score'")
+    if evaluated < 2:
+        return {"pearson": None, "pearson_pvalue": None, "spearman": None, "spearman_pvalue": None, **result}
+    pearson, spearman, _ = kv.evaluate_word_pairs(
+        os.fspath(path),
+        delimiter=delimiter,
+        encoding="utf-8-sig",
+        restrict_vocab=RESTRICT_VOCAB,
+        case_insensitive=CASE_INSENSITIVE,
+    )
+    return {
+        "pearson": float(pearson[0]),
+        "pearson_pvalue": float(pearson[1]),
+        "spearman": float(spearman[0]),
+        "spearman_pvalue": float(spearman[1]),
+        **result,
+    }
+
+
+def _pair_delimiter(path: str | os.PathLike) -> str:
+    with open(path, encoding="utf-8-sig") as lines:
+        for line in lines:
+            if line.strip() and not line.startswith("#"):
+                return "\t" if "\t" in line else ","
+    return ","
+
+
+def _count_pairs(kv: KeyedVectors, path: str | os.PathLike, delimiter: str) -> tuple[int, int]:
+    """(valid pairs, pairs with both words in the vocabulary), parsed the way gensim parses them."""
+    vocabulary = _vocabulary_view(kv)
+    total = evaluated = 0
+    with open(path, encoding="utf-8-sig") as lines:
+        for line in lines:
+            if not line or line.startswith("#"):
+                continue
+            fields = line.split(delimiter)
+            if len(fields) != 3:
+                continue
+            try:
+                float(fields[2])
+            except ValueError:
+                continue  # header line
+            total += 1
+            a, b = (_fold(w) for w in fields[:2])
+            evaluated += a in vocabulary and b in vocabulary
+    return total, evaluated
+
+
+def _vocabulary_view(kv: KeyedVectors) -> set[str]:
+    return {_fold(word) for word in kv.index_to_key[:RESTRICT_VOCAB]}
+
+
+def _fold(word: str) -> str:
+    return word.upper() if CASE_INSENSITIVE else word

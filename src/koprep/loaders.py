@@ -1,0 +1,114 @@
+"""Load a run's artifacts for downstream code: pandas, scipy.sparse and gensim objects.
+
+    from koprep.loaders import open_run
+    run = open_run("artifacts")              # the latest run; or open_run("artifacts", RUN_ID)
+    tokens = run.tokens()                    # DataFrame: doc_id, tokens
+    tfidf = run.matrix("tfidf")              # .matrix (csr_matrix), .vocabulary (DataFrame), .doc_ids
+    kv = run.word_vectors()                  # gensim KeyedVectors
+    X = run.transform(["새로 들어온 리뷰"], "tfidf")  # new raw texts → the same vectors (csr_matrix)
+
+Every read goes through the artifact store, which refuses incomplete or corrupt entries.
+The files are plain Parquet, so `pandas.read_parquet(run.path("tokenize"))` or duckdb's
+`read_parquet('.../tokenize/<fp>/part-*.parquet')` work as well.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import pandas as pd
+import scipy.sparse as sp
+
+from koprep.store import ArtifactStore, Entry, StoreError
+
+
+@dataclass(frozen=True)
+class Matrix:
+    matrix: sp.csr_matrix
+    """Rows follow `doc_ids`; columns follow `vocabulary.term_id`."""
+    vocabulary: pd.DataFrame
+    """term_id, term, df (and idf for tfidf)."""
+    doc_ids: list[str]
+
+    @property
+    def terms(self) -> list[str]:
+        return self.vocabulary["term"].tolist()
+
+
+class Run:
+    def __init__(self, store: ArtifactStore, summary: dict[str, Any]) -> None:
+        self.store = store
+        self.summary = summary
+        self.run_id: str = summary["run_id"]
+        self._tokenizer = None
+
+    def entry(self, stage: str) -> Entry:
+        stages = self.summary["stages"]
+        if stage not in stages:
+            raise StoreError(f"run {self.run_id} has no {stage!r} stage; it has {sorted(stages)}")
+        return self.store.open_entry(stages[stage]["path"])
+
+    def path(self, stage: str) -> Path:
+        return self.entry(stage).path
+
+    def clean(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path("clean"))
+
+    def tokens(self) -> pd.DataFrame:
+        return pd.read_parquet(self.path("tokenize"))
+
+    def matrix(self, stage: str = "tfidf") -> Matrix:
+        from koprep.stages.vectorize import from_long
+
+        entry = self.entry(stage)
+        vocabulary = pd.read_parquet(entry.file("vocabulary.parquet"))
+        doc_ids = pd.read_parquet(entry.file("documents.parquet"))["doc_id"].tolist()
+        long = pd.read_parquet(entry.file("matrix.parquet"))
+        return Matrix(from_long(long, doc_ids, len(vocabulary)), vocabulary, doc_ids)
+
+    @property
+    def config(self):
+        from koprep.config import PipelineConfig
+
+        return PipelineConfig.model_validate(self.summary["config"])
+
+    def preprocess(self, texts: Sequence[str]) -> list[list[str]]:
+        """Clean and tokenize new raw texts exactly as this run did (same steps, backend, options,
+        trained model and token filter)."""
+        from koprep.pipeline import prepare_tokenizer
+        from koprep.stages.clean import clean_texts
+        from koprep.stages.tokenize import tokenize_texts
+
+        if self._tokenizer is None:
+            params = self.config.tokenize
+            if self.summary.get("model") and params.model is None:
+                params = params.model_copy(update={"model": self.summary["model"]["path"]})
+            tokenizer, token_filter, _ = prepare_tokenizer(self.store, params)
+            self._tokenizer = (tokenizer, token_filter)
+        tokenizer, token_filter = self._tokenizer
+        return tokenize_texts(tokenizer, clean_texts(list(texts), self.config.clean), token_filter)
+
+    def transform(self, texts: Sequence[str], stage: str = "tfidf") -> sp.csr_matrix:
+        """Vectorize new raw texts with this run's fitted `stage` vectorizer; equals scikit-learn's
+        `transform` of the fitted vectorizer on the same tokens."""
+        from koprep.stages.vectorize import FittedVocabulary, transform
+
+        entry = self.entry(stage)
+        params = getattr(self.config, stage)
+        fitted = FittedVocabulary(
+            pd.read_parquet(entry.file("vocabulary.parquet")), entry.manifest["extra"]["fitted_documents"], params
+        )
+        return transform(self.preprocess(texts), fitted, params)
+
+    def word_vectors(self):
+        from gensim.models import KeyedVectors
+
+        return KeyedVectors.load_word2vec_format(str(self.entry("word2vec").file("vectors.bin")), binary=True)
+
+
+def open_run(artifacts: str | os.PathLike[str] = "artifacts", run: str = "latest") -> Run:
+    store = ArtifactStore(artifacts)
+    return Run(store, store.read_run(run))

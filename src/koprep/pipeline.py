@@ -1,0 +1,347 @@
+"""The pipeline's stages as plain functions over the artifact store, with no Prefect in them.
+
+Each `*_stage` function computes its output's fingerprint from its parameters, code version and
+upstream fingerprints, returns the stored entry when one is complete, and otherwise computes and
+writes it atomically. `flows/preprocess.py` wraps each in a Prefect task; tests and other
+orchestrators can call them directly.
+
+Artifact layout per stage (all Parquet; `_manifest.json` beside them):
+    clean/<fp>/part-NNNNN.parquet       doc_id, text, passthrough columns
+    model/<fp>/model.parquet            a trainable tokenizer's learned table (soynlp)
+    tokenize/<fp>/part-NNNNN.parquet    doc_id, tokens (list<string>)
+    bow|ngram|tfidf/<fp>/               vocabulary.parquet, matrix.parquet, documents.parquet
+    word2vec/<fp>/                      vectors.parquet, vectors.bin (word2vec binary)
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from koprep import corpus as corpus_io
+from koprep.config import PipelineConfig, TokenizeParams
+from koprep.stages import clean as clean_logic
+from koprep.stages import embed as embed_logic
+from koprep.stages import tokenize as tokenize_logic
+from koprep.stages import vectorize as vectorize_logic
+from koprep.store import ArtifactStore, Entry, PendingEntry, StoreError, fingerprint, library_versions
+from koprep.tokenizers import get_tokenizer
+from koprep.tokenizers.base import Tokenizer, needs_fit
+
+PART = "part-{:05d}.parquet"
+VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
+LIBRARIES = ("koprep", "konlpy", "soynlp", "scikit-learn", "gensim", "pandas", "pyarrow", "numpy", "kiwipiepy", "python-mecab-ko")
+
+
+@dataclass
+class StageResult:
+    stage: str
+    fingerprint: str
+    path: str
+    cached: bool
+    seconds: float
+    rows: int
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def summary(self) -> dict[str, Any]:
+        return {k: v for k, v in asdict(self).items() if k != "stage"}
+
+
+def _stage(
+    store: ArtifactStore,
+    stage: str,
+    code_version: str,
+    params: Any,
+    inputs: dict[str, str],
+    compute,
+) -> StageResult:
+    """Return the cached entry for this fingerprint, or run `compute(pending)` and publish it.
+    `compute` writes files into `pending.path` and returns (rows, extra facts for the manifest)."""
+    started = time.perf_counter()
+    fp = fingerprint(stage, code_version, params, inputs)
+    entry = store.lookup(stage, fp)
+    cached = entry is not None
+    if entry is None:
+        manifest = {
+            "code_version": code_version,
+            "params": params,
+            "inputs": inputs,
+            "libraries": library_versions(*LIBRARIES),
+        }
+        with store.writing(stage, fp, manifest) as pending:
+            rows, extra = compute(pending)
+            pending.manifest.update(rows=rows, extra=extra)
+        entry = store.lookup(stage, fp)
+        if entry is None:
+            raise StoreError(f"{stage} output {fp} vanished right after it was written")
+    return StageResult(
+        stage, fp, str(entry.path), cached, round(time.perf_counter() - started, 3),
+        int(entry.manifest["rows"]), dict(entry.manifest.get("extra", {})),
+    )
+
+
+# ------------------------------------------------------------------------------ parts I/O
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """pandas → Arrow with plain `string` columns (pandas 3 would write `large_string`), so the
+    files' schemas are the documented ones whichever pandas wrote them."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = pa.schema(
+        [f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema]
+    )
+    return table.cast(schema)
+
+
+def part_files(path: str | Path) -> list[Path]:
+    return sorted(Path(path).glob("part-*.parquet"))
+
+
+def iter_parts(path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    for file in part_files(path):
+        yield pq.read_table(file, columns=columns)
+
+
+class TokenShards:
+    """Restartable iteration over a tokenize output, one shard (Parquet part) at a time, so that
+    vectorizers and word2vec never hold the whole corpus's token lists in memory."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.files = part_files(path)
+
+    def __iter__(self) -> Iterator[tuple[list[str], list[list[str]]]]:
+        for file in self.files:
+            table = pq.read_table(file, columns=["doc_id", "tokens"])
+            yield table.column("doc_id").to_pylist(), table.column("tokens").to_pylist()
+
+    def token_lists(self) -> Iterator[list[list[str]]]:
+        for _, tokens in self:
+            yield tokens
+
+
+class Sentences:
+    """Restartable flat iterable of token lists (what gensim wants), skipping empty documents."""
+
+    def __init__(self, shards: TokenShards) -> None:
+        self.shards = shards
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for tokens in self.shards.token_lists():
+            for doc in tokens:
+                if doc:
+                    yield doc
+
+
+# --------------------------------------------------------------------------------- stages
+def preflight(store: ArtifactStore, location: str | None, config: PipelineConfig) -> None:
+    """Check up front what would otherwise fail mid-run: the corpus exists, the tokenizer backend is
+    installed and its options are valid, stopword files and a given model can be read."""
+    corpus_io.corpus_files(location)
+    params = config.tokenize
+    tokenizer = get_tokenizer(params.backend, params.options)
+    tokenize_logic.TokenFilter.for_backend(params, tokenizer)
+    if params.model is not None:
+        if not needs_fit(tokenizer):
+            raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
+        resolve_model(store, params.model)
+    if config.run.fitted_from is not None:
+        store.read_run(config.run.fitted_from)
+
+
+def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConfig) -> StageResult:
+    corpus_params = config.corpus
+    inputs = {"corpus": corpus_io.corpus_fingerprint(location, corpus_params)}
+    params = {"corpus": corpus_params, "clean": config.clean, "shard_size": config.run.shard_size}
+
+    def compute(pending: PendingEntry):
+        frame = corpus_io.read_corpus(location, corpus_params)
+        frame["text"] = clean_logic.clean_texts(frame["text"].tolist(), config.clean)
+        empty = int((frame["text"].str.strip() == "").sum())
+        size = config.run.shard_size
+        for index, start in enumerate(range(0, max(len(frame), 1), size)):
+            part = frame.iloc[start : start + size]
+            pq.write_table(arrow_table(part), pending.path / PART.format(index))
+        return len(frame), {
+            "source": corpus_io.describe_location(location),
+            "documents": len(frame),
+            "empty_after_clean": empty,
+            "steps": clean_logic.describe(config.clean),
+        }
+
+    return _stage(store, "clean", clean_logic.VERSION, params, inputs, compute)
+
+
+def prepare_tokenizer(
+    store: ArtifactStore, params: TokenizeParams, clean: StageResult | None = None
+) -> tuple[Tokenizer, tokenize_logic.TokenFilter, str | None]:
+    """The backend ready to tokenize, its resolved token filter, and the fingerprint of the trained
+    model it uses (trainable backends only): the model named by `params.model`, else one trained on
+    the `clean` output (cached as the `model` stage)."""
+    tokenizer = get_tokenizer(params.backend, params.options)
+    model_fp = None
+    if needs_fit(tokenizer):
+        if params.model is not None:
+            entry = resolve_model(store, params.model)
+        elif clean is None:
+            raise StoreError(f"backend {params.backend!r} needs a trained model; set tokenize.model")
+        else:
+            entry = _train_model(store, tokenizer, clean, params)
+        tokenizer = tokenizer.with_model(pd.read_parquet(entry.file("model.parquet")))
+        model_fp = entry.fingerprint
+    return tokenizer, tokenize_logic.TokenFilter.for_backend(params, tokenizer), model_fp
+
+
+def _train_model(store: ArtifactStore, tokenizer, clean: StageResult, params: TokenizeParams) -> Entry:
+    def compute(pending: PendingEntry):
+        model = tokenizer.fit(list(_clean_texts(clean.path)))
+        pq.write_table(arrow_table(model), pending.path / "model.parquet")
+        return len(model), {"backend": params.backend, "trained_on": clean.fingerprint}
+
+    result = _stage(
+        store, "model", tokenize_logic.VERSION,
+        {"backend": params.backend, "options": params.options, "backend_version": tokenizer.version()},
+        {"clean": clean.fingerprint}, compute,
+    )
+    return store.open_entry(result.path)
+
+
+def resolve_model(store: ArtifactStore, reference: str) -> Entry:
+    """A model named by an artifact folder (inside the store) or by a run id that trained one."""
+    candidate = Path(reference)
+    if not candidate.is_absolute() and len(candidate.parts) == 1 and not (store.root / candidate).is_dir():
+        run = store.read_run(reference)
+        model = run.get("model")
+        if not model:
+            raise StoreError(f"run {reference!r} used no trained tokenizer model; pass a model folder instead")
+        return store.open_entry(model["path"])
+    entry = store.open_entry(reference)
+    if entry.stage != "model":
+        raise StoreError(f"{reference} is a {entry.stage!r} artifact, not a tokenizer model (model/<fingerprint>)")
+    return entry
+
+
+def _clean_texts(path: str) -> Iterator[str]:
+    for table in iter_parts(path, ["text"]):
+        yield from table.column("text").to_pylist()
+
+
+def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineConfig) -> tuple[StageResult, str | None]:
+    """Tokenize the cleaned corpus. Returns the result and, for trainable backends, the model's path."""
+    params = config.tokenize
+    tokenizer, token_filter, model_fp = prepare_tokenizer(store, params, clean)
+    inputs = {"clean": clean.fingerprint}
+    model_path = None
+    if model_fp is not None:
+        inputs["model"] = model_fp
+        model_path = str(store.entry_path("model", model_fp))
+    stage_params = {
+        "backend": params.backend,
+        "backend_version": tokenizer.version(),
+        "options": params.options,
+        "filter": asdict(token_filter),
+    }
+
+    def compute(pending: PendingEntry):
+        documents = empty = tokens_total = 0
+        for index, table in enumerate(iter_parts(clean.path, ["doc_id", "text"])):
+            tokens = tokenize_logic.tokenize_texts(tokenizer, table.column("text").to_pylist(), token_filter)
+            out = pa.table({"doc_id": table.column("doc_id"), "tokens": pa.array(tokens, type=pa.list_(pa.string()))})
+            pq.write_table(out, pending.path / PART.format(index))
+            documents += len(tokens)
+            empty += sum(1 for t in tokens if not t)
+            tokens_total += sum(len(t) for t in tokens)
+        return documents, {
+            "backend": params.backend,
+            "backend_version": tokenizer.version(),
+            "documents": documents,
+            "empty_documents": empty,
+            "tokens": tokens_total,
+            "stopwords": len(token_filter.stopwords),
+            "drop_tags": list(token_filter.drop_tags),
+        }
+
+    return _stage(store, "tokenize", tokenize_logic.VERSION, stage_params, inputs, compute), model_path
+
+
+def with_fitted_from(store: ArtifactStore, config: PipelineConfig) -> PipelineConfig:
+    """With `run.fitted_from`, take cleaning, tokenization and vectorizer settings from that run, so
+    this corpus is processed exactly as the one the vectorizers were fitted on."""
+    if config.run.fitted_from is None:
+        return config
+    source = store.read_run(config.run.fitted_from)
+    fitted = PipelineConfig.model_validate(source["config"])
+    tokenize = fitted.tokenize
+    if source.get("model") and tokenize.model is None:
+        tokenize = tokenize.model_copy(update={"model": source["model"]["path"]})
+    return config.model_copy(
+        update={"clean": fitted.clean, "tokenize": tokenize, **{n: getattr(fitted, n) for n in VECTORIZER_STAGES}}
+    )
+
+
+def _fitted_entry(store: ArtifactStore, config: PipelineConfig, name: str) -> Entry | None:
+    if config.run.fitted_from is None:
+        return None
+    stages = store.read_run(config.run.fitted_from)["stages"]
+    if name not in stages:
+        raise StoreError(f"run {config.run.fitted_from!r} has no fitted {name!r} vectorizer to apply")
+    return store.open_entry(stages[name]["path"])
+
+
+def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig) -> StageResult:
+    """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard."""
+    params = getattr(config, name)
+    inputs = {"tokenize": tokens.fingerprint}
+    fitted_entry = _fitted_entry(store, config, name)
+    if fitted_entry is not None:
+        inputs["fitted"] = fitted_entry.fingerprint
+
+    def compute(pending: PendingEntry):
+        shards = TokenShards(tokens.path)
+        if fitted_entry is None:
+            fitted = vectorize_logic.fit_vocabulary(shards.token_lists(), params)
+        else:
+            table = pd.read_parquet(fitted_entry.file("vocabulary.parquet"))
+            fitted = vectorize_logic.FittedVocabulary(table, fitted_entry.manifest["extra"]["fitted_documents"], params)
+        pq.write_table(arrow_table(fitted.table), pending.path / "vocabulary.parquet")
+        doc_ids: list[str] = []
+        writer = None
+        try:
+            for shard_ids, shard_tokens in shards:
+                matrix = vectorize_logic.transform(shard_tokens, fitted, params)
+                long = arrow_table(vectorize_logic.to_long(matrix, shard_ids))
+                if writer is None:
+                    writer = pq.ParquetWriter(pending.path / "matrix.parquet", long.schema)
+                writer.write_table(long)
+                doc_ids.extend(shard_ids)
+        finally:
+            if writer is not None:
+                writer.close()
+        nnz = pq.ParquetFile(pending.path / "matrix.parquet").metadata.num_rows if writer else 0
+        documents = pd.DataFrame({"row": np.arange(len(doc_ids), dtype=np.int64), "doc_id": doc_ids})
+        pq.write_table(arrow_table(documents), pending.path / "documents.parquet")
+        return len(doc_ids), {
+            "documents": len(doc_ids),
+            "terms": len(fitted.table),
+            "nonzeros": nnz,
+            "fitted_documents": fitted.n_docs,
+            "fitted_on": fitted_entry.fingerprint if fitted_entry else tokens.fingerprint,
+        }
+
+    return _stage(store, name, vectorize_logic.VERSION, params, inputs, compute)
+
+
+def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineConfig) -> StageResult:
+    params = config.word2vec
+
+    def compute(pending: PendingEntry):
+        kv = embed_logic.train_word2vec(Sentences(TokenShards(tokens.path)), params)
+        pq.write_table(arrow_table(embed_logic.vectors_table(kv)), pending.path / "vectors.parquet")
+        embed_logic.write_word2vec_binary(kv, pending.path / "vectors.bin")
+        return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
+
+    return _stage(store, "word2vec", embed_logic.VERSION, params, {"tokenize": tokens.fingerprint}, compute)

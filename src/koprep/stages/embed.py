@@ -1,0 +1,227 @@
+"""word2vec (gensim) over a stream of tokenized sentences, and the model as plain tables.
+
+gensim reads the corpus epochs + 1 times (one vocabulary scan, then one pass per epoch), so the
+sentences must come from a *restartable* iterable — e.g. an object whose `__iter__` re-reads the
+Parquet shards — never a one-shot generator. Nothing here holds all sentences in memory.
+
+Models leave this module as data: `vectors_table` (term, count, vector) and the phrase table
+(phrase, score). The word2vec binary writer exists for interoperability with other tools.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Iterable, Iterator, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from gensim.models import KeyedVectors, Word2Vec
+from gensim.models.phrases import FrozenPhrases, Phrases
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+VERSION = "1"
+
+
+class Word2VecParams(BaseModel):
+    """gensim `Word2Vec` parameters (same names and meaning) plus an optional gensim `Phrases` step.
+
+    Defaults are gensim's except `min_count=2` (small Korean corpora) and `workers=1`: with one
+    worker and a fixed `seed`, training is reproducible bit for bit; more workers are faster but
+    not deterministic (gensim's own caveat).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    vector_size: int = Field(100, ge=1)
+    window: int = Field(5, ge=1)
+    min_count: int = Field(2, ge=1)
+    sg: Literal[0, 1] = 0
+    hs: Literal[0, 1] = 0
+    negative: int = Field(5, ge=0)
+    ns_exponent: float = 0.75
+    cbow_mean: Literal[0, 1] = 1
+    epochs: int = Field(5, ge=1)
+    seed: int = 1
+    workers: int = Field(1, ge=1)
+    sample: float = Field(1e-3, ge=0.0)
+    alpha: float = Field(0.025, gt=0.0)
+    min_alpha: float = Field(0.0001, ge=0.0)
+    max_vocab_size: int | None = Field(None, ge=1)
+    max_final_vocab: int | None = Field(None, ge=1)
+    shrink_windows: bool = True
+    phrases: bool = False
+    phrases_min_count: int = Field(5, ge=1)
+    phrases_threshold: float = 10.0
+    phrases_scoring: Literal["default", "npmi"] = "default"
+    phrases_delimiter: str = Field("_", min_length=1)
+
+    @model_validator(mode="after")
+    def _check_training_objective(self) -> "Word2VecParams":
+        if self.hs == 0 and self.negative == 0:
+            raise ValueError(
+                "hs=0 with negative=0 trains nothing: set negative > 0 (negative sampling, e.g. 5) or hs=1"
+            )
+        if self.min_alpha > self.alpha:
+            raise ValueError(f"min_alpha={self.min_alpha} exceeds alpha={self.alpha}: the learning rate only decays")
+        return self
+
+    def gensim_kwargs(self) -> dict:
+        """Keyword arguments for `gensim.models.Word2Vec` (everything but the Phrases options)."""
+        return self.model_dump(exclude={name for name in type(self).model_fields if name.startswith("phrases")})
+
+
+class _RestartableSentences:
+    """Re-iterable view of `source` yielding each sentence as a list of str.
+
+    gensim's Cython training loop tests `if not sentence`, which fails on the numpy arrays that
+    Parquet list columns come back as; lists also make the Phrases step behave.
+    """
+
+    def __init__(self, source: Iterable[Sequence[str]], phrases: FrozenPhrases | None = None) -> None:
+        if iter(source) is source:
+            raise TypeError(
+                "sentences must be restartable (gensim reads them once per epoch), but got a one-shot "
+                "iterator/generator; pass a list or an object whose __iter__ re-reads the shards"
+            )
+        self._source = source
+        self._phrases = phrases
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for sentence in self._source:
+            tokens = sentence if isinstance(sentence, list) else list(sentence)
+            yield tokens if self._phrases is None else self._phrases[tokens]
+
+
+def train_word2vec(sentences: Iterable[Sequence[str]], params: Word2VecParams) -> KeyedVectors:
+    """Train word2vec on a restartable stream of token lists; returns the word vectors.
+
+    Identical to `gensim.models.Word2Vec(sentences=list_of_token_lists, **params.gensim_kwargs()).wv`
+    (with `params.phrases`, on the phrase-joined sentences). Word counts are in
+    `kv.get_vecattr(word, "count")`.
+    """
+    frozen = _frozen_phrases(learn_phrases(sentences, params), params) if params.phrases else None
+    corpus = _RestartableSentences(sentences, frozen)
+    # The same two calls Word2Vec(sentences=...) makes, split to refuse an empty vocabulary clearly.
+    model = Word2Vec(**params.gensim_kwargs())
+    model.build_vocab(corpus_iterable=corpus)
+    if len(model.wv) == 0:
+        raise ValueError(
+            f"word2vec vocabulary is empty: no token occurs min_count={params.min_count} times; "
+            "lower min_count or give a larger corpus"
+        )
+    model.train(
+        corpus_iterable=corpus,
+        total_examples=model.corpus_count,
+        total_words=model.corpus_total_words,
+        epochs=model.epochs,
+        start_alpha=model.alpha,
+        end_alpha=model.min_alpha,
+    )
+    return model.wv
+
+
+def learn_phrases(sentences: Iterable[Sequence[str]], params: Word2VecParams) -> pd.DataFrame:
+    """gensim `Phrases` learned from the sentences, as a table: phrase (string, tokens joined with
+    `params.phrases_delimiter`), score (float64), sorted by phrase."""
+    model = Phrases(
+        _RestartableSentences(sentences),
+        min_count=params.phrases_min_count,
+        threshold=params.phrases_threshold,
+        delimiter=params.phrases_delimiter,
+        scoring=params.phrases_scoring,
+    )
+    exported = model.export_phrases()
+    table = pd.DataFrame(
+        {
+            "phrase": pd.array(list(exported.keys()), dtype="string"),
+            "score": np.fromiter(exported.values(), dtype=np.float64, count=len(exported)),
+        }
+    )
+    return table.sort_values("phrase", ignore_index=True)
+
+
+def apply_phrases(
+    sentences: Iterable[Sequence[str]], phrases: pd.DataFrame, params: Word2VecParams
+) -> Iterator[list[str]]:
+    """Join the phrases of a phrase table inside each sentence, exactly as gensim's FrozenPhrases does."""
+    frozen = _frozen_phrases(phrases, params)
+    for sentence in sentences:
+        yield frozen[sentence if isinstance(sentence, list) else list(sentence)]
+
+
+def _frozen_phrases(phrases: pd.DataFrame, params: Word2VecParams) -> FrozenPhrases:
+    # FrozenPhrases keeps only the settings and a phrase -> score dict; fill that dict from the table.
+    frozen = FrozenPhrases(
+        Phrases(
+            min_count=params.phrases_min_count,
+            threshold=params.phrases_threshold,
+            delimiter=params.phrases_delimiter,
+            scoring=params.phrases_scoring,
+        )
+    )
+    frozen.phrasegrams = dict(zip(phrases["phrase"].tolist(), phrases["score"].astype(float).tolist()))
+    return frozen
+
+
+def vectors_table(kv: KeyedVectors) -> pd.DataFrame:
+    """term (string), count (int64), vector (list<float32>), one row per word in `kv` index order."""
+    if "count" not in kv.expandos:
+        raise ValueError("these KeyedVectors carry no word counts; pass the vectors train_word2vec returned")
+    # One float32 array per row: pyarrow writes these as list<float32>, and the column survives a
+    # plain to_parquet/read_parquet round trip (an ArrowDtype list column does not, in pandas 3).
+    vectors = np.array(kv.vectors, dtype=np.float32)
+    return pd.DataFrame(
+        {
+            "term": pd.array(list(kv.index_to_key), dtype="string"),
+            "count": np.asarray(kv.expandos["count"], dtype=np.int64),
+            "vector": pd.Series(list(vectors), dtype=object),
+        }
+    )
+
+
+def keyed_vectors_from_table(table: pd.DataFrame) -> KeyedVectors:
+    """Inverse of `vectors_table`: same words, order, counts and float32 vectors.
+
+    The vector column may be Arrow-backed (as `vectors_table` makes it) or hold one array per row
+    (as `pd.read_parquet` without Arrow dtypes returns it).
+    """
+    terms = table["term"].astype(object).tolist()
+    if len(set(terms)) != len(terms):
+        raise ValueError("the vectors table repeats a term; each word must appear once")
+    vectors = _vector_matrix(table["vector"])
+    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+    kv.add_vectors(terms, vectors)
+    kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
+    kv.expandos["count"][:] = table["count"].to_numpy(dtype=np.int64)
+    return kv
+
+
+def _vector_matrix(column: pd.Series) -> np.ndarray:
+    if len(column) == 0:
+        raise ValueError("the vectors table is empty; nothing to load")
+    if isinstance(column.dtype, pd.ArrowDtype):
+        lists = pa.chunked_array(column.array._pa_array).combine_chunks()
+        lengths = _list_lengths(lists)
+        values = lists.flatten().to_numpy(zero_copy_only=False)
+    else:
+        rows = [np.asarray(v, dtype=np.float32) for v in column]
+        lengths = np.array([len(r) for r in rows])
+        values = np.concatenate(rows)
+    if (lengths != lengths[0]).any():
+        raise ValueError("vectors in the table have different lengths; every vector must have vector_size floats")
+    return values.astype(np.float32, copy=False).reshape(len(lengths), int(lengths[0]))
+
+
+def _list_lengths(lists: pa.ListArray) -> np.ndarray:
+    offsets = lists.offsets.to_numpy()
+    return np.diff(offsets)
+
+
+def write_word2vec_binary(kv: KeyedVectors, path: str | os.PathLike) -> None:
+    """Write gensim's / the original C tool's binary word2vec format to `path` (given by the caller).
+
+    Read back with `KeyedVectors.load_word2vec_format(path, binary=True)`. As gensim does, words are
+    written in descending count order.
+    """
+    kv.save_word2vec_format(os.fspath(path), binary=True)

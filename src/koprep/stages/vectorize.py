@@ -1,0 +1,457 @@
+"""Bag-of-words, n-gram and TF-IDF vectors from tokenized documents, computed shard by shard.
+
+The results are scikit-learn's `CountVectorizer` / `TfidfVectorizer` fitted on the whole token
+list, but fitting works the way Spark's `CountVectorizer` + `IDF` do: every shard is reduced to
+per-term counts (total and document frequency), the shard tables are merged into one global
+table, and `min_df` / `max_df` / `max_features` are applied to the global table. Memory therefore
+grows with the number of distinct n-grams seen, never with the number of documents.
+
+Inside a shard, n-grams are not built as strings per occurrence (what makes scikit-learn slow):
+tokens are factorized to integer codes, an n-gram is the pair (id of its (n-1)-gram prefix, code
+of its last token), and only the *distinct* n-grams of a shard are turned into " "-joined strings
+— the same strings scikit-learn's `_word_ngrams` produces, so the vocabularies are identical.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+from itertools import repeat
+from numbers import Integral
+from typing import Iterable, Literal, Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from sklearn.preprocessing import normalize
+
+VERSION = "1"
+
+DocumentFrequency = int | float
+
+
+class CountParams(BaseModel):
+    """Bag-of-words / n-gram count parameters. Defaults and meaning are scikit-learn's CountVectorizer's.
+
+    `min_df` / `max_df`: an int is an absolute number of documents, a float in [0, 1] a proportion
+    of the documents. `max_features` keeps the terms with the highest total count (after df pruning).
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    ngram_range: tuple[int, int] = (1, 1)
+    min_df: DocumentFrequency = 1
+    max_df: DocumentFrequency = 1.0
+    max_features: int | None = None
+    binary: bool = False
+
+    @field_validator("ngram_range")
+    @classmethod
+    def _check_ngram_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        low, high = value
+        if not 1 <= low <= high:
+            raise ValueError(
+                f"ngram_range={value} is invalid: use (min_n, max_n) with 1 <= min_n <= max_n, "
+                "e.g. (1, 1) for words or (1, 2) for words and bigrams"
+            )
+        return value
+
+    @field_validator("min_df", "max_df", mode="before")
+    @classmethod
+    def _check_document_frequency(cls, value: object, info) -> object:
+        name = info.field_name
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(
+                f"{name}={value!r} is invalid: give an int >= 1 (a number of documents) "
+                "or a float in [0.0, 1.0] (a proportion of documents)"
+            )
+        if isinstance(value, int) and value < 1:
+            raise ValueError(
+                f"{name}={value} is invalid: an int {name} counts documents and must be >= 1; "
+                f"for a proportion write a float such as {name}=0.0"
+            )
+        if isinstance(value, float) and not 0.0 <= value <= 1.0:
+            raise ValueError(
+                f"{name}={value} is invalid: a float {name} is a proportion of documents in [0.0, 1.0]; "
+                f"for a number of documents write an int such as {name}={max(1, int(value))}"
+            )
+        return value
+
+    @field_validator("max_features")
+    @classmethod
+    def _check_max_features(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError(f"max_features={value} is invalid: give an int >= 1, or None to keep every term")
+        return value
+
+    @model_validator(mode="after")
+    def _check_df_bounds(self) -> "CountParams":
+        # Only comparable without knowing the corpus size when both are of the same kind.
+        same_kind = isinstance(self.min_df, int) == isinstance(self.max_df, int)
+        if same_kind and self.max_df < self.min_df:
+            raise ValueError(
+                f"max_df={self.max_df} is below min_df={self.min_df}: no term could be kept; "
+                "raise max_df or lower min_df"
+            )
+        return self
+
+
+class TfidfParams(CountParams):
+    """TF-IDF parameters. Defaults and meaning are scikit-learn's TfidfVectorizer's."""
+
+    norm: Literal["l1", "l2"] | None = "l2"
+    use_idf: bool = True
+    smooth_idf: bool = True
+    sublinear_tf: bool = False
+
+
+@dataclass(frozen=True)
+class FittedVocabulary:
+    """A fitted vocabulary.
+
+    `table` has columns term_id (int32, 0..V-1, row i has term_id i), term (string), df (int64,
+    documents containing the term) and, for `TfidfParams(use_idf=True)`, idf (float64).
+    `n_docs` is the number of documents the vocabulary was fitted on (empty documents included).
+    To rebuild one from a stored table: `FittedVocabulary(table, n_docs, params)`.
+    """
+
+    table: pd.DataFrame
+    n_docs: int
+    params: CountParams = field(default_factory=CountParams)
+
+    @cached_property
+    def term_index(self) -> dict[str, int]:
+        return dict(zip(self.table["term"].tolist(), range(len(self.table))))
+
+
+# ---------------------------------------------------------------------------------------------
+# n-gram extraction inside one shard (or one transform chunk)
+
+
+@dataclass(frozen=True)
+class _Occurrences:
+    """Every n-gram occurrence of a batch of documents, as (document row, local term id) pairs."""
+
+    n_docs: int
+    doc: np.ndarray  # int64, row of the document each occurrence belongs to
+    term: np.ndarray  # int64, index into `terms`
+    terms: np.ndarray  # object array of distinct n-gram strings, joined with " "
+
+
+def _ngram_occurrences(docs: Iterable[Sequence[str]], ngram_range: tuple[int, int]) -> _Occurrences:
+    lengths: list[int] = []
+    flat: list[str] = []
+    for tokens in docs:
+        if isinstance(tokens, str):
+            raise TypeError(
+                "a document must be a sequence of tokens, got a str; tokenize first "
+                "(or wrap a single pre-split document as [tokens])"
+            )
+        before = len(flat)
+        flat.extend(tokens)
+        lengths.append(len(flat) - before)
+    n_docs = len(lengths)
+    empty = np.empty(0, dtype=np.int64)
+    if not flat:
+        return _Occurrences(n_docs, empty, empty, np.empty(0, dtype=object))
+
+    codes, uniques = pd.factorize(np.asarray(flat, dtype=object), use_na_sentinel=True)
+    if (codes < 0).any():
+        raise TypeError("tokens must be strings; found None or NaN among the tokens")
+    codes = codes.astype(np.int64, copy=False)
+    uniques = np.asarray(uniques, dtype=object)
+    n_tokens = len(codes)
+    doc_lengths = np.asarray(lengths, dtype=np.int64)
+    doc_of_token = np.repeat(np.arange(n_docs, dtype=np.int64), doc_lengths)
+    doc_starts = np.concatenate(([0], np.cumsum(doc_lengths)[:-1]))
+    # Tokens from each position to the end of its document, itself included.
+    remaining = doc_lengths[doc_of_token] - (np.arange(n_tokens, dtype=np.int64) - doc_starts[doc_of_token])
+
+    min_n, max_n = ngram_range
+    level_docs: list[np.ndarray] = []
+    level_ids: list[np.ndarray] = []
+    level_strings: list[np.ndarray] = []
+    n_distinct_so_far = 0
+    prefix_ids = codes  # id of the (n-1)-gram starting at each position (valid where remaining >= n-1)
+    for n in range(1, max_n + 1):
+        starts = np.flatnonzero(remaining >= n)
+        if len(starts) == 0:
+            break
+        if n == 1:
+            ids, n_distinct = codes, len(uniques)
+        else:
+            # Both factors are < n_tokens, so the key fits int64 for any batch below ~3e9 tokens.
+            key = prefix_ids[starts] * len(uniques) + codes[starts + (n - 1)]
+            ids_at_starts, distinct_keys = pd.factorize(key)
+            ids = np.full(n_tokens, -1, dtype=np.int64)
+            ids[starts] = ids_at_starts
+            n_distinct = len(distinct_keys)
+        if n >= min_n:
+            ids_at_starts = ids[starts]
+            level_docs.append(doc_of_token[starts])
+            level_ids.append(ids_at_starts + n_distinct_so_far)
+            level_strings.append(_ngram_strings(uniques, codes, starts, ids_at_starts, n, n_distinct))
+            n_distinct_so_far += n_distinct
+        prefix_ids = ids
+
+    if not level_docs:
+        return _Occurrences(n_docs, empty, empty, np.empty(0, dtype=object))
+    doc, term, terms = np.concatenate(level_docs), np.concatenate(level_ids), np.concatenate(level_strings)
+    if " " in "".join(uniques):
+        # A token containing a space makes different n-grams give the same string (("a b", "c") and
+        # ("a", "b c"), or the unigram "a b" and the bigram a+b); scikit-learn counts them as one
+        # feature, so merge by string. Without such tokens every string is distinct already.
+        string_ids, terms = pd.factorize(terms)
+        term = string_ids.astype(np.int64, copy=False)[term]
+        terms = np.asarray(terms, dtype=object)
+    return _Occurrences(n_docs, doc, term, terms)
+
+
+def _ngram_strings(
+    uniques: np.ndarray, codes: np.ndarray, starts: np.ndarray, ids_at_starts: np.ndarray, n: int, n_distinct: int
+) -> np.ndarray:
+    """The " "-joined string of every distinct n-gram, built once from its first occurrence."""
+    if n == 1:
+        return uniques
+    first_start = np.empty(n_distinct, dtype=np.int64)
+    first_start[ids_at_starts[::-1]] = starts[::-1]
+    parts = [uniques[codes[first_start + k]] for k in range(n)]
+    return np.fromiter(map(" ".join, zip(*parts)), dtype=object, count=n_distinct)
+
+
+def _document_frequencies(occ: _Occurrences) -> np.ndarray:
+    n_terms = len(occ.terms)
+    doc_term = pd.unique(occ.doc * n_terms + occ.term)
+    return np.bincount(doc_term % n_terms, minlength=n_terms).astype(np.int64, copy=False)
+
+
+# ---------------------------------------------------------------------------------------------
+# fit
+
+
+class _TermCounts:
+    """Global term -> (total count, document frequency), merged from per-shard tables.
+
+    Shard tables are buffered and merged in one vectorized factorize once the buffer is as large
+    as the merged table (at least `_MIN_MERGE_ROWS`), so memory stays within a small multiple of
+    the number of distinct terms and the merge cost per shard stays proportional to the shard.
+    """
+
+    _MIN_MERGE_ROWS = 1 << 20
+
+    def __init__(self) -> None:
+        self.terms = np.empty(0, dtype=object)
+        self.tf = np.empty(0, dtype=np.int64)
+        self.df = np.empty(0, dtype=np.int64)
+        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._pending_rows = 0
+
+    def add(self, terms: np.ndarray, tf: np.ndarray, df: np.ndarray) -> None:
+        self._pending.append((terms, tf, df))
+        self._pending_rows += len(terms)
+        if self._pending_rows >= max(len(self.terms), self._MIN_MERGE_ROWS):
+            self.merge()
+
+    def merge(self) -> None:
+        if not self._pending:
+            return
+        tables = [(self.terms, self.tf, self.df), *self._pending]
+        codes, terms = pd.factorize(np.concatenate([t[0] for t in tables]))
+        self.tf = _sum_by_code(codes, np.concatenate([t[1] for t in tables]), len(terms))
+        self.df = _sum_by_code(codes, np.concatenate([t[2] for t in tables]), len(terms))
+        self.terms = np.asarray(terms, dtype=object)
+        self._pending, self._pending_rows = [], 0
+
+
+def _sum_by_code(codes: np.ndarray, values: np.ndarray, n_codes: int) -> np.ndarray:
+    sums = np.zeros(n_codes, dtype=np.int64)
+    np.add.at(sums, codes, values)
+    return sums
+
+
+def fit_vocabulary(shards: Iterable[Iterable[Sequence[str]]], params: CountParams) -> FittedVocabulary:
+    """Learn the vocabulary (and idf for TF-IDF) from shards of tokenized documents.
+
+    Equals scikit-learn's `CountVectorizer(...).fit(all_docs).vocabulary_` (and `TfidfVectorizer`'s
+    `idf_`) for the same parameters, independently of how the documents are split into shards.
+    Each shard is read once.
+    """
+    counts = _TermCounts()
+    n_docs = 0
+    for shard in shards:
+        occ = _ngram_occurrences(shard, params.ngram_range)
+        n_docs += occ.n_docs
+        if len(occ.terms):
+            tf = np.bincount(occ.term, minlength=len(occ.terms)).astype(np.int64, copy=False)
+            counts.add(occ.terms, tf, _document_frequencies(occ))
+    counts.merge()
+    if len(counts.terms) == 0:
+        raise ValueError(
+            "empty vocabulary: the documents contain no tokens; check that the tokenize stage produced tokens"
+        )
+    terms, tf, df = counts.terms, counts.tf, counts.df
+    if params.binary:
+        tf = df  # scikit-learn ranks max_features on the binarized counts
+
+    # The same expressions as CountVectorizer.fit_transform / _limit_features, so float
+    # thresholds compare identically.
+    max_doc_count = params.max_df if isinstance(params.max_df, Integral) else params.max_df * n_docs
+    min_doc_count = params.min_df if isinstance(params.min_df, Integral) else params.min_df * n_docs
+    if max_doc_count < min_doc_count:
+        raise ValueError(
+            f"max_df={params.max_df} corresponds to fewer documents ({max_doc_count}) than "
+            f"min_df={params.min_df} ({min_doc_count}) in this corpus of {n_docs} documents; "
+            "raise max_df or lower min_df"
+        )
+    kept = np.flatnonzero((df <= max_doc_count) & (df >= min_doc_count))
+    # Sorting only the kept terms gives the same order as sorting all and then masking.
+    kept = kept[terms[kept].argsort()]
+    if params.max_features is not None and len(kept) > params.max_features:
+        # Exactly scikit-learn's selection (same array, same argsort), so ties break the same way.
+        top = (-tf[kept]).argsort()[: params.max_features]
+        kept = kept[np.sort(top)]
+    if len(kept) == 0:
+        raise ValueError(
+            f"after pruning with min_df={params.min_df}, max_df={params.max_df}, no terms remain; "
+            "lower min_df or raise max_df"
+        )
+
+    table = pd.DataFrame(
+        {
+            "term_id": np.arange(len(kept), dtype=np.int32),
+            "term": pd.array(terms[kept], dtype="string"),
+            "df": df[kept],
+        }
+    )
+    if isinstance(params, TfidfParams) and params.use_idf:
+        table["idf"] = _idf(df[kept], n_docs, params.smooth_idf)
+    return FittedVocabulary(table=table, n_docs=n_docs, params=params)
+
+
+def _idf(df: np.ndarray, n_docs: int, smooth_idf: bool) -> np.ndarray:
+    # Step by step as TfidfTransformer.fit does, so the floats are bit-identical.
+    smoothed_df = df.astype(np.float64) + float(smooth_idf)
+    idf = np.full_like(smoothed_df, fill_value=n_docs + int(smooth_idf), dtype=np.float64)
+    idf /= smoothed_df
+    np.log(idf, out=idf)
+    idf += 1.0
+    return idf
+
+
+# ---------------------------------------------------------------------------------------------
+# transform
+
+_TRANSFORM_CHUNK_DOCS = 20_000
+
+
+def transform(
+    docs: Iterable[Sequence[str]], vocabulary: FittedVocabulary | pd.DataFrame, params: CountParams
+) -> sp.csr_matrix:
+    """Document-term matrix of `docs` (one row per document, in order) over a fitted vocabulary.
+
+    Values are scikit-learn's: counts (int64), 0/1 for `binary`, or TF-IDF (float64) with
+    `sublinear_tf`, idf and `norm` for `TfidfParams`. Terms outside the vocabulary are ignored.
+    `vocabulary` is a `FittedVocabulary` or its `table`.
+    """
+    table = vocabulary.table if isinstance(vocabulary, FittedVocabulary) else vocabulary
+    term_index = vocabulary.term_index if isinstance(vocabulary, FittedVocabulary) else _term_index(table)
+    n_terms = len(table)
+    use_idf = isinstance(params, TfidfParams) and params.use_idf
+    if use_idf and "idf" not in table.columns:
+        raise ValueError(
+            "params ask for idf weighting but the vocabulary has no idf column: fit it with "
+            "TfidfParams(use_idf=True), or transform with use_idf=False"
+        )
+
+    blocks = [_count_block(chunk, term_index, n_terms, params.ngram_range) for chunk in _chunks(docs)]
+    if blocks:
+        counts = sp.vstack(blocks, format="csr", dtype=np.int64)
+    else:
+        counts = sp.csr_matrix((0, n_terms), dtype=np.int64)
+    if params.binary:
+        counts.data.fill(1)
+    if not isinstance(params, TfidfParams):
+        return counts
+
+    weights = counts.astype(np.float64)
+    if params.sublinear_tf:
+        np.log(weights.data, out=weights.data)
+        weights.data += 1.0
+    if use_idf:
+        weights.data *= table["idf"].to_numpy(dtype=np.float64)[weights.indices]
+    if params.norm is not None:
+        weights = normalize(weights, norm=params.norm, copy=False)
+    return sp.csr_matrix(weights)
+
+
+def _term_index(table: pd.DataFrame) -> dict[str, int]:
+    expected = np.arange(len(table))
+    if not np.array_equal(table["term_id"].to_numpy(), expected):
+        raise ValueError("the vocabulary table must be sorted by term_id and hold term_id 0..V-1 (as fit_vocabulary returns it)")
+    return dict(zip(table["term"].tolist(), range(len(table))))
+
+
+def _chunks(docs: Iterable[Sequence[str]]) -> Iterable[list[Sequence[str]]]:
+    chunk: list[Sequence[str]] = []
+    for doc in docs:
+        chunk.append(doc)
+        if len(chunk) == _TRANSFORM_CHUNK_DOCS:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+def _count_block(
+    chunk: list[Sequence[str]], term_index: dict[str, int], n_terms: int, ngram_range: tuple[int, int]
+) -> sp.csr_matrix:
+    occ = _ngram_occurrences(chunk, ngram_range)
+    local_to_global = np.fromiter(map(term_index.get, occ.terms, repeat(-1)), dtype=np.int64, count=len(occ.terms))
+    column = local_to_global[occ.term]
+    known = column >= 0
+    block = sp.csr_matrix(
+        (np.ones(int(known.sum()), dtype=np.int64), (occ.doc[known], column[known])),
+        shape=(occ.n_docs, n_terms),
+    )
+    block.sum_duplicates()
+    return block
+
+
+# ---------------------------------------------------------------------------------------------
+# long (Parquet-friendly) form
+
+
+def to_long(matrix: sp.spmatrix, doc_ids: Sequence[str]) -> pd.DataFrame:
+    """One row per nonzero: doc_id (string), term_id (int32), value (int64 counts / float64 weights)."""
+    csr = sp.csr_matrix(matrix)
+    if csr.shape[0] != len(doc_ids):
+        raise ValueError(f"matrix has {csr.shape[0]} rows but {len(doc_ids)} doc_ids were given; pass one id per row")
+    csr.sort_indices()
+    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    value_dtype = np.float64 if np.issubdtype(csr.dtype, np.floating) else np.int64
+    return pd.DataFrame(
+        {
+            "doc_id": pd.array(np.asarray(doc_ids, dtype=object)[rows], dtype="string"),
+            "term_id": csr.indices.astype(np.int32),
+            "value": csr.data.astype(value_dtype),
+        }
+    )
+
+
+def from_long(long: pd.DataFrame, doc_ids: Sequence[str], n_terms: int) -> sp.csr_matrix:
+    """Inverse of `to_long`: rows follow `doc_ids` (documents without terms become empty rows)."""
+    row_index = pd.Index(np.asarray(doc_ids, dtype=object))
+    if not row_index.is_unique:
+        raise ValueError("doc_ids must be unique: each one names a row of the matrix")
+    rows = row_index.get_indexer(long["doc_id"].astype(object))
+    if (rows < 0).any():
+        missing = long["doc_id"][rows < 0].iloc[0]
+        raise ValueError(f"doc_id {missing!r} appears in the long table but not in doc_ids; pass every document's id")
+    columns = long["term_id"].to_numpy(dtype=np.int64)
+    if len(columns) and (columns.min() < 0 or columns.max() >= n_terms):
+        raise ValueError(f"term_id outside 0..{n_terms - 1}: pass n_terms = the vocabulary size")
+    values = long["value"].to_numpy()
+    matrix = sp.csr_matrix((values, (rows, columns)), shape=(len(row_index), n_terms), dtype=values.dtype)
+    matrix.sum_duplicates()
+    return matrix

@@ -1,0 +1,97 @@
+"""Kiwi (kiwipiepy): a fast Korean morphological analyser with a neural language model, Sejong tags.
+
+Texts go through Kiwi's batch API (`Kiwi.tokenize(iterable)`), which analyses them on Kiwi's own
+thread pool (`num_workers`). With `lemma` (the default) tokens are Kiwi's own `Token.lemma`:
+predicates in dictionary form (먹었다 → 먹다/VV 었/EP 다/EF); other tokens are their surface form.
+
+Kiwi's multi-word dictionary (WikiData proper nouns) yields tokens that contain a space, such as
+커스틴 던스트/NNP; tokens never contain whitespace here, so that space becomes "_" (커스틴_던스트).
+`multi_word_nouns=False` does not load that dictionary: such names come out word by word.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import warnings
+from importlib.metadata import version as dist_version
+from typing import Literal, Sequence
+
+from pydantic import Field
+
+from koprep.tokenizers.base import Tagged
+from koprep.tokenizers.sejong import DEFAULT_DROP_TAGS, SejongOptions, select
+
+_WHITESPACE = re.compile(r"\s+")
+_kiwis: dict[tuple, object] = {}
+_kiwis_lock = threading.Lock()
+
+
+def shared_kiwi(num_workers: int, model_type: str, multi_word_nouns: bool):
+    """One loaded Kiwi per process and configuration (loading takes about a second).
+
+    Keyed by the process id too: a Kiwi inherited through `fork` has lost its worker threads.
+    Kiwi objects cannot be pickled, so tokenizers hold only their options and call this.
+    """
+    key = (os.getpid(), num_workers, model_type, multi_word_nouns)
+    with _kiwis_lock:
+        kiwi = _kiwis.get(key)
+        if kiwi is None:
+            from kiwipiepy import Kiwi
+
+            with warnings.catch_warnings():  # 0 = one thread since kiwipiepy 0.21, as documented in Options
+                warnings.filterwarnings("ignore", "behavior of `num_workers=0`", DeprecationWarning)
+                kiwi = Kiwi(num_workers=num_workers, model_type=model_type, load_multi_dict=multi_word_nouns)
+            kiwi.tokenize("")  # Kiwi initialises lazily; pay that cost here, once
+            _kiwis[key] = kiwi
+        return kiwi
+
+
+class KiwiTokenizer:
+    name = "kiwi"
+    default_drop_tags = DEFAULT_DROP_TAGS
+
+    class Options(SejongOptions):
+        normalize_coda: bool = False
+        """Kiwi's option: split a consonant glued to the end of a word (먹었닼ㅋㅋ → 먹었다 ㅋㅋㅋ)."""
+        split_complex: bool = False
+        """Kiwi's option: split derived words into their parts (고마움 → 고맙 + 음)."""
+        model_type: Literal["none", "largest", "knlm", "sbg", "cong", "cong-global"] = "none"
+        """Kiwi's language model; "none" is the fastest installed one (CoNg with kiwipiepy_model 0.21+)."""
+        multi_word_nouns: bool = True
+        """Kiwi's `load_multi_dict`: recognise multi-word proper nouns, joined by "_" (커스틴_던스트)."""
+        num_workers: int = Field(-1, ge=-1)
+        """Kiwi's analysis threads: -1 = every core, 0 = the calling thread only. Does not change output."""
+
+    def __init__(self, **options: object) -> None:
+        self.options = self.Options(**options)
+
+    def _kiwi(self):
+        o = self.options
+        return shared_kiwi(o.num_workers, o.model_type, o.multi_word_nouns)
+
+    def version(self) -> str:
+        o = self.options
+        return (
+            f"kiwipiepy-{dist_version('kiwipiepy')}:model-{dist_version('kiwipiepy_model')}"
+            f":{self._kiwi().model_type}:{o.describe()}:coda={o.normalize_coda}:complex={o.split_complex}"
+            f":multiword={o.multi_word_nouns}"
+        )
+
+    def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
+        o = self.options
+        nonblank = [i for i, text in enumerate(texts) if text.strip()]
+        results: list[Tagged] = [[] for _ in texts]
+        kiwi = self._kiwi()
+        options = dict(normalize_coda=o.normalize_coda, split_complex=o.split_complex)
+        if o.num_workers == 0:  # Kiwi's batch API needs its thread pool; without one, text by text
+            analysed = (kiwi.tokenize(texts[i], **options) for i in nonblank)
+        else:
+            analysed = kiwi.tokenize([texts[i] for i in nonblank], **options)
+        for i, tokens in zip(nonblank, analysed):
+            results[i] = select(((self._token_text(t), t.tag) for t in tokens), o)
+        return results
+
+    def _token_text(self, token) -> str:
+        return _WHITESPACE.sub("_", token.lemma if self.options.lemma else token.form)

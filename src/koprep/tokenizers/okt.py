@@ -1,0 +1,83 @@
+"""konlpy Okt: a dictionary-based morphological analyser for standard and informal text.
+
+Modes: `morphs` (every morpheme with its tag, like `Okt.morphs` but keeping tags for filtering),
+`nouns` (`Okt.nouns`), `pos` (like morphs, restricted to `keep_tags`). `stem` (하였다 → 하다) and
+`norm` (그랰ㅋㅋ → 그래ㅋㅋ) are Okt's own options.
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, model_validator
+
+from koprep.tokenizers.base import Tagged
+from koprep.tokenizers.jvm import ensure_jvm
+
+DEFAULT_DROP_TAGS = ("Josa", "Eomi", "Punctuation")
+
+_okt = None
+_okt_lock = threading.Lock()
+
+
+def shared_okt():
+    """The process's single Okt instance (Okt is thread-safe through JPype)."""
+    global _okt
+    with _okt_lock:
+        if _okt is None:
+            from konlpy.tag import Okt
+
+            _okt = Okt(jvmpath=ensure_jvm())
+        return _okt
+
+
+class OktTokenizer:
+    name = "okt"
+    default_drop_tags = DEFAULT_DROP_TAGS
+
+    class Options(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="forbid")
+        mode: Literal["morphs", "nouns", "pos"] = "morphs"
+        stem: bool = True
+        norm: bool = True
+        keep_tags: tuple[str, ...] = ("Noun", "Verb", "Adjective")
+        """Only used in `pos` mode."""
+        threads: int = 2
+        """Texts are analysed on this many threads; JPype releases the GIL inside Java."""
+
+        @model_validator(mode="after")
+        def _check(self) -> "OktTokenizer.Options":
+            if self.threads < 1:
+                raise ValueError("threads must be >= 1")
+            return self
+
+    def __init__(self, **options: object) -> None:
+        self.options = self.Options(**options)
+
+    def version(self) -> str:
+        from importlib.metadata import version
+
+        o = self.options
+        keep = ",".join(o.keep_tags) if o.mode == "pos" else ""
+        return f"konlpy-{version('konlpy')}:okt:{o.mode}:stem={o.stem}:norm={o.norm}:{keep}"
+
+    def _one(self, text: str) -> Tagged:
+        if not text.strip():
+            return []
+        okt = shared_okt()
+        o = self.options
+        if o.mode == "nouns":
+            return [(noun, "Noun") for noun in okt.nouns(text) if noun.strip()]
+        pairs = okt.pos(text, norm=o.norm, stem=o.stem)
+        if o.mode == "pos":
+            pairs = [(token, tag) for token, tag in pairs if tag in o.keep_tags]
+        return [(token, tag) for token, tag in pairs if token.strip()]
+
+    def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
+        shared_okt()  # start the JVM on this thread before fanning out
+        if self.options.threads == 1 or len(texts) < 64:
+            return [self._one(text) for text in texts]
+        with ThreadPoolExecutor(self.options.threads) as pool:
+            return list(pool.map(self._one, texts, chunksize=256))

@@ -1,0 +1,26 @@
+"""Whitespace splitting: for text that is already tokenized, and as the simplest baseline."""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+from pydantic import BaseModel, ConfigDict
+
+from koprep.tokenizers.base import Tagged
+
+
+class WhitespaceTokenizer:
+    name = "whitespace"
+    default_drop_tags: tuple[str, ...] = ()
+
+    class Options(BaseModel):
+        model_config = ConfigDict(frozen=True, extra="forbid")
+
+    def __init__(self, **options: object) -> None:
+        self.options = self.Options(**options)
+
+    def version(self) -> str:
+        return "whitespace-1"
+
+    def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
+        return [[(token, "") for token in text.split()] for text in texts]

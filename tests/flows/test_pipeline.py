@@ -1,0 +1,222 @@
+"""End-to-end pipeline runs through the real Prefect flow against a real local Prefect server,
+with real Okt, real Parquet files, and scikit-learn / gensim called directly as the reference."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
+
+from koprep.loaders import open_run
+from tests.helpers import CHATBOT, PETITIONS, REPO, nsmc, require
+
+ALL_STAGES = ["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
+FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2}
+
+
+@pytest.fixture(autouse=True)
+def _server(prefect_server):
+    return prefect_server
+
+
+def run_flow(artifacts: Path, corpus=None, backend=None, **overrides):
+    from flows.preprocess import preprocess
+
+    return preprocess(corpus=None if corpus is None else str(corpus), backend=backend,
+                      overrides=overrides or None, artifacts=str(artifacts))
+
+
+def manifests(summary) -> dict[str, dict]:
+    return {
+        name: json.loads((Path(stage["path"]) / "_manifest.json").read_text())
+        for name, stage in summary["stages"].items()
+    }
+
+
+@pytest.fixture(scope="module")
+def nsmc_file(tmp_path_factory):
+    frame = nsmc(400)
+    path = tmp_path_factory.mktemp("corpus") / "nsmc400.tsv"
+    frame.to_csv(path, sep="\t", index=False, quoting=3)
+    return path
+
+
+@pytest.fixture(scope="module")
+def okt_run(tmp_path_factory, prefect_server, nsmc_file):
+    artifacts = tmp_path_factory.mktemp("artifacts")
+    first = run_flow(artifacts, nsmc_file, **FAST_W2V)
+    return artifacts, first
+
+
+def test_default_corpus_runs_every_stage_with_okt(tmp_path):
+    summary = run_flow(tmp_path, **FAST_W2V)
+    assert list(summary["stages"]) == ALL_STAGES
+    assert summary["corpus"] == "konlpy:kolaw+kobill"
+    assert all(not stage["cached"] for stage in summary["stages"].values())
+    tokens = open_run(tmp_path).tokens()
+    assert len(tokens) == summary["stages"]["clean"]["rows"] > 2000
+    constitution = tokens.loc[tokens["doc_id"] == "kolaw/constitution.txt:1", "tokens"].iloc[0]
+    assert "대한민국" in list(constitution) and "헌법" in list(constitution)
+    kv = open_run(tmp_path).word_vectors()
+    assert "국회" in kv.key_to_index
+
+
+def test_second_run_is_fully_cached_and_identical(okt_run, nsmc_file):
+    artifacts, first = okt_run
+    second = run_flow(artifacts, nsmc_file, **FAST_W2V)
+    assert all(stage["cached"] for stage in second["stages"].values())
+    for name in ALL_STAGES:
+        assert second["stages"][name]["fingerprint"] == first["stages"][name]["fingerprint"]
+        assert second["stages"][name]["path"] == first["stages"][name]["path"]
+    assert manifests(first) == manifests(second)  # same files, same SHA-256s, untouched
+
+
+def test_changing_one_parameter_recomputes_only_its_dependants(okt_run, nsmc_file):
+    artifacts, first = okt_run
+    changed = run_flow(artifacts, nsmc_file, **FAST_W2V, **{"ngram.min_df": 2})
+    cached = {name: stage["cached"] for name, stage in changed["stages"].items()}
+    assert cached == {"clean": True, "tokenize": True, "bow": True, "ngram": False, "tfidf": True, "word2vec": True}
+
+    changed = run_flow(artifacts, nsmc_file, **FAST_W2V, **{"tokenize.min_length": 2})
+    cached = {name: stage["cached"] for name, stage in changed["stages"].items()}
+    assert cached == {"clean": True, "tokenize": False, "bow": False, "ngram": False, "tfidf": False, "word2vec": False}
+
+
+def _direct_tokens(artifacts: Path):
+    tokens = open_run(artifacts).tokens()
+    return [list(t) for t in tokens["tokens"]]
+
+
+@pytest.mark.parametrize(
+    "stage, reference",
+    [
+        ("bow", lambda: CountVectorizer(ngram_range=(1, 1))),
+        ("ngram", lambda: CountVectorizer(ngram_range=(1, 2))),
+        ("tfidf", lambda: TfidfVectorizer()),
+    ],
+)
+def test_vectorizers_equal_scikit_learn_on_the_same_tokens(okt_run, stage, reference):
+    artifacts, _ = okt_run
+    run = open_run(artifacts)
+    docs = _direct_tokens(artifacts)
+    vectorizer = reference().set_params(
+        tokenizer=lambda d: d, preprocessor=lambda d: d, token_pattern=None, lowercase=False
+    )
+    expected = vectorizer.fit_transform(docs)
+    ours = run.matrix(stage)
+    assert ours.terms == list(vectorizer.get_feature_names_out())
+    assert ours.doc_ids == run.tokens()["doc_id"].tolist()
+    assert ours.matrix.shape == expected.shape
+    np.testing.assert_allclose(ours.matrix.toarray(), expected.toarray(), rtol=0, atol=1e-9)
+    if stage == "tfidf":
+        np.testing.assert_allclose(ours.vocabulary["idf"].to_numpy(), vectorizer.idf_, atol=1e-12)
+
+
+def test_word2vec_loads_back_and_equals_gensim_direct(okt_run):
+    from gensim.models import Word2Vec
+
+    artifacts, _ = okt_run
+    run = open_run(artifacts)
+    params = run.summary["config"]["word2vec"]
+    sentences = [d for d in _direct_tokens(artifacts) if d]
+    direct = Word2Vec(
+        sentences, vector_size=params["vector_size"], window=params["window"], min_count=params["min_count"],
+        sg=params["sg"], epochs=params["epochs"], seed=params["seed"], workers=1,
+    ).wv
+    kv = run.word_vectors()
+    assert kv.index_to_key == direct.index_to_key
+    np.testing.assert_allclose(kv.vectors, direct.vectors, atol=1e-6)
+    table = pd.read_parquet(run.path("word2vec") / "vectors.parquet")
+    assert table["term"].tolist() == kv.index_to_key
+    assert table["count"].tolist() == [direct.get_vecattr(w, "count") for w in direct.index_to_key]
+    np.testing.assert_array_equal(np.stack(table["vector"].to_numpy()), kv.vectors)
+
+
+def test_artifact_schemas_match_the_readme(okt_run):
+    artifacts, first = okt_run
+    paths = {name: Path(stage["path"]) for name, stage in first["stages"].items()}
+    schema = lambda path: {f.name: str(f.type) for f in pq.read_schema(path)}
+    assert schema(paths["clean"] / "part-00000.parquet") == {"doc_id": "string", "text": "string", "label": "string"}
+    assert schema(paths["tokenize"] / "part-00000.parquet") == {"doc_id": "string", "tokens": "list<element: string>"}
+    assert schema(paths["tfidf"] / "vocabulary.parquet") == {"term_id": "int32", "term": "string", "df": "int64", "idf": "double"}
+    assert schema(paths["bow"] / "matrix.parquet") == {"doc_id": "string", "term_id": "int32", "value": "int64"}
+    assert schema(paths["tfidf"] / "matrix.parquet") == {"doc_id": "string", "term_id": "int32", "value": "double"}
+    assert schema(paths["word2vec"] / "vectors.parquet") == {"term": "string", "count": "int64", "vector": "list<element: float>"}
+    duckdb = pytest.importorskip("duckdb")
+    top = duckdb.sql(f"select count(*) from read_parquet('{paths['tokenize']}/part-*.parquet')").fetchall()[0][0]
+    assert top == 400
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "csv", "text", "folder", "parquet"])
+def test_each_corpus_format_runs_through_the_flow(tmp_path, fmt):
+    overrides = {"run.stages": ["clean", "tokenize", "bow"]}
+    if fmt == "jsonl":
+        corpus = require(PETITIONS / "petitions_2019-06.jsonl")
+        overrides.update({"corpus.text_column": "content", "corpus.id_column": "petition_idx", "corpus.limit": 50})
+        expected = 50
+    elif fmt == "csv":
+        corpus, expected = require(CHATBOT), 11823
+    else:
+        reviews = nsmc(60)["document"].tolist()
+        expected = 60
+        if fmt == "text":
+            corpus = tmp_path / "reviews.txt"
+            corpus.write_text("\n".join(reviews), encoding="utf-8")
+        elif fmt == "folder":
+            corpus = tmp_path / "docs"
+            corpus.mkdir()
+            for i, review in enumerate(reviews):
+                (corpus / f"{i:03d}.txt").write_text(review, encoding="utf-8")
+        else:
+            corpus = tmp_path / "reviews.parquet"
+            pd.DataFrame({"text": reviews}).to_parquet(corpus)
+    summary = run_flow(tmp_path / "artifacts", corpus, "whitespace", **overrides)
+    assert list(summary["stages"]) == ["clean", "tokenize", "bow"]
+    assert summary["stages"]["tokenize"]["rows"] == expected
+    bow = open_run(tmp_path / "artifacts").matrix("bow")
+    assert bow.matrix.shape[0] == expected and bow.matrix.nnz > 0
+
+
+def koprep_cli(*args, env=None, cwd=None):
+    koprep = Path(sys.executable).with_name("koprep")
+    return subprocess.run([str(koprep), *args], capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+def test_cli_run_json_summary_and_cache(tmp_path, prefect_server, nsmc_file):
+    env = {**os.environ, "PREFECT_API_URL": prefect_server["url"]}
+    args = ["run", str(nsmc_file), "--backend", "whitespace", "--artifacts", str(tmp_path), "--json",
+            "--set", "word2vec.vector_size=8", "--set", "word2vec.epochs=1"]
+    first = koprep_cli(*args, env=env)
+    assert first.returncode == 0, first.stderr[-3000:]
+    summary = json.loads(first.stdout.strip().splitlines()[-1])
+    assert set(summary) == {"run_id", "stages"}
+    assert list(summary["stages"]) == ALL_STAGES
+    for stage in summary["stages"].values():
+        assert {"fingerprint", "path", "cached", "seconds", "rows"} <= set(stage)
+        assert Path(stage["path"]).is_dir() and not stage["cached"]
+    again = json.loads(koprep_cli(*args, env=env).stdout.strip().splitlines()[-1])
+    assert all(stage["cached"] for stage in again["stages"].values())
+    assert again["run_id"] != summary["run_id"]
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["run", "/nonexistent/corpus.txt"], "does not exist"),
+        (["run", "--set", "ngram.min_df=-3"], "ngram.min_df"),
+        (["run", "--backend", "nosuch"], "unknown tokenizer backend 'nosuch'"),
+    ],
+)
+def test_cli_bad_input_fails_fast_with_a_clear_message(tmp_path, prefect_server, args, message):
+    result = koprep_cli(*args, "--artifacts", str(tmp_path), env={**os.environ, "PREFECT_API_URL": prefect_server["url"]})
+    assert result.returncode == 2
+    assert message in result.stderr
+    assert not list(tmp_path.glob("*/*"))  # nothing written

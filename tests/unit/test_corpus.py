@@ -1,0 +1,125 @@
+"""Reading every corpus format into doc_id/text(+passthrough), on the real shared corpora."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from koprep.corpus import CorpusError, CorpusParams, corpus_fingerprint, read_corpus, resolve_format
+from tests.helpers import CHATBOT, NSMC_TEST, PETITIONS, nsmc, require
+
+DEFAULT = CorpusParams()
+
+
+def test_default_corpus_is_konlpys_kolaw_and_kobill():
+    from konlpy.corpus import kobill, kolaw
+
+    frame = read_corpus(None, DEFAULT)
+    constitution = [l for l in kolaw.open("constitution.txt").read().splitlines() if l.strip()]
+    bills = sum(
+        len([l for l in kobill.open(f).read().splitlines() if l.strip()]) for f in kobill.fileids()
+    )
+    assert len(frame) == len(constitution) + bills
+    assert frame["text"].iloc[0] == constitution[0]
+    assert frame["doc_id"].iloc[0] == "kolaw/constitution.txt:1"
+    assert frame["doc_id"].is_unique
+
+
+def test_nsmc_txt_with_header_is_read_as_tsv_with_label_passthrough():
+    path = require(NSMC_TEST)
+    assert resolve_format(str(path), DEFAULT) == "tsv"
+    frame = read_corpus(str(path), CorpusParams(limit=1000))
+    direct = nsmc(1000, "test")
+    assert list(frame.columns) == ["doc_id", "text", "label"]
+    assert frame["doc_id"].tolist() == direct["id"].tolist()
+    assert frame["text"].tolist() == direct["document"].tolist()
+    assert frame["label"].tolist() == direct["label"].tolist()
+
+
+def test_nsmc_quotes_are_kept_verbatim():
+    path = require(NSMC_TEST)
+    frame = read_corpus(str(path), DEFAULT)
+    assert len(frame) == 50_000
+    assert frame["text"].str.contains('"').sum() > 0  # QUOTE_NONE: no quote eating, no merged rows
+    assert (frame["text"] == "").sum() == 3  # the corpus README: 3 empty test documents
+
+
+def test_jsonl_petitions_with_named_field_and_id():
+    path = require(PETITIONS / "petitions_2019-06.jsonl")
+    frame = read_corpus(str(path), CorpusParams(text_column="content", id_column="petition_idx"))
+    records = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()]
+    assert len(frame) == len(records) == 572
+    assert frame["doc_id"].tolist() == [r["petition_idx"] for r in records]
+    assert frame["text"].iloc[0] == records[0]["content"]
+    assert "title" in frame.columns and "petition_idx" not in frame.columns
+
+
+def test_csv_chatbot_guesses_q_column():
+    path = require(CHATBOT)
+    frame = read_corpus(str(path), DEFAULT)
+    direct = pd.read_csv(path, dtype=str, keep_default_na=False)
+    assert frame["text"].tolist() == direct["Q"].tolist()
+    assert frame["A"].tolist() == direct["A"].tolist()
+    assert frame["doc_id"].tolist() == [str(i) for i in range(len(direct))]
+
+
+def test_text_folder_and_parquet(tmp_path):
+    reviews = nsmc(30)["document"].tolist()
+    text = tmp_path / "reviews.txt"
+    text.write_text("\n".join(reviews) + "\n", encoding="utf-8")
+    assert read_corpus(str(text), DEFAULT)["text"].tolist() == reviews
+
+    folder = tmp_path / "docs"
+    folder.mkdir()
+    for i, review in enumerate(reviews[:5]):
+        (folder / f"r{i}.txt").write_text(review, encoding="utf-8")
+    frame = read_corpus(str(folder), DEFAULT)
+    assert frame["doc_id"].tolist() == [f"r{i}.txt" for i in range(5)]
+    assert frame["text"].tolist() == reviews[:5]
+
+    parquet = tmp_path / "reviews.parquet"
+    pd.DataFrame({"body": reviews, "stars": range(30)}).to_parquet(parquet)
+    frame = read_corpus(str(parquet), CorpusParams(text_column="body"))
+    assert frame["text"].tolist() == reviews and frame["stars"].tolist() == list(range(30))
+
+
+def test_doublespace_corpus_keeps_sentence_boundaries(tmp_path):
+    path = tmp_path / "corpus.txt"
+    path.write_text("영화 정말 재밌다  배우 연기도 좋다\n두번째 문서  문장 둘\n", encoding="utf-8")
+    frame = read_corpus(str(path), CorpusParams(format="doublespace"))
+    assert frame["text"].tolist() == ["영화 정말 재밌다\n배우 연기도 좋다", "두번째 문서\n문장 둘"]
+
+
+def test_fingerprint_follows_content_not_name(tmp_path):
+    a, b = tmp_path / "a.txt", tmp_path / "b.txt"
+    a.write_text("영화\n", encoding="utf-8")
+    b.write_text("영화\n", encoding="utf-8")
+    first = corpus_fingerprint(str(a), DEFAULT)
+    assert first == corpus_fingerprint(str(a), DEFAULT)
+    a.write_text("영화 좋다\n", encoding="utf-8")
+    assert corpus_fingerprint(str(a), DEFAULT) != first
+    assert corpus_fingerprint(str(a), CorpusParams(limit=1)) != corpus_fingerprint(str(a), DEFAULT)
+
+
+@pytest.mark.parametrize(
+    "content, params, message",
+    [
+        (b"\xb0\xa1\xb0\xa2\n", CorpusParams(format="text"), "not UTF-8"),
+        (b'{"content": "a"}\n[1]\n', CorpusParams(format="jsonl"), "not an object"),
+        (b'{"content": "a"\n', CorpusParams(format="jsonl"), "not valid JSON"),
+        (b"a,b\n1,2\n", CorpusParams(format="csv"), "corpus.text_column"),
+        (b"id\tdocument\n1\tx\n1\ty\n", CorpusParams(format="tsv"), "not unique"),
+    ],
+)
+def test_bad_input_gets_a_clear_error(tmp_path, content, params, message):
+    path = tmp_path / "bad"
+    path.write_bytes(content)
+    with pytest.raises(CorpusError, match=message):
+        read_corpus(str(path), params)
+
+
+def test_missing_corpus_is_a_clear_error(tmp_path):
+    with pytest.raises(CorpusError, match="does not exist"):
+        corpus_fingerprint(str(tmp_path / "nope.txt"), DEFAULT)

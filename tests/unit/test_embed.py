@@ -1,0 +1,147 @@
+"""word2vec / Phrases from a restartable shard stream against gensim called directly on a list."""
+
+from __future__ import annotations
+
+import inspect
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+from gensim.models import KeyedVectors, Word2Vec
+from gensim.models.phrases import Phrases
+from pydantic import ValidationError
+
+from koprep.stages.embed import (
+    Word2VecParams,
+    apply_phrases,
+    keyed_vectors_from_table,
+    learn_phrases,
+    train_word2vec,
+    vectors_table,
+    write_word2vec_binary,
+)
+from tests.helpers import nsmc
+
+SMALL = Word2VecParams(vector_size=24, epochs=2, min_count=2, seed=7)
+
+
+class ParquetLikeShards:
+    """Restartable stream of sentences shaped like the pipeline's: shards whose token lists are
+    numpy object arrays (what a Parquet list<string> column gives back), counting full passes."""
+
+    def __init__(self, sentences: list[list[str]], shard_size: int) -> None:
+        self._shards = [
+            [np.array(tokens, dtype=object) for tokens in sentences[i : i + shard_size]]
+            for i in range(0, len(sentences), shard_size)
+        ]
+        self.passes = 0
+
+    def __iter__(self):
+        for shard in self._shards:
+            yield from shard
+        self.passes += 1
+
+
+@pytest.fixture(scope="module")
+def sentences() -> list[list[str]]:
+    return [text.split() for text in nsmc(3000)["document"]]
+
+
+@pytest.fixture(scope="module")
+def trained(sentences) -> KeyedVectors:
+    return train_word2vec(ParquetLikeShards(sentences, 700), SMALL)
+
+
+def _assert_same_keyed_vectors(ours: KeyedVectors, theirs: KeyedVectors) -> None:
+    assert ours.index_to_key == theirs.index_to_key
+    np.testing.assert_array_equal(ours.expandos["count"], theirs.expandos["count"])
+    np.testing.assert_array_equal(ours.vectors, theirs.vectors)
+
+
+def test_streamed_training_equals_gensim_on_the_list(sentences, trained):
+    stream = ParquetLikeShards(sentences, 700)
+    ours = train_word2vec(stream, SMALL)
+    assert stream.passes == SMALL.epochs + 1  # one vocabulary scan, then one pass per epoch
+    theirs = Word2Vec(sentences=sentences, **SMALL.gensim_kwargs()).wv
+    _assert_same_keyed_vectors(ours, theirs)
+    _assert_same_keyed_vectors(trained, theirs)  # and shard size does not matter
+    counts = pd.Series([w for s in sentences for w in s]).value_counts()
+    assert all(ours.get_vecattr(word, "count") == counts[word] for word in ours.index_to_key[:50])
+
+
+def test_one_shot_iterators_are_refused(sentences):
+    with pytest.raises(TypeError, match="restartable"):
+        train_word2vec((s for s in sentences), SMALL)
+    with pytest.raises(TypeError, match="restartable"):
+        train_word2vec(iter(sentences), SMALL)
+
+
+def test_too_high_min_count_gives_a_clear_error(sentences):
+    with pytest.raises(ValueError, match="min_count"):
+        train_word2vec(sentences[:20], Word2VecParams(min_count=10_000, epochs=1))
+
+
+def test_vectors_table_round_trips_exactly(trained, tmp_path):
+    table = vectors_table(trained)
+    assert table.columns.tolist() == ["term", "count", "vector"]
+    assert str(table["term"].dtype) == "string" and table["count"].dtype == np.int64
+    _assert_same_keyed_vectors(keyed_vectors_from_table(table), trained)
+
+    table.to_parquet(tmp_path / "vectors.parquet")
+    schema = pq.read_schema(tmp_path / "vectors.parquet")
+    assert str(schema.field("vector").type) == "list<element: float>"  # float32
+    _assert_same_keyed_vectors(keyed_vectors_from_table(pd.read_parquet(tmp_path / "vectors.parquet")), trained)
+    arrow_backed = pd.read_parquet(tmp_path / "vectors.parquet", dtype_backend="pyarrow")
+    _assert_same_keyed_vectors(keyed_vectors_from_table(arrow_backed), trained)
+
+
+def test_word2vec_binary_is_readable_by_gensim(trained, tmp_path):
+    write_word2vec_binary(trained, tmp_path / "vectors.bin")
+    loaded = KeyedVectors.load_word2vec_format(tmp_path / "vectors.bin", binary=True)
+    assert sorted(loaded.index_to_key) == sorted(trained.index_to_key)
+    for word in trained.index_to_key:
+        np.testing.assert_array_equal(loaded[word], trained[word])
+
+
+PHRASES = Word2VecParams(
+    vector_size=16, epochs=1, phrases=True, phrases_min_count=3, phrases_threshold=5.0, seed=3
+)
+
+
+def test_phrase_table_equals_gensim_phrases(sentences):
+    table = learn_phrases(ParquetLikeShards(sentences, 1000), PHRASES)
+    direct = Phrases(sentences, min_count=3, threshold=5.0)
+    assert len(table) > 10
+    assert dict(zip(table["phrase"], table["score"])) == direct.export_phrases()
+    assert table["phrase"].is_monotonic_increasing and table["score"].dtype == np.float64
+
+    frozen = direct.freeze()
+    applied = list(apply_phrases(ParquetLikeShards(sentences, 1000), table, PHRASES))
+    assert applied == [frozen[s] for s in sentences]
+    assert any("_" in token for sentence in applied for token in sentence)
+
+
+def test_training_with_phrases_equals_gensim_on_phrased_sentences(sentences):
+    ours = train_word2vec(ParquetLikeShards(sentences, 1000), PHRASES)
+    frozen = Phrases(sentences, min_count=3, threshold=5.0).freeze()
+    theirs = Word2Vec(sentences=[frozen[s] for s in sentences], **PHRASES.gensim_kwargs()).wv
+    _assert_same_keyed_vectors(ours, theirs)
+    assert any("_" in word for word in ours.index_to_key)
+
+
+def test_params_map_onto_gensim():
+    accepted = set(inspect.signature(Word2Vec).parameters)
+    assert set(Word2VecParams().gensim_kwargs()) <= accepted
+    defaults = {name: p.default for name, p in inspect.signature(Word2Vec).parameters.items()}
+    ours = Word2VecParams().gensim_kwargs()
+    differing = {name for name in ours if ours[name] != defaults[name]}
+    assert differing == {"min_count", "workers"}  # the two documented departures from gensim
+
+
+@pytest.mark.parametrize(
+    "bad", [{"hs": 0, "negative": 0}, {"sg": 2}, {"vector_size": 0}, {"min_alpha": 0.5}, {"epoch": 3}], ids=repr
+)
+def test_invalid_params_are_rejected(bad):
+    with pytest.raises(ValidationError):
+        Word2VecParams(**bad)
