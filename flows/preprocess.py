@@ -54,8 +54,16 @@ def preprocess(
 ) -> dict[str, Any]:
     """Clean → tokenize → bow, ngram, tfidf, word2vec over CORPUS (default: konlpy's kolaw+kobill).
 
-    `overrides` maps dotted settings to values, e.g. {"ngram.min_df": 2, "tokenize.options.mode": "nouns"}.
     Returns the run summary (also written to <artifacts>/runs/<run_id>.json).
+
+    Args:
+        corpus: Text file (one document per line), folder of .txt, TSV/CSV, JSON Lines or Parquet;
+            empty for konlpy's bundled kolaw + kobill corpora.
+        backend: Tokenizer backend (okt, kiwi, mecab, soynlp-noun, soynlp-word, whitespace); empty
+            for the config's (okt by default).
+        config_file: TOML config file; relative paths are relative to the run's working folder.
+        overrides: Dotted settings, e.g. {"ngram.min_df": 2, "tokenize.options.mode": "nouns"}.
+        artifacts: Artifact store folder; stages already stored there come from the cache.
     """
     parameters = PreprocessParameters.parse(
         dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts)

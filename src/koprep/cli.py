@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from pathlib import Path
 from typing import Sequence
 
 from koprep import __version__
@@ -70,7 +71,77 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("--timeout", type=float, metavar="SECONDS", help="with --watch: give up waiting after SECONDS")
     trigger.add_argument("--json", action="store_true", help="with --watch: print the run summary as JSON on the last line")
     trigger.set_defaults(handler=_trigger)
+    similar = commands.add_parser("similar", help="nearest words by word2vec similarity, e.g. `koprep similar 영화`")
+    similar.add_argument("words", nargs="+", metavar="WORD")
+    similar.add_argument("--to", metavar="OTHER", help="print the similarity of each WORD to OTHER instead")
+    similar.add_argument("--topn", type=int, default=10)
+    _add_store_options(similar)
+    similar.set_defaults(handler=_similar)
+
+    evaluate = commands.add_parser(
+        "evaluate", help="score a run's word2vec vectors on a Korean word-analogy and/or word-similarity set"
+    )
+    evaluate.add_argument("--analogies", metavar="FILE", help="Google-format analogy file, e.g. word_analogy_korean.txt")
+    evaluate.add_argument("--similarity", metavar="FILE", help="word-pair file with scores, e.g. WS353_korean.csv")
+    _add_store_options(evaluate)
+    evaluate.set_defaults(handler=_evaluate)
     return parser
+
+
+def _add_store_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    parser.add_argument("--run", default="latest", metavar="RUN_ID", help="which run's artifacts (default: the latest)")
+    parser.add_argument("--json", action="store_true", help="print JSON")
+
+
+def _similar(args: argparse.Namespace) -> int:
+    from koprep.loaders import open_run
+
+    run = open_run(args.artifacts, args.run)
+    try:
+        if args.to:
+            result = {word: run.similarity(word, args.to) for word in args.words}
+        else:
+            result = {word: run.similar(word, args.topn) for word in args.words}
+    except KeyError as exc:
+        print(f"koprep: error: {exc.args[0]}", file=sys.stderr)
+        return 1
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    for word, value in result.items():
+        if args.to:
+            print(f"{word}\t{args.to}\t{value:.4f}")
+            continue
+        print(word)
+        for neighbour, score in value:
+            print(f"  {neighbour}\t{score:.4f}")
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from koprep.loaders import open_run
+    from koprep.pipeline import evaluate_stage
+
+    run = open_run(args.artifacts, args.run)
+    result = evaluate_stage(run.store, run.entry("word2vec"), args.analogies, args.similarity)
+    report = json.loads((Path(result.path) / "evaluation.json").read_text(encoding="utf-8"))
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return 0
+    if "analogies" in report:
+        a = report["analogies"]
+        accuracy = "n/a" if a["overall_accuracy"] is None else f"{a['overall_accuracy']:.4f}"
+        print(f"analogies   accuracy {accuracy} on {a['evaluated']}/{a['total']} items (OOV rate {a['oov_rate']:.3f})")
+        for name, section in a["sections"].items():
+            acc = "n/a" if section["accuracy"] is None else f"{section['accuracy']:.4f}"
+            print(f"  {name:<32} {acc:>7}  {section['evaluated']:>5}/{section['total']:<5} OOV {section['oov_rate']:.3f}")
+    if "similarity" in report:
+        s = report["similarity"]
+        spearman = "n/a" if s["spearman"] is None else f"{s['spearman']:.4f}"
+        print(f"similarity  spearman {spearman} on {s['evaluated']}/{s['total']} pairs (OOV rate {s['oov_rate']:.3f})")
+    print(f"report: {Path(result.path) / 'evaluation.json'}{'  (cached)' if result.cached else ''}")
+    return 0
 
 
 def _run(args: argparse.Namespace) -> int:

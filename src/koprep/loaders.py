@@ -44,6 +44,7 @@ class Run:
         self.summary = summary
         self.run_id: str = summary["run_id"]
         self._tokenizer = None
+        self._vectors = None
 
     def entry(self, stage: str) -> Entry:
         stages = self.summary["stages"]
@@ -104,9 +105,26 @@ class Run:
         return transform(self.preprocess(texts), fitted, params)
 
     def word_vectors(self):
-        from gensim.models import KeyedVectors
+        if self._vectors is None:
+            from gensim.models import KeyedVectors
 
-        return KeyedVectors.load_word2vec_format(str(self.entry("word2vec").file("vectors.bin")), binary=True)
+            self._vectors = KeyedVectors.load_word2vec_format(str(self.entry("word2vec").file("vectors.bin")), binary=True)
+        return self._vectors
+
+    def similar(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
+        """The `topn` nearest words to `word` by cosine similarity of this run's word2vec vectors."""
+        return self.word_vectors().most_similar(self._known(word), topn=topn)
+
+    def similarity(self, first: str, second: str) -> float:
+        return float(self.word_vectors().similarity(self._known(first), self._known(second)))
+
+    def _known(self, word: str) -> str:
+        if word not in self.word_vectors().key_to_index:
+            raise KeyError(
+                f"{word!r} is not in the word2vec vocabulary of run {self.run_id} "
+                "(too rare for word2vec.min_count, or split differently by the tokenizer)"
+            )
+        return word
 
 
 def open_run(artifacts: str | os.PathLike[str] = "artifacts", run: str = "latest") -> Run:

@@ -169,9 +169,16 @@ def stage_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 
 def vocabulary_sizes(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One row per stage that has a vocabulary (bow, ngram, tfidf, word2vec); None where a
+    column does not apply (word2vec has no document-term matrix)."""
     return [
-        {"stage": name, "terms": stage["extra"]["terms"], "documents": stage["extra"].get("documents", ""),
-         "nonzeros": stage["extra"].get("nonzeros", "")}
+        {
+            "stage": name,
+            "terms": stage["extra"]["terms"],
+            "documents": stage["extra"].get("documents"),
+            "nonzeros": stage["extra"].get("nonzeros"),
+            "vector_size": stage["extra"].get("vector_size"),
+        }
         for name, stage in summary["stages"].items()
         if "terms" in stage.get("extra", {})
     ]

@@ -345,3 +345,42 @@ def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCo
         return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
 
     return _stage(store, "word2vec", embed_logic.VERSION, params, {"tokenize": tokens.fingerprint}, compute)
+
+
+def evaluate_stage(
+    store: ArtifactStore, word2vec: Entry, analogies: str | None = None, similarity: str | None = None
+) -> StageResult:
+    """Evaluate a word2vec output on a Korean analogy set and/or a word-similarity set; the report
+    (`evaluation.json`) is cached under the model's and the evaluation files' fingerprints."""
+    from koprep.evaluate import evaluate_analogies, evaluate_similarity
+
+    if word2vec.stage != "word2vec":
+        raise StoreError(f"{word2vec.path} is a {word2vec.stage!r} artifact, not word2vec vectors")
+    files = {"analogies": analogies, "similarity": similarity}
+    if not any(files.values()):
+        raise StoreError("nothing to evaluate: pass an analogy file and/or a word-similarity file")
+    inputs = {"word2vec": word2vec.fingerprint}
+    for kind, path in files.items():
+        if path is not None:
+            inputs[kind] = corpus_io.corpus_fingerprint(path, corpus_io.CorpusParams(format="text"))
+
+    def compute(pending: PendingEntry):
+        from gensim.models import KeyedVectors
+
+        kv = KeyedVectors.load_word2vec_format(str(word2vec.file("vectors.bin")), binary=True)
+        report: dict[str, Any] = {"word2vec": str(word2vec.path)}
+        if analogies:
+            report["analogies"] = {"file": str(Path(analogies).resolve()), **evaluate_analogies(kv, analogies)}
+        if similarity:
+            report["similarity"] = {"file": str(Path(similarity).resolve()), **evaluate_similarity(kv, similarity)}
+        from koprep.store import write_json_atomic
+
+        write_json_atomic(pending.path / "evaluation.json", report)
+        headline = {}
+        if analogies:
+            headline.update(analogy_accuracy=report["analogies"]["overall_accuracy"], analogy_oov_rate=report["analogies"]["oov_rate"])
+        if similarity:
+            headline.update(similarity_spearman=report["similarity"]["spearman"], similarity_oov_rate=report["similarity"]["oov_rate"])
+        return 1, headline
+
+    return _stage(store, "evaluate", "1", {k: v is not None for k, v in files.items()}, inputs, compute)

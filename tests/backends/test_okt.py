@@ -5,17 +5,24 @@ from __future__ import annotations
 import pytest
 
 from koprep.tokenizers import BackendUnavailable, get_tokenizer
+from koprep.tokenizers.registry import backend_class
 
 try:
-    get_tokenizer("okt").version()  # starts the process's JVM
+    backend_class("okt")
 except BackendUnavailable as exc:
     pytest.skip(f"okt is not available here: {exc}", allow_module_level=True)
 
 from konlpy.tag import Okt  # noqa: E402  (only importable when the backend is available)
 
+from koprep.tokenizers.jvm import ensure_jvm  # noqa: E402
+
 
 @pytest.fixture(scope="module")
 def okt():
+    try:
+        ensure_jvm()  # the process's one JVM, shared with the backend
+    except BackendUnavailable as exc:
+        pytest.skip(f"okt needs a JVM: {exc}")
     return Okt()
 
 

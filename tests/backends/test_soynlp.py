@@ -130,9 +130,9 @@ def test_fit_needs_text():
         get_tokenizer("soynlp-word").fit(["", "   "])
 
 
-def test_documents_are_split_into_sentences_at_double_spaces(fit_texts):
-    documents = ["첫 문장.  둘째 문장   셋째", "", "  넷째 "]
-    assert split_sentences(documents) == ["첫 문장.", "둘째 문장", "셋째", "넷째"]
+def test_documents_are_split_into_sentences_at_double_spaces_and_line_breaks(fit_texts):
+    documents = ["첫 문장.  둘째 문장   셋째", "", "  넷째 \n다섯째 문장", "한 문장 하나"]
+    assert split_sentences(documents) == ["첫 문장.", "둘째 문장", "셋째", "넷째", "다섯째 문장", "한 문장 하나"]
     reviews = fit_texts[:2000]
     documents = ["  ".join(reviews[i : i + 4]) for i in range(0, len(reviews), 4)]
     tokenizer = get_tokenizer("soynlp-word")

@@ -220,3 +220,106 @@ def test_cli_bad_input_fails_fast_with_a_clear_message(tmp_path, prefect_server,
     assert result.returncode == 2
     assert message in result.stderr
     assert not list(tmp_path.glob("*/*"))  # nothing written
+
+
+def _fitted_sklearn(stage: str, train_docs):
+    reference = {"bow": CountVectorizer(), "ngram": CountVectorizer(ngram_range=(1, 2)), "tfidf": TfidfVectorizer()}[stage]
+    reference.set_params(tokenizer=lambda d: d, preprocessor=lambda d: d, token_pattern=None, lowercase=False)
+    return reference.fit(train_docs)
+
+
+@pytest.fixture(scope="module")
+def test_split_run(okt_run, tmp_path_factory):
+    artifacts, train = okt_run
+    test_file = tmp_path_factory.mktemp("test-split") / "nsmc-test.tsv"
+    test_frame = nsmc(150, "test")
+    test_frame.to_csv(test_file, sep="\t", index=False, quoting=3)
+    summary = run_flow(
+        artifacts, test_file,
+        **{"run.fitted_from": train["run_id"], "run.stages": ["clean", "tokenize", "bow", "ngram", "tfidf"]},
+    )
+    return artifacts, train, summary, test_frame
+
+
+@pytest.mark.parametrize("stage", ["bow", "ngram", "tfidf"])
+def test_fitted_vectorizer_transforms_another_corpus(test_split_run, stage):
+    artifacts, train, test, _ = test_split_run
+    assert not test["stages"][stage]["cached"]
+    train_run, test_run = open_run(artifacts, train["run_id"]), open_run(artifacts, test["run_id"])
+    reference = _fitted_sklearn(stage, [list(t) for t in train_run.tokens()["tokens"]])
+    expected = reference.transform([list(t) for t in test_run.tokens()["tokens"]])
+    ours = test_run.matrix(stage)
+    assert ours.terms == list(reference.get_feature_names_out())  # the train vocabulary, not refitted
+    np.testing.assert_allclose(ours.matrix.toarray(), expected.toarray(), atol=1e-9)
+
+
+def test_transform_api_on_raw_texts_equals_the_pipeline_and_scikit_learn(test_split_run):
+    artifacts, train, test, test_frame = test_split_run
+    train_run = open_run(artifacts, train["run_id"])
+    texts = test_frame["document"].tolist()
+    ours = train_run.transform(texts, "tfidf")
+    pipeline_matrix = open_run(artifacts, test["run_id"]).matrix("tfidf").matrix
+    np.testing.assert_allclose(ours.toarray(), pipeline_matrix.toarray(), atol=1e-12)
+    reference = _fitted_sklearn("tfidf", [list(t) for t in train_run.tokens()["tokens"]])
+    np.testing.assert_allclose(
+        ours.toarray(), reference.transform(train_run.preprocess(texts)).toarray(), atol=1e-9
+    )
+
+
+def test_soynlp_model_is_trained_once_and_reused_on_another_corpus(tmp_path):
+    """The soynlp noun model is an artifact: a second run reuses it, and another corpus can be
+    tokenized with it (by run id) without training again."""
+    reviews = tmp_path / "nsmc3000.tsv"
+    nsmc(3000).to_csv(reviews, sep="\t", index=False, quoting=3)
+    artifacts = tmp_path / "artifacts"
+    stages = {"run.stages": ["clean", "tokenize", "bow"]}
+    first = run_flow(artifacts, reviews, "soynlp-noun", **stages)
+    assert "model" in first and len(list((artifacts / "model").iterdir())) == 1
+    model = pd.read_parquet(Path(first["model"]["path"]) / "model.parquet")
+    assert {"영화", "배우"} <= set(model["term"])
+    second = run_flow(artifacts, reviews, "soynlp-noun", **stages)
+    assert all(stage["cached"] for stage in second["stages"].values())
+
+    petitions = require(PETITIONS / "petitions_2019-06.jsonl")
+    applied = run_flow(
+        artifacts, petitions, "soynlp-noun",
+        **stages, **{"corpus.text_column": "content", "corpus.limit": 40, "tokenize.model": first["run_id"]},
+    )
+    assert len(list((artifacts / "model").iterdir())) == 1  # no new training
+    tokens = open_run(artifacts, applied["run_id"]).tokens()
+    produced = {t for doc in tokens["tokens"] for t in doc}
+    assert produced and produced <= set(model["term"])  # only nouns the NSMC model knows
+
+
+def test_similar_cli_matches_gensim(okt_run):
+    artifacts, first = okt_run
+    kv = open_run(artifacts, first["run_id"]).word_vectors()
+    result = koprep_cli("similar", "영화", "--topn", "5", "--artifacts", str(artifacts), "--run", first["run_id"], "--json")
+    assert result.returncode == 0, result.stderr
+    neighbours = json.loads(result.stdout)["영화"]
+    expected = kv.most_similar("영화", topn=5)
+    assert [w for w, _ in neighbours] == [w for w, _ in expected]
+    np.testing.assert_allclose([s for _, s in neighbours], [s for _, s in expected], atol=1e-6)
+    missing = koprep_cli("similar", "없는단어쀍", "--artifacts", str(artifacts))
+    assert missing.returncode == 1 and "not in the word2vec vocabulary" in missing.stderr
+
+
+def test_evaluate_on_the_korean_sets_is_written_and_cached(okt_run):
+    from tests.helpers import W2V_EVAL
+
+    analogies, ws353 = require(W2V_EVAL / "word_analogy_korean.txt"), W2V_EVAL / "WS353_korean.csv"
+    artifacts, first = okt_run
+    args = ["evaluate", "--analogies", str(analogies), "--similarity", str(ws353), "--artifacts", str(artifacts),
+            "--run", first["run_id"]]
+    result = koprep_cli(*args, "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["analogies"]["total"] == 10_000 and 0 < report["analogies"]["oov_rate"] <= 1
+    assert report["similarity"]["total"] == 353
+    kv = open_run(artifacts, first["run_id"]).word_vectors()
+    pairs = pd.read_csv(ws353, encoding="utf-8-sig")
+    in_vocab = sum(a in kv.key_to_index and b in kv.key_to_index for a, b in zip(pairs["word 1"], pairs["word 2"]))
+    assert report["similarity"]["evaluated"] == in_vocab
+    assert list((artifacts / "evaluate").iterdir())[0].joinpath("evaluation.json").is_file()
+    again = koprep_cli(*args)
+    assert again.returncode == 0 and "(cached)" in again.stdout

@@ -77,6 +77,12 @@ def syllables(text: str) -> str:
     return "".join(HANGUL_SYLLABLE.findall(text))
 
 
+def is_invisible(char: str) -> bool:
+    """The documented definition: format and non-whitespace control characters, and the Hangul fillers."""
+    category = unicodedata.category(char)
+    return category == "Cf" or (category == "Cc" and not char.isspace()) or char in "\u115f\u1160\u3164\uffa0"
+
+
 def is_subsequence(short: str, long: str) -> bool:
     remaining = iter(long)
     return all(char in remaining for char in short)
@@ -156,7 +162,7 @@ def test_remove_invisible_deletes_zero_width_space_and_bom():
     bom = first_with(petitions(), "\ufeff")
     for doc, char in ((zwsp, "\u200b"), (bom, "\ufeff")):
         steps = dict(preview(doc, DEFAULTS))
-        assert steps["remove_invisible"] == "".join(c for c in steps["html"] if unicodedata.category(c) != "Cf")
+        assert steps["remove_invisible"] == "".join(c for c in steps["html"] if not is_invisible(c))
         assert char not in clean_text(doc, CleanParams(filter_chars=False))
         assert char in clean_text(doc, CleanParams(filter_chars=False, remove_invisible=False))
 
@@ -220,7 +226,9 @@ def test_emails_including_masked_ones_are_removed_or_replaced():
     assert "<email>" in clean_text(review, CleanParams(emails="placeholder")).split()
     masked = first_with(petitions(), r"\*+@gmail\.com")
     assert "gmail" not in clean_text(masked, DEFAULTS)
-    assert "gmail" in clean_text(masked, CleanParams(emails="keep"))
+    # A kept address still has an '@word' for the mention step, which runs after it.
+    assert "gmail" not in clean_text(masked, CleanParams(emails="keep"))
+    assert "gmail" in clean_text(masked, CleanParams(emails="keep", mentions="keep"))
 
 
 def test_mentions_are_ascii_handles_and_korean_at_quotes_are_words():
@@ -430,14 +438,11 @@ def test_clean_never_creates_conjoining_jamo(text):
     assert not CONJOINING_JAMO.search(clean_text(text, DEFAULTS))
 
 
-no_invisible_text = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Cf")), max_size=120)
-
-
 @settings(max_examples=int(__import__("os").environ.get("KOPREP_HYPOTHESIS_EXAMPLES", "300")), deadline=None)
-@given(text=st.one_of(no_invisible_text, korean_text.filter(lambda t: not re.search("[\x00\u200b\ufeff&<\ue000-\ue003]", t))))
+@given(text=st.one_of(any_text, korean_text))
 def test_hangul_syllables_survive_in_order(text):
     # Without the steps that are meant to remove or merge syllables (HTML tags with their attributes,
     # soynlp's emoticon and repeat rules) every syllable of the NFC input comes out, in order.
     params = CleanParams(html="keep", emoticon_normalize=False, repeat_normalize=None)
-    without_fillers = re.sub("[\u115f\u1160\u3164\uffa0]", "", text)  # invisible, removed before NFC
-    assert syllables(clean_text(text, params)) == syllables(unicodedata.normalize("NFC", without_fillers))
+    visible = "".join(char for char in text if not is_invisible(char))  # removed before NFC composes
+    assert syllables(clean_text(text, params)) == syllables(unicodedata.normalize("NFC", visible))

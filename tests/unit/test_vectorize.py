@@ -216,6 +216,11 @@ def test_params_are_frozen():
         CountParams().min_df = 3
 
 
+def test_untokenized_documents_are_refused():
+    with pytest.raises(TypeError, match="tokenize"):
+        fit_vocabulary([["좋은 영화", "나쁜 영화"]], CountParams())
+
+
 def test_transform_requires_idf_when_asked_for():
     docs = [["좋은", "영화"], ["나쁜", "영화"]]
     fitted = fit_vocabulary([docs], TfidfParams(use_idf=False))

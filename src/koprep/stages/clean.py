@@ -55,7 +55,8 @@ class CleanParams(BaseModel):
     urls: Policy = "remove"
     emails: Policy = "remove"
     mentions: Policy = "remove"
-    """@handles (ASCII, as on Twitter/Instagram); Korean '@...@' quoting is left alone."""
+    """@handles (ASCII, as on Twitter/Instagram); Korean '@...@' quoting is left alone. Runs after
+    `emails`, so with emails="keep" it still takes the '@domain' of an address: keep both to keep it."""
     html_placeholder: str = "<html>"
     url_placeholder: str = "<url>"
     email_placeholder: str = "<email>"
@@ -124,6 +125,7 @@ _HANGUL_COMPAT_JAMO = "\u3131-\u3163\u3165-\u318e"  # U+3164 is the invisible Ha
 _HANJA = "\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\U00020000-\U0002fa1f\U00030000-\U000323af"
 _HANGUL_FILLERS = "\u115f\u1160\u3164\uffa0"
 
+
 @lru_cache(maxsize=1)
 def _width_folder() -> Callable[[str], str]:
     """Characters whose Unicode decomposition is only a width change (<wide>/<narrow>) -> their target.
@@ -160,12 +162,16 @@ _HTML_ELEMENTS = (
 ).split()
 # Only real element names count as tags: Korean writing puts titles in angle brackets (<기생충>,
 # <the United States of America> in the petitions), and those words must survive.
+# Attribute values may not contain '<' or '>', so an unclosed tag costs one scan to the next '<'.
 _HTML_TAG = re.compile(
-    r"<!--.*?-->"
-    r"|<(script|style)\b[^>]*>.*?</\1\s*>"
-    r"|</?(?:" + "|".join(sorted(_HTML_ELEMENTS, key=len, reverse=True)) + r")"
-    r"(?:\s+[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*(?:\"[^\"]*\"|'[^']*'|[^\s\"'=<>`]+))?)*\s*/?>",
-    re.IGNORECASE | re.DOTALL,
+    r"</?(?:" + "|".join(sorted(_HTML_ELEMENTS, key=len, reverse=True)) + r")"
+    r"(?:\s+[A-Za-z_:][-A-Za-z0-9_:.]*(?:\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s\"'=<>`]+))?)*\s*/?>",
+    re.IGNORECASE,
+)
+# Blocks removed with their content: comments, scripts, styles (opening pattern, closing pattern).
+_HTML_BLOCKS = tuple(
+    (re.compile(opening, re.IGNORECASE), re.compile(closing, re.IGNORECASE))
+    for opening, closing in ((r"<!--", r"-->"), (r"<script\b[^<>]*>", r"</script\s*>"), (r"<style\b[^<>]*>", r"</style\s*>"))
 )
 # Only entities closed by ';': "&copy=1" inside a URL must stay as it is.
 _HTML_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-z0-9]{1,31});")
@@ -173,11 +179,12 @@ _HTML_ENTITY = re.compile(r"&(?:#[0-9]{1,7}|#[xX][0-9A-Fa-f]{1,6}|[A-Za-z][A-Za-
 _URL_CHARS = r"A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%"
 _URL_LAST_CHAR = r"A-Za-z0-9\-_~/#=&%+@*"  # a URL does not end in . , ; : ! ? ' ( ) [ ]
 _URL = re.compile(rf"(?:(?:https?|ftp)://|www\.)[{_URL_CHARS}]*[{_URL_LAST_CHAR}]", re.IGNORECASE)
-# '*' in the local part: the petitions mask addresses as ******@naver.com.
-_EMAIL = re.compile(r"[A-Za-z0-9._%+*-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
-_MENTION = re.compile(r"(?<![A-Za-z0-9_.@*%+-])@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?")
-
-_WHITESPACE = re.compile(r"\s+")
+# '*' in the local part: the petitions mask addresses as ******@naver.com. The look-behind only
+# starts matches where a run of address characters starts (same matches, linear time on long runs).
+_EMAIL = re.compile(r"(?<![A-Za-z0-9._%+*-])[A-Za-z0-9._%+*-]+@(?:[A-Za-z0-9-]+\.)+[A-Za-z]{2,}")
+# No look-behind: one would depend on characters the filter removes later, and a second pass
+# would then find mentions the first did not. E-mails are already gone when this runs.
+_MENTION = re.compile(r"@[A-Za-z0-9_](?:[A-Za-z0-9_.]*[A-Za-z0-9_])?")
 
 
 @lru_cache(maxsize=1)
@@ -240,11 +247,24 @@ def _decode_entities(text: str) -> str:
         text = decoded
 
 
+def _remove_blocks(text: str, opening: re.Pattern[str], closing: re.Pattern[str], replacement: str) -> str:
+    # A loop rather than one lazy regex (<!--.*?-->), which rescans to the end for every unclosed
+    # opening and takes quadratic time; here an unclosed block ends the search: nothing after it closes.
+    pieces, position = [], 0
+    while (start := opening.search(text, position)) and (end := closing.search(text, start.end())):
+        pieces += (text[position : start.start()], replacement)
+        position = end.end()
+    pieces.append(text[position:])
+    return "".join(pieces)
+
+
 def _clean_html(text: str, tag_replacement: str) -> str:
     # Entities first: "&lt;br&gt;" is markup that was escaped once more, and is removed as a tag.
     if "&" in text:
         text = _decode_entities(text)
     if "<" in text:
+        for opening, closing in _HTML_BLOCKS:
+            text = _remove_blocks(text, opening, closing, tag_replacement)
         text = _HTML_TAG.sub(tag_replacement, text)
     return text
 

@@ -14,7 +14,7 @@ of its last token), and only the *distinct* n-grams of a shard are turned into "
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
 from numbers import Integral
@@ -118,7 +118,7 @@ class FittedVocabulary:
 
     table: pd.DataFrame
     n_docs: int
-    params: CountParams = field(default_factory=CountParams)
+    params: CountParams
 
     @cached_property
     def term_index(self) -> dict[str, int]:
@@ -238,7 +238,7 @@ class _TermCounts:
     the number of distinct terms and the merge cost per shard stays proportional to the shard.
     """
 
-    _MIN_MERGE_ROWS = 1 << 20
+    _MIN_MERGE_ROWS = 1 << 18
 
     def __init__(self) -> None:
         self.terms = np.empty(0, dtype=object)
@@ -275,7 +275,9 @@ def fit_vocabulary(shards: Iterable[Iterable[Sequence[str]]], params: CountParam
 
     Equals scikit-learn's `CountVectorizer(...).fit(all_docs).vocabulary_` (and `TfidfVectorizer`'s
     `idf_`) for the same parameters, independently of how the documents are split into shards.
-    Each shard is read once.
+    Each shard is read once and dropped; what stays in memory is the table of every distinct
+    n-gram seen so far with its counts (pruning needs global counts, as in Spark), so memory
+    follows the number of distinct n-grams, not the number of documents.
     """
     counts = _TermCounts()
     n_docs = 0

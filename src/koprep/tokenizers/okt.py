@@ -80,4 +80,4 @@ class OktTokenizer:
         if self.options.threads == 1 or len(texts) < 64:
             return [self._one(text) for text in texts]
         with ThreadPoolExecutor(self.options.threads) as pool:
-            return list(pool.map(self._one, texts, chunksize=256))
+            return list(pool.map(self._one, texts))

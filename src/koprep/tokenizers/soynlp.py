@@ -5,14 +5,16 @@ as a plain table (the pipeline stores it as Parquet), and `with_model` builds a 
 from that table. A table fitted on one corpus can tokenize another without refitting.
 
 soynlp reads a corpus as sentences. A document may hold several, separated by two spaces (the
-DoublespaceLineCorpus convention), and `fit` splits documents there; tokenizing works eojeol by
-eojeol, so sentence boundaries do not matter there.
+DoublespaceLineCorpus convention) or line breaks, and `fit` splits documents there (WordExtractor's
+branching entropy looks across the words of one sentence); tokenizing works eojeol by eojeol, so
+sentence boundaries do not matter there.
 
 - soynlp-noun: `LRNounExtractor_v2.train_extract` learns nouns (term, score, frequency). Tokens
   come from soynlp's `NounLMatchTokenizer`: in every eojeol, the longest known noun that starts the
-  eojeol, then the longest known noun starting where it ended, and so on (영화배우가 → 영화 + 배우);
-  with `compose_compound` the chain is one token (영화배우), otherwise one token per noun. An eojeol
-  that does not start with a known noun gives nothing. Tag: "Noun".
+  eojeol, then the longest known noun starting where it ended, and so on (knowing 영화 and 배우 but
+  not 영화배우: 영화배우가 → 영화, 배우); with `compose_compound` the chain is one token (영화배우),
+  otherwise one token per noun. An eojeol that does not start with a known noun gives nothing.
+  Tag: "Noun".
 - soynlp-word: `WordExtractor.train` + `extract` gives per-subword statistics; `score` chooses the
   word score (below), and soynlp's `LTokenizer` (split each eojeol into its best-scoring L part
   and the rest R) or `MaxScoreTokenizer` (repeatedly cut out the best-scoring subword) consumes the
@@ -33,7 +35,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from koprep.tokenizers.base import BackendOptionError, Tagged
 
-_SENTENCE_BREAK = re.compile(r" {2,}")
+_SENTENCE_BREAK = re.compile(r"\n|\s{2,}")
 
 
 class NotFittedError(RuntimeError):
@@ -41,7 +43,7 @@ class NotFittedError(RuntimeError):
 
 
 def split_sentences(documents: Iterable[str]) -> list[str]:
-    """Documents → sentences, cut at runs of two or more spaces (soynlp's DoublespaceLineCorpus)."""
+    """Documents → sentences, cut at two or more spaces (soynlp's DoublespaceLineCorpus) and at line breaks."""
     return [s for doc in documents for s in (p.strip() for p in _SENTENCE_BREAK.split(doc)) if s]
 
 
