@@ -5,8 +5,9 @@
     .venv/bin/python bench/bench_vectorize.py --tokens-parquet PATH  # a koprep tokenize artifact
                                                                    # (file or directory; doc_id, tokens)
 
-Every measurement runs in its own freshly spawned process, so peak RSS (the kernel's ru_maxrss,
-minus the process's RSS right before the measured work) is not polluted by earlier runs.
+Every measurement runs in its own freshly spawned process. Peak memory is the kernel's peak RSS
+(VmHWM, reset through /proc/self/clear_refs right before the measured work) minus the RSS at that
+moment, so imports and warm-up do not count.
 Inputs are first written as Parquet shards (doc_id, tokens) into a temporary directory, the way
 the pipeline stores them. Timings:
 
@@ -75,7 +76,11 @@ def write_shards(directory: Path, doc_ids: list[str], tokens: list[list[str]], s
 
 
 def read_shard(path: str) -> list[list[str]]:
-    return pq.read_table(path, columns=["tokens"]).column("tokens").to_pylist()
+    # Flatten once and slice: several times faster than ListArray.to_pylist() for short lists.
+    tokens = pq.read_table(path, columns=["tokens"]).column("tokens").combine_chunks()
+    words = tokens.flatten().to_numpy(zero_copy_only=False)
+    offsets = (tokens.offsets.to_numpy() - tokens.offsets[0].as_py()).tolist()
+    return [words[start:end].tolist() for start, end in zip(offsets[:-1], offsets[1:])]
 
 
 class ParquetShards:
@@ -103,12 +108,23 @@ class ParquetSentences:
 
 
 def _rss() -> int:
+    """Current RSS; also resets the kernel's peak-RSS mark (VmHWM) so `_peak_above` sees only
+    what happens from here on, not transient peaks of imports and warm-up."""
     import psutil
 
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass  # not Linux: ru_maxrss below may then include earlier peaks
     return psutil.Process().memory_info().rss
 
 
 def _peak_above(baseline: int) -> int:
+    status = Path("/proc/self/status")
+    if status.exists():
+        for line in status.read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024 - baseline
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - baseline
 
 
@@ -154,10 +170,10 @@ def _warm_up(paths: list[str], work) -> None:
     work(read_shard(paths[0])[:200])
 
 
-def task_tfidf_memory_koprep(paths: list[str]) -> dict:
+def task_tfidf_memory_koprep(paths: list[str], ngram_range: tuple[int, int]) -> dict:
     from koprep.stages.vectorize import TfidfParams, fit_vocabulary, transform
 
-    params = TfidfParams(**TFIDF)
+    params = TfidfParams(**{**TFIDF, "ngram_range": ngram_range})
     _warm_up(paths, lambda docs: transform(docs, fit_vocabulary([docs], params), params))
     baseline = _rss()
     start = time.perf_counter()
@@ -165,7 +181,15 @@ def task_tfidf_memory_koprep(paths: list[str]) -> dict:
     nnz = 0
     for shard in ParquetShards(paths):
         nnz += transform(shard, fitted, params).nnz  # the pipeline writes it out and drops it
-    return {"seconds": time.perf_counter() - start, "peak_bytes": _peak_above(baseline), "nnz": nnz}
+    seconds, peak = time.perf_counter() - start, _peak_above(baseline)
+    return {"seconds": seconds, "peak_bytes": peak, "nnz": nnz, "distinct_ngrams": _distinct_ngrams(paths, ngram_range)}
+
+
+def _distinct_ngrams(paths: list[str], ngram_range: tuple[int, int]) -> int:
+    """Size of the pre-pruning n-gram table that fitting has to hold (min_df=1, everything kept)."""
+    from koprep.stages.vectorize import CountParams, fit_vocabulary
+
+    return len(fit_vocabulary(ParquetShards(paths), CountParams(ngram_range=ngram_range)).table)
 
 
 def task_tfidf_memory_sklearn(paths: list[str]) -> dict:
@@ -185,36 +209,31 @@ def task_tfidf_memory_sklearn(paths: list[str]) -> dict:
     return {"seconds": time.perf_counter() - start, "peak_bytes": _peak_above(baseline), "nnz": matrix.nnz}
 
 
-def task_word2vec(paths: list[str], workers: int) -> dict:
+def task_word2vec(paths: list[str], workers: int, repeats: int) -> dict:
     from gensim.models import Word2Vec
 
     from koprep.stages.embed import Word2VecParams, train_word2vec
 
     params = Word2VecParams(**WORD2VEC, workers=workers)
     sentences = [doc for path in paths for doc in read_shard(path)]
-
-    start = time.perf_counter()
-    direct = Word2Vec(sentences=sentences, **params.gensim_kwargs()).wv
-    gensim_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    in_memory = train_word2vec(sentences, params)
-    in_memory_s = time.perf_counter() - start
-
-    start = time.perf_counter()
-    streamed = train_word2vec(ParquetSentences(paths), params)
-    streamed_s = time.perf_counter() - start
-    identical = (
-        workers == 1
-        and streamed.index_to_key == direct.index_to_key
-        and np.array_equal(streamed.vectors, direct.vectors)
-        and np.array_equal(in_memory.vectors, direct.vectors)
+    runs = {
+        "gensim": lambda: Word2Vec(sentences=sentences, **params.gensim_kwargs()).wv,
+        "koprep_in_memory": lambda: train_word2vec(sentences, params),
+        "koprep_streamed": lambda: train_word2vec(ParquetSentences(paths), params),
+    }
+    times: dict[str, list] = {name: [] for name in runs}
+    vectors = {}
+    for _ in range(repeats):  # interleaved, so machine load hits all three alike
+        for name, run in runs.items():
+            with _Stopwatch(times[name]):
+                vectors[name] = run()
+    identical = workers == 1 and all(
+        kv.index_to_key == vectors["gensim"].index_to_key and np.array_equal(kv.vectors, vectors["gensim"].vectors)
+        for kv in vectors.values()
     )
     return {
-        "gensim_s": gensim_s,
-        "koprep_in_memory_s": in_memory_s,
-        "koprep_streamed_s": streamed_s,
-        "words": len(direct),
+        **{f"{name}_s": min(wall for wall, _ in record) for name, record in times.items()},
+        "words": len(vectors["gensim"]),
         "identical_vectors": identical,
     }
 
@@ -272,23 +291,29 @@ def main() -> None:
             f"  vocabulary {timing['vocabulary']}, nnz {timing['nnz']}, same vocabulary as scikit-learn: "
             f"{timing['same_vocabulary']}, max |weight difference| {timing['max_abs_diff']:.1e}"
         )
-        print("\nPeak memory above the pre-work RSS (streaming from Parquet shards vs all in memory):")
-        print(f"{'docs':>8} {'koprep MiB':>11} {'sklearn MiB':>12} {'ratio':>6} {'koprep s':>9} {'sklearn s':>10}")
+        print("\nPeak memory above the pre-work RSS (koprep streams Parquet shards; scikit-learn holds all in memory):")
+        print(
+            f"{'docs':>8} {'1-2-grams':>10} {'koprep MiB':>11} {'sklearn MiB':>12} {'ratio':>6} "
+            f"{'koprep s':>9} {'sklearn s':>10} | {'unigrams':>9} {'koprep (1,1) MiB':>17}"
+        )
         sizes = sorted({s for s in (25_000, 50_000, 100_000, 150_000) if s < n_docs} | {n_docs})
         for size in sizes:
             subset = write_shards(Path(tmp) / f"n{size}", doc_ids[:size], tokens[:size], args.shard_size)
-            ours = measure(task_tfidf_memory_koprep, subset)
+            ours = measure(task_tfidf_memory_koprep, subset, (1, 2))
             theirs = measure(task_tfidf_memory_sklearn, subset)
+            unigrams = measure(task_tfidf_memory_koprep, subset, (1, 1))
             assert ours["nnz"] == theirs["nnz"]
             print(
-                f"{size:>8} {ours['peak_bytes'] / 2**20:>11.0f} {theirs['peak_bytes'] / 2**20:>12.0f} "
-                f"{ours['peak_bytes'] / theirs['peak_bytes']:>6.2f} {ours['seconds']:>9.2f} {theirs['seconds']:>10.2f}"
+                f"{size:>8} {ours['distinct_ngrams']:>10} {ours['peak_bytes'] / 2**20:>11.0f} "
+                f"{theirs['peak_bytes'] / 2**20:>12.0f} {ours['peak_bytes'] / theirs['peak_bytes']:>6.2f} "
+                f"{ours['seconds']:>9.2f} {theirs['seconds']:>10.2f} | {unigrams['distinct_ngrams']:>9} "
+                f"{unigrams['peak_bytes'] / 2**20:>17.0f}"
             )
 
         if not args.skip_word2vec:
-            w2v = measure(task_word2vec, paths, args.w2v_workers)
+            w2v = measure(task_word2vec, paths, args.w2v_workers, args.repeats)
             print(
-                f"\nword2vec: gensim direct {w2v['gensim_s']:.2f}s; koprep on the list {w2v['koprep_in_memory_s']:.2f}s "
+                f"\nword2vec (best of {args.repeats}): gensim direct {w2v['gensim_s']:.2f}s; koprep on the list {w2v['koprep_in_memory_s']:.2f}s "
                 f"({w2v['koprep_in_memory_s'] / w2v['gensim_s']:.2f}x); koprep streaming Parquet shards "
                 f"{w2v['koprep_streamed_s']:.2f}s ({w2v['koprep_streamed_s'] / w2v['gensim_s']:.2f}x); "
                 f"{w2v['words']} words; identical vectors: {w2v['identical_vectors']}"

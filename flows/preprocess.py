@@ -17,7 +17,7 @@ from prefect.runtime import flow_run
 
 from koprep import pipeline
 from koprep.config import PipelineConfig
-from koprep.orchestrate import PreprocessParameters, publish_run_artifacts, retry_unless_bad_input
+from koprep.orchestrate import FLOW_NAME, PreprocessParameters, publish_run_artifacts, retry_unless_bad_input
 from koprep.store import ArtifactStore
 
 _task = task(cache_policy=NONE, persist_result=False)
@@ -44,7 +44,7 @@ def word2vec_task(store: ArtifactStore, tokens: pipeline.StageResult, config: Pi
     return pipeline.word2vec_stage(store, tokens, config)
 
 
-@flow(name="koprep-preprocess", log_prints=True)
+@flow(name=FLOW_NAME, log_prints=True)
 def preprocess(
     corpus: str | None = None,
     backend: str | None = None,

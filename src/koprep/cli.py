@@ -266,13 +266,14 @@ def _trigger(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     from koprep.config import ConfigError
     from koprep.corpus import CorpusError
+    from koprep.stages.filters import StopwordsFileError
     from koprep.store import StoreError
     from koprep.tokenizers import BackendOptionError, BackendUnavailable
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, CorpusError, StoreError, BackendOptionError, BackendUnavailable) as exc:
+    except (ConfigError, CorpusError, StoreError, StopwordsFileError, BackendOptionError, BackendUnavailable) as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

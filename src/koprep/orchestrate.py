@@ -15,7 +15,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
@@ -430,8 +430,8 @@ def scheduled_runs(deployment: str) -> list["FlowRun"]:
         )
 
 
-__all__: Sequence[str] = (
+__all__ = [
     "DEFAULT_DEPLOYMENT", "FLOW_NAME", "FinishedRun", "OrchestrationError", "PreprocessParameters",
     "flow_run_artifacts", "parse_parameter_pairs", "publish_run_artifacts", "retry_unless_bad_input",
     "scheduled_runs", "serve", "top_terms", "trigger", "watch",
-)
+]

@@ -35,8 +35,12 @@ FAST = {"word2vec.min_count": 1, "word2vec.vector_size": 16, "word2vec.epochs": 
 PROCESS_TIMEOUT = 120
 
 
+SERVER_PGID: dict[str, int] = {}
+
+
 @pytest.fixture(scope="module")
 def env(prefect_server) -> dict[str, str]:
+    SERVER_PGID[prefect_server["url"]] = prefect_server["pid"]  # started with its own session
     # Unbuffered so `koprep trigger` prints the run id before it starts waiting; the runner of
     # `koprep serve` polls every second instead of every ten.
     return {**prefect_server["env"], "PYTHONUNBUFFERED": "1", "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
@@ -50,6 +54,17 @@ def api(prefect_server):
 
     with temporary_settings(updates={PREFECT_API_URL: prefect_server["url"]}):
         yield prefect_server["url"]
+        drain_prefect_background_workers()
+
+
+def drain_prefect_background_workers() -> None:
+    """Send the logs and events of in-process flow runs while the server is still up; left for
+    interpreter exit they are retried against a stopped server for over a minute."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=10)
 
 
 @pytest.fixture(scope="module")
@@ -93,6 +108,27 @@ def assert_group_gone(pgid: int, timeout: float = 15) -> None:
         time.sleep(0.2)
 
 
+def assert_no_strays(env: dict, timeout: float = 15) -> None:
+    """No process started for this server outlives its command: flow-run subprocesses may start
+    their own session, so look for anything but the server whose environment names this server."""
+    import psutil
+
+    def strays() -> list[str]:
+        found = []
+        for process in psutil.process_iter(["pid", "cmdline"]):
+            with contextlib.suppress(psutil.Error):
+                if process.pid == os.getpid() or os.getpgid(process.pid) == SERVER_PGID[env["PREFECT_API_URL"]]:
+                    continue
+                if process.environ().get("PREFECT_API_URL") == env["PREFECT_API_URL"]:
+                    found.append(f"{process.pid}: {' '.join(process.info['cmdline'] or [])}")
+        return found
+
+    deadline = time.monotonic() + timeout
+    while (left := strays()) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not left, f"processes left behind: {left}"
+
+
 def trigger_on_worker(env: dict, *args: str) -> tuple[int, str, str, dict]:
     """`koprep trigger ... --watch --json` while one `prefect worker start --run-once` executes the
     run it created. Returns the trigger's exit code, stdout, stderr and final JSON line."""
@@ -114,7 +150,7 @@ def trigger_on_worker(env: dict, *args: str) -> tuple[int, str, str, dict]:
         if trigger.poll() is None:
             os.killpg(trigger.pid, signal.SIGKILL)
             trigger.wait()
-    assert_group_gone(trigger.pid)
+    assert_no_strays(env)
     out = created + out
     return trigger.returncode, out, err, json.loads(out.strip().splitlines()[-1])
 
@@ -227,6 +263,16 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
     markdown = flow_run_artifacts(second["flow_run_id"])[SUMMARY_ARTIFACT].data
     assert "nothing (every stage came from the cache)" in markdown
 
+    # Watching from a machine that cannot read the run JSON: the summary comes from the stage table.
+    from koprep.orchestrate import watch
+
+    run_json.rename(run_json.with_suffix(".moved"))
+    remote = watch(first["flow_run_id"])
+    assert remote.succeeded
+    assert {n: (s["cached"], s["rows"], s["path"]) for n, s in remote.summary["stages"].items()} == {
+        n: (s["cached"], s["rows"], s["path"]) for n, s in first["stages"].items()
+    }
+
 
 def test_okt_run_on_worker(nightly, env, tmp_path):
     code, out, err, result = trigger_on_worker(
@@ -279,6 +325,20 @@ def test_trigger_without_a_server_or_deployment_says_what_to_do(nightly, api, ca
     assert "cannot reach the Prefect API at http://127.0.0.1:9/api" in capsys.readouterr().err
 
 
+def test_watch_timeout_exits_nonzero_and_leaves_the_run(nightly, api, capsys):
+    from prefect import get_client
+
+    from koprep import cli
+
+    before = {run.id for run in flow_runs_of(NIGHTLY)}
+    assert cli.main(["trigger", NIGHTLY, "--watch", "--timeout", "0.5"]) == 1
+    assert "is still Scheduled after 0.5 s" in capsys.readouterr().err
+    (created,) = [run for run in flow_runs_of(NIGHTLY) if run.id not in before]
+    assert created.state.type.value == "SCHEDULED"
+    with get_client(sync_client=True) as client:
+        client.delete_flow_run(created.id)  # not for the next worker to pick up
+
+
 def test_serve_schedules_runs_and_executes_triggered_ones(env, api, corpus_file, tmp_path):
     from prefect import get_client
 
@@ -314,6 +374,7 @@ def test_serve_schedules_runs_and_executes_triggered_ones(env, api, corpus_file,
             output = serve.communicate()[0]
             pytest.fail(f"koprep serve did not stop on SIGTERM:\n{output[-3000:]}")
     assert_group_gone(serve.pid)
+    assert_no_strays(env)
     assert "All deployments have been paused" in output
     with get_client(sync_client=True) as client:
         assert client.read_deployment_by_name(deployment).paused

@@ -372,6 +372,12 @@ def test_nsmc_train_is_cleaned_fast_and_a_second_pass_changes_nothing():
 # --- Validation --------------------------------------------------------------------------------
 
 
+def test_repeat_normalize_zero_means_off_like_soynlp():
+    assert CleanParams(repeat_normalize=0) == CleanParams(repeat_normalize=None)
+    review = first_with(nsmc_reviews(), r"ㅋ{6,}")
+    assert clean_text(review, only(repeat_normalize=0, collapse_whitespace=True)) == soynlp_repeat_normalize(review, 0)
+
+
 def test_params_are_frozen_hashable_and_reject_unknown_keys():
     assert hash(CleanParams()) == hash(CleanParams())
     with pytest.raises(ValidationError):
@@ -383,7 +389,7 @@ def test_params_are_frozen_hashable_and_reject_unknown_keys():
 @pytest.mark.parametrize(
     ("settings_", "message"),
     [
-        ({"repeat_normalize": 0}, "None"),
+        ({"repeat_normalize": -1}, "0 to switch it off"),
         ({"keep_chars": "！"}, "'!'"),
         ({"keep_chars": "“"}, "'\"'"),
         ({"keep_chars": " "}, "whitespace"),
@@ -446,3 +452,16 @@ def test_hangul_syllables_survive_in_order(text):
     params = CleanParams(html="keep", emoticon_normalize=False, repeat_normalize=None)
     visible = "".join(char for char in text if not is_invisible(char))  # removed before NFC composes
     assert syllables(clean_text(text, params)) == syllables(unicodedata.normalize("NFC", visible))
+
+
+def test_line_breaks_are_kept_as_sentence_boundaries():
+    from tests.helpers import nsmc
+
+    reviews = [r for r in nsmc(200)["document"] if r.strip()][:5]
+    document = "\n\n".join(f"  {r} \t" for r in reviews)
+    cleaned = clean_text(document, CleanParams())
+    lines = cleaned.split("\n")
+    assert lines == [clean_text(r, CleanParams()) for r in reviews if clean_text(r, CleanParams())]
+    assert clean_text(cleaned, CleanParams()) == cleaned
+    assert "\n" not in clean_text(document, CleanParams(keep_line_breaks=False))
+    assert clean_text(document, CleanParams(keep_line_breaks=False)) == " ".join(lines)

@@ -13,10 +13,10 @@ from typing import Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
+from koprep.stages.filters import OKT_DEFAULT_DROP_TAGS
 from koprep.tokenizers.base import Tagged
 from koprep.tokenizers.jvm import ensure_jvm
 
-DEFAULT_DROP_TAGS = ("Josa", "Eomi", "Punctuation")
 
 _okt = None
 _okt_lock = threading.Lock()
@@ -35,7 +35,7 @@ def shared_okt():
 
 class OktTokenizer:
     name = "okt"
-    default_drop_tags = DEFAULT_DROP_TAGS
+    default_drop_tags = OKT_DEFAULT_DROP_TAGS
 
     class Options(BaseModel):
         model_config = ConfigDict(frozen=True, extra="forbid")
