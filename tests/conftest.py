@@ -28,14 +28,13 @@ def _free_port() -> int:
 
 
 def _flush_prefect_logs() -> None:
-    """Send buffered run logs while the server is still up, so the process does not spend its
-    exit retrying a server that is gone."""
-    try:
-        from prefect.logging.handlers import APILogHandler
+    """Send buffered run logs and events while the server is still up, so the process does not
+    spend its exit retrying a server that is gone."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
 
-        APILogHandler.flush()
-    except Exception:  # nothing was logged, or Prefect's internals moved: nothing to flush
-        pass
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=10)
 
 
 @pytest.fixture(scope="session")

@@ -166,9 +166,13 @@ def _describe_options(cls: type) -> dict[str, str]:
     if options_model is None:
         return {}
     return {
-        name: f"{field.annotation!s} = {field.default!r}".replace("typing.", "")
+        name: f"{_type_name(field.annotation)} = {field.default!r}"
         for name, field in options_model.model_fields.items()
     }
+
+
+def _type_name(annotation: Any) -> str:
+    return annotation.__name__ if isinstance(annotation, type) else str(annotation).replace("typing.", "")
 
 
 @dataclass(frozen=True)
