@@ -68,16 +68,20 @@ def prefect_server(tmp_path_factory):
                 raise RuntimeError(f"prefect server did not start: {(home / 'server.log').read_text()[-3000:]}")
             time.sleep(0.5)
         saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
-        os.environ["PREFECT_API_URL"] = url
+        os.environ["PREFECT_API_URL"] = url  # for subprocesses (CLI, workers)
         os.environ["PREFECT_HOME"] = str(home)
-        yield {"url": url, "home": home, "env": env, "pid": server.pid}
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        # Prefect may have read its settings at import, before this fixture ran: override in-process too.
+        with temporary_settings(updates={PREFECT_API_URL: url}):
+            yield {"url": url, "home": home, "env": env, "pid": server.pid}
+            _flush_prefect_logs()
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
     finally:
-        _flush_prefect_logs()
         os.killpg(server.pid, signal.SIGTERM)
         try:
             server.wait(timeout=30)

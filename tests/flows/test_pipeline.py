@@ -310,7 +310,7 @@ def test_similar_cli_matches_gensim(okt_run):
     expected = kv.most_similar("영화", topn=5)
     assert [w for w, _ in neighbours] == [w for w, _ in expected]
     np.testing.assert_allclose([s for _, s in neighbours], [s for _, s in expected], atol=1e-6)
-    missing = koprep_cli("similar", "없는단어쀍", "--artifacts", str(artifacts))
+    missing = koprep_cli("similar", "없는단어쀍", "--artifacts", str(artifacts), "--run", first["run_id"])
     assert missing.returncode == 1 and "not in the word2vec vocabulary" in missing.stderr
 
 
