@@ -125,16 +125,23 @@ class TokenShards:
 
 
 class Sentences:
-    """Restartable flat iterable of token lists (what gensim wants), skipping empty documents."""
+    """Restartable flat iterable of documents' tokens (what gensim wants), skipping empty documents.
+
+    gensim reads the corpus once per epoch (plus once for the vocabulary), so decoding speed
+    matters: each shard's list column is flattened once and documents are handed out as numpy
+    slices of it, ~1.5x faster than materialising nested Python lists."""
 
     def __init__(self, shards: TokenShards) -> None:
-        self.shards = shards
+        self.files = shards.files
 
-    def __iter__(self) -> Iterator[list[str]]:
-        for tokens in self.shards.token_lists():
-            for doc in tokens:
-                if doc:
-                    yield doc
+    def __iter__(self) -> Iterator[np.ndarray]:
+        for file in self.files:
+            tokens = pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
+            words = tokens.flatten().to_numpy(zero_copy_only=False)
+            offsets = tokens.offsets.to_numpy() - tokens.offsets[0].as_py()
+            for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
+                if end > start:
+                    yield words[start:end]
 
 
 # --------------------------------------------------------------------------------- stages
@@ -335,16 +342,55 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
     return _stage(store, name, vectorize_logic.VERSION, params, inputs, compute)
 
 
-def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineConfig) -> StageResult:
+PHRASE_SETTINGS = ("phrases_min_count", "phrases_threshold", "phrases_scoring", "phrases_delimiter")
+
+
+def phrases_stage(store: ArtifactStore, tokens: StageResult, config: PipelineConfig) -> StageResult:
+    """gensim Phrases (collocations such as 국민_청원) learned from the tokens, cached as a table."""
     params = config.word2vec
+    settings = {name: getattr(params, name) for name in PHRASE_SETTINGS}
 
     def compute(pending: PendingEntry):
-        kv = embed_logic.train_word2vec(Sentences(TokenShards(tokens.path)), params)
+        table = embed_logic.learn_phrases(Sentences(TokenShards(tokens.path)), params)
+        pq.write_table(arrow_table(table), pending.path / "phrases.parquet")
+        return len(table), {"phrases": len(table)}
+
+    return _stage(store, "phrases", embed_logic.VERSION, settings, {"tokenize": tokens.fingerprint}, compute)
+
+
+class _Phrased:
+    """Restartable: the sentences with a learned phrase table applied on every pass."""
+
+    def __init__(self, sentences: Sentences, table: pd.DataFrame, params) -> None:
+        self.sentences, self.table, self.params = sentences, table, params
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return embed_logic.apply_phrases(self.sentences, self.table, self.params)
+
+
+def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineConfig) -> StageResult:
+    """gensim Word2Vec streamed from the token shards (after the cached Phrases step, if enabled)."""
+    params = config.word2vec
+    inputs = {"tokenize": tokens.fingerprint}
+    phrases = phrases_stage(store, tokens, config) if params.phrases else None
+    if phrases is not None:
+        inputs["phrases"] = phrases.fingerprint
+
+    def compute(pending: PendingEntry):
+        sentences = Sentences(TokenShards(tokens.path))
+        if phrases is None:
+            kv = embed_logic.train_word2vec(sentences, params)
+        else:
+            table = pd.read_parquet(Path(phrases.path) / "phrases.parquet")
+            kv = embed_logic.train_word2vec(_Phrased(sentences, table, params), params.model_copy(update={"phrases": False}))
         pq.write_table(arrow_table(embed_logic.vectors_table(kv)), pending.path / "vectors.parquet")
         embed_logic.write_word2vec_binary(kv, pending.path / "vectors.bin")
         return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
 
-    return _stage(store, "word2vec", embed_logic.VERSION, params, {"tokenize": tokens.fingerprint}, compute)
+    result = _stage(store, "word2vec", embed_logic.VERSION, params, inputs, compute)
+    if phrases is not None:
+        result.extra["phrases"] = phrases.summary()
+    return result
 
 
 def evaluate_stage(

@@ -333,3 +333,31 @@ def test_evaluate_on_the_korean_sets_is_written_and_cached(okt_run):
     assert list((artifacts / "evaluate").iterdir())[0].joinpath("evaluation.json").is_file()
     again = koprep_cli(*args)
     assert again.returncode == 0 and "(cached)" in again.stdout
+
+
+def test_word2vec_phrases_are_their_own_cached_step(tmp_path):
+    """With word2vec.phrases, gensim Phrases is learned once as a `phrases` artifact; word2vec then
+    trains on the phrase-joined sentences exactly as gensim does with the same Phrases model."""
+    from gensim.models import Word2Vec
+    from gensim.models.phrases import Phrases
+
+    corpus = require(PETITIONS / "petitions_2019-06.jsonl")
+    settings = {"corpus.text_column": "content", "corpus.limit": 300, "run.stages": ["clean", "tokenize", "word2vec"],
+                "word2vec.phrases": True, "word2vec.phrases_min_count": 3, "word2vec.vector_size": 16, "word2vec.epochs": 2}
+    first = run_flow(tmp_path, corpus, "whitespace", **settings)
+    phrases = first["stages"]["word2vec"]["extra"]["phrases"]
+    table = pd.read_parquet(Path(phrases["path"]) / "phrases.parquet")
+    docs = [list(t) for t in open_run(tmp_path).tokens()["tokens"] if len(t)]
+    direct_phrases = Phrases(docs, min_count=3, threshold=10.0, delimiter="_")
+    assert dict(zip(table["phrase"], table["score"])) == pytest.approx(direct_phrases.export_phrases())
+    assert len(table) > 10
+    frozen = direct_phrases.freeze()
+    direct = Word2Vec([frozen[d] for d in docs], vector_size=16, epochs=2, min_count=2, seed=1, workers=1).wv
+    kv = open_run(tmp_path).word_vectors()
+    assert kv.index_to_key == direct.index_to_key
+    assert any("_" in word for word in kv.index_to_key)
+    np.testing.assert_allclose(kv.vectors, direct.vectors, atol=1e-6)
+
+    retrained = run_flow(tmp_path, corpus, "whitespace", **{**settings, "word2vec.epochs": 3})
+    assert not retrained["stages"]["word2vec"]["cached"]
+    assert retrained["stages"]["word2vec"]["extra"]["phrases"]["cached"]  # phrases not relearned
