@@ -8,10 +8,15 @@ Importing this module has no side effects (Prefect's `serve` re-imports it in sp
 
 from __future__ import annotations
 
+import os
 import uuid
 from typing import Any
 
-from prefect import flow, task
+# No usage telemetry from a temporary Prefect server started for this process (see koprep.cli);
+# set before Prefect is imported, since Prefect reads its settings then.
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NONE
 from prefect.runtime import flow_run
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Sequence
@@ -264,6 +265,9 @@ def _trigger(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # The temporary Prefect server started when no PREFECT_API_URL is set would otherwise try to
+    # send usage telemetry over the network; koprep makes no network calls of its own.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     from koprep.config import ConfigError
     from koprep.corpus import CorpusError
     from koprep.stages.filters import StopwordsFileError
