@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from koprep.config import ConfigError, PipelineConfig, load_config, parse_value
 from koprep.corpus import CorpusError
+from koprep.stages.filters import StopwordsFileError
 from koprep.store import StoreError
 from koprep.tokenizers import BackendOptionError, BackendUnavailable, get_tokenizer
 
@@ -39,7 +40,7 @@ RUN_JSON_ARTIFACT = "koprep-run-json"
 TOP_TERMS = 25
 
 BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, CorpusError, BackendUnavailable, BackendOptionError, StoreError, ValidationError,
+    ConfigError, CorpusError, BackendUnavailable, BackendOptionError, StoreError, StopwordsFileError, ValidationError,
 )
 """Failures that the same input will always reproduce; retrying them only delays the message."""
 
