@@ -361,3 +361,39 @@ def test_word2vec_phrases_are_their_own_cached_step(tmp_path):
     retrained = run_flow(tmp_path, corpus, "whitespace", **{**settings, "word2vec.epochs": 3})
     assert not retrained["stages"]["word2vec"]["cached"]
     assert retrained["stages"]["word2vec"]["extra"]["phrases"]["cached"]  # phrases not relearned
+
+
+def test_disabling_a_cleaning_step_recomputes_clean_and_everything_after_it(okt_run, nsmc_file):
+    artifacts, first = okt_run
+    changed = run_flow(artifacts, nsmc_file, **FAST_W2V, **{"clean.emoticon_normalize": False})
+    assert not any(stage["cached"] for stage in changed["stages"].values())
+    steps = [s["step"] for s in changed["stages"]["clean"]["extra"]["steps"]["steps"]]
+    assert "emoticon_normalize" not in steps and "repeat_normalize" in steps
+    again = run_flow(artifacts, nsmc_file, **FAST_W2V)
+    assert all(stage["cached"] for stage in again["stages"].values())  # the old entries are still valid
+
+
+@pytest.fixture(scope="module")
+def nsmc_2000(tmp_path_factory):
+    path = tmp_path_factory.mktemp("nsmc2000") / "ratings.tsv"
+    nsmc(2000).to_csv(path, sep="\t", index=False, quoting=3)
+    return path
+
+
+@pytest.mark.parametrize("backend", ["okt", "kiwi", "mecab", "soynlp-noun", "soynlp-word", "whitespace"])
+def test_koprep_run_works_for_every_backend_on_nsmc(tmp_path, prefect_server, nsmc_2000, backend):
+    from koprep.tokenizers import available_backends
+
+    if not next(i for i in available_backends() if i.name == backend).available:
+        pytest.skip(f"{backend} is not installed")
+    result = koprep_cli(
+        "run", str(nsmc_2000), "--backend", backend, "--artifacts", str(tmp_path), "--json",
+        "--set", 'run.stages=["clean", "tokenize", "tfidf"]', env={**os.environ, "PREFECT_API_URL": prefect_server["url"]},
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    summary = json.loads(result.stdout.strip().splitlines()[-1])
+    assert summary["stages"]["tokenize"]["rows"] == 2000
+    tokens = open_run(tmp_path).tokens()
+    nonempty = sum(len(t) > 0 for t in tokens["tokens"])
+    assert nonempty > 1800, f"{backend} left {2000 - nonempty} reviews without tokens"  # short reviews may hold no noun
+    assert open_run(tmp_path).matrix("tfidf").matrix.shape[0] == 2000
