@@ -6,7 +6,7 @@ LogisticRegression(C=3) on train, scored on test. The baseline tokenizes the raw
 same library directly (`mecab.MeCab().morphs` / `Kiwi().tokenize` forms / `str.split`) and uses
 `TfidfVectorizer` with the same parameters (1–2-grams, min_df=2, sublinear_tf=True).
 
-    .venv/bin/python bench/bench_downstream.py --backend mecab [--set tokenize.drop_tags=[] ...]
+    .venv/bin/python bench/bench_downstream.py --backend mecab [--config examples/sentiment.toml] [--set ...]
 
 Anchors measured with direct library calls (issue #5): mecab 0.8724, kiwi 0.8715, whitespace 0.7939.
 """
@@ -46,6 +46,7 @@ def accuracy(train_x, train_y, test_x, test_y) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--backend", default="mecab", choices=["mecab", "kiwi", "whitespace"])
+    parser.add_argument("--config", metavar="FILE", help="koprep TOML config, e.g. examples/sentiment.toml")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE")
     parser.add_argument("--limit", type=int, help="first N reviews of each split")
     args = parser.parse_args()
@@ -62,10 +63,12 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as artifacts:
         start = time.perf_counter()
-        train_run = preprocess(str(NSMC / "ratings_train.txt"), args.backend, overrides=overrides, artifacts=artifacts)
+        train_run = preprocess(
+            str(NSMC / "ratings_train.txt"), args.backend, args.config, overrides=overrides, artifacts=artifacts
+        )
         test_run = preprocess(
-            str(NSMC / "ratings_test.txt"), args.backend, overrides={**overrides, "run.fitted_from": train_run["run_id"]},
-            artifacts=artifacts,
+            str(NSMC / "ratings_test.txt"), args.backend, args.config,
+            overrides={**overrides, "run.fitted_from": train_run["run_id"]}, artifacts=artifacts,
         )
         koprep_seconds = time.perf_counter() - start
         train_matrix = open_run(artifacts, train_run["run_id"]).matrix("tfidf")
@@ -83,7 +86,7 @@ def main() -> None:
     direct_seconds = time.perf_counter() - start
     direct_accuracy = accuracy(direct_train, train["label"].astype(int), direct_test, test["label"].astype(int))
 
-    print(f"backend {args.backend}, overrides {args.overrides or 'none'}, train {len(train)} / test {len(test)} reviews")
+    print(f"backend {args.backend}, config {args.config or 'default'}, overrides {args.overrides or 'none'}, train {len(train)} / test {len(test)} reviews")
     print(f"koprep pipeline : accuracy {koprep_accuracy:.4f}  vocabulary {train_matrix.matrix.shape[1]}  preprocessing {koprep_seconds:.1f}s")
     print(f"direct libraries: accuracy {direct_accuracy:.4f}  vocabulary {direct_train.shape[1]}  preprocessing {direct_seconds:.1f}s")
     print(f"accuracy difference (koprep - direct): {koprep_accuracy - direct_accuracy:+.4f}")

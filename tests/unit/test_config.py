@@ -60,3 +60,14 @@ def test_bad_config_files(tmp_path):
     bad.write_text("[ngram\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="not valid TOML"):
         load_config(bad)
+
+
+def test_the_shipped_sentiment_example_config_is_valid_for_mecab_and_kiwi():
+    from koprep.tokenizers import get_tokenizer
+    from tests.helpers import REPO
+
+    config = load_config(REPO / "examples" / "sentiment.toml")
+    assert config.tokenize.drop_tags == () and not config.tokenize.stopwords
+    assert config.tfidf.ngram_range == (1, 2) and config.tfidf.sublinear_tf
+    for backend in ("mecab", "kiwi"):
+        get_tokenizer(backend, config.tokenize.options)
