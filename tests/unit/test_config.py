@@ -67,7 +67,7 @@ def test_the_shipped_sentiment_example_config_is_valid_for_mecab_and_kiwi():
     from tests.helpers import REPO
 
     config = load_config(REPO / "examples" / "sentiment.toml")
-    assert config.tokenize.drop_tags == () and not config.tokenize.stopwords
+    assert config.tokenize.drop_tags == () and not config.tokenize.stopwords and not config.clean.filter_chars
     assert config.tfidf.ngram_range == (1, 2) and config.tfidf.sublinear_tf
     for backend in ("mecab", "kiwi"):
         get_tokenizer(backend, config.tokenize.options)
