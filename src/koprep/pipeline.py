@@ -209,9 +209,10 @@ def _train_model(store: ArtifactStore, tokenizer, clean: StageResult, params: To
         pq.write_table(arrow_table(model), pending.path / "model.parquet")
         return len(model), {"backend": params.backend, "trained_on": clean.fingerprint}
 
+    # Keyed by what training depends on only, so a tokenize-only option reuses the trained model.
     result = _stage(
         store, "model", tokenize_logic.VERSION,
-        {"backend": params.backend, "options": params.options, "backend_version": tokenizer.version()},
+        {"backend": params.backend, "fit_version": tokenizer.fit_version()},
         {"clean": clean.fingerprint}, compute,
     )
     return store.open_entry(result.path)

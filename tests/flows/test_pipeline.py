@@ -279,6 +279,10 @@ def test_soynlp_model_is_trained_once_and_reused_on_another_corpus(tmp_path):
     assert {"영화", "배우"} <= set(model["term"])
     second = run_flow(artifacts, reviews, "soynlp-noun", **stages)
     assert all(stage["cached"] for stage in second["stages"].values())
+    split = run_flow(artifacts, reviews, "soynlp-noun", **stages, **{"tokenize.options.compose_compound": False})
+    assert not split["stages"]["tokenize"]["cached"]  # an option that only changes how the model is applied
+    assert len(list((artifacts / "model").iterdir())) == 1  # ... reuses the trained model
+    assert split["model"] == first["model"]
 
     petitions = require(PETITIONS / "petitions_2019-06.jsonl")
     applied = run_flow(

@@ -48,6 +48,10 @@ class TrainableTokenizer(Tokenizer, Protocol):
     def with_model(self, model: pd.DataFrame) -> Tokenizer:
         """A tokenizer that uses a model previously returned by `fit` (possibly on another corpus)."""
 
+    def fit_version(self) -> str:
+        """Everything that changes what `fit` learns (library version, training options) and nothing
+        that only changes how a model is applied: the trained model's cache key."""
+
 
 def needs_fit(tokenizer: Any) -> bool:
     return callable(getattr(tokenizer, "fit", None)) and callable(getattr(tokenizer, "with_model", None))

@@ -62,6 +62,8 @@ class _SoynlpBackend:
     model_columns: ClassVar[tuple[str, ...]]
     """Columns `with_model` needs; `fit` may return more (for inspection)."""
     Options: ClassVar[type[BaseModel]]
+    tokenize_only_options: ClassVar[frozenset[str]]
+    """Options that change how a model is applied but not what `fit` learns (kept out of fit_version)."""
 
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)
@@ -86,6 +88,10 @@ class _SoynlpBackend:
         fitted._model = model[list(self.model_columns)].sort_values("term", kind="stable", ignore_index=True)
         fitted._tokenizer = fitted._build_tokenizer(fitted._model)
         return fitted
+
+    def fit_version(self) -> str:
+        training = {k: v for k, v in self.options.model_dump().items() if k not in self.tokenize_only_options}
+        return f"soynlp-{dist_version('soynlp')}:{self.name}:" + ":".join(f"{k}={v}" for k, v in training.items())
 
     def version(self) -> str:
         model = "unfitted" if self._model is None else f"model-{model_digest(self._model, self.model_columns)}"
@@ -115,6 +121,7 @@ class SoynlpNounTokenizer(_SoynlpBackend):
     tag = "Noun"
     default_drop_tags: tuple[str, ...] = ()
     model_columns = ("term",)
+    tokenize_only_options = frozenset({"compose_compound"})
 
     class Options(BaseModel):
         """LRNounExtractor_v2's options, with its defaults."""
@@ -185,6 +192,7 @@ class SoynlpWordTokenizer(_SoynlpBackend):
     tag = ""
     default_drop_tags: tuple[str, ...] = ()
     model_columns = ("term", "score")
+    tokenize_only_options = frozenset({"tokenizer", "remove_r", "tolerance"})
 
     class Options(BaseModel):
         """WordExtractor's options (with its defaults), the score, and the tokenizer that consumes it."""
