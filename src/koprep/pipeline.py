@@ -23,6 +23,7 @@ from typing import Any, Iterator
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from koprep import corpus as corpus_io
@@ -359,6 +360,20 @@ def phrases_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCon
     return _stage(store, "phrases", embed_logic.VERSION, settings, {"tokenize": tokens.fingerprint}, compute)
 
 
+def word_counts(shards: TokenShards) -> embed_logic.WordCounts:
+    """Word counts of the token shards, in first-occurrence order, counted by Arrow: what gensim's
+    vocabulary scan would compute, without a Python pass over every token."""
+    counts: dict[str, int] = {}
+    sentences = 0
+    for file in shards.files:
+        tokens = pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
+        sentences += pc.sum(pc.greater(pc.list_value_length(tokens), 0)).as_py() or 0
+        found = pc.value_counts(tokens.flatten())  # in order of first occurrence
+        for word, count in zip(found.field("values").to_pylist(), found.field("counts").to_pylist()):
+            counts[word] = counts.get(word, 0) + count
+    return embed_logic.WordCounts(counts, sentences)
+
+
 class _Phrased:
     """Restartable: the sentences with a learned phrase table applied on every pass."""
 
@@ -378,9 +393,10 @@ def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCo
         inputs["phrases"] = phrases.fingerprint
 
     def compute(pending: PendingEntry):
-        sentences = Sentences(TokenShards(tokens.path))
+        shards = TokenShards(tokens.path)
+        sentences = Sentences(shards)
         if phrases is None:
-            kv = embed_logic.train_word2vec(sentences, params)
+            kv = embed_logic.train_word2vec(sentences, params, word_counts(shards))
         else:
             table = pd.read_parquet(Path(phrases.path) / "phrases.parquet")
             kv = embed_logic.train_word2vec(_Phrased(sentences, table, params), params.model_copy(update={"phrases": False}))

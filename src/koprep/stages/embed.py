@@ -11,6 +11,7 @@ Models leave this module as data: `vectors_table` (term, count, vector) and the 
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from typing import Iterable, Iterator, Literal, Sequence
 
 import numpy as np
@@ -93,18 +94,35 @@ class _RestartableSentences:
             yield tokens if self._phrases is None else self._phrases[tokens]
 
 
-def train_word2vec(sentences: Iterable[Sequence[str]], params: Word2VecParams) -> KeyedVectors:
+@dataclass(frozen=True)
+class WordCounts:
+    """What gensim's vocabulary scan computes: each word's count, in order of first occurrence
+    (gensim breaks frequency ties by that order), and the number of sentences."""
+
+    counts: dict[str, int]
+    sentences: int
+
+
+def train_word2vec(
+    sentences: Iterable[Sequence[str]], params: Word2VecParams, word_counts: WordCounts | None = None
+) -> KeyedVectors:
     """Train word2vec on a restartable stream of token lists; returns the word vectors.
 
     Identical to `gensim.models.Word2Vec(sentences=list_of_token_lists, **params.gensim_kwargs()).wv`
     (with `params.phrases`, on the phrase-joined sentences). Word counts are in
-    `kv.get_vecattr(word, "count")`.
+    `kv.get_vecattr(word, "count")`. `word_counts` of exactly these sentences, when the caller can
+    count faster than gensim's Python scan (e.g. in Arrow), saves one pass over the corpus; it is
+    ignored with `phrases` or `max_vocab_size`, which change what the scan sees.
     """
     frozen = _frozen_phrases(learn_phrases(sentences, params), params) if params.phrases else None
     corpus = _RestartableSentences(sentences, frozen)
     # The same two calls Word2Vec(sentences=...) makes, split to refuse an empty vocabulary clearly.
     model = Word2Vec(**params.gensim_kwargs())
-    model.build_vocab(corpus_iterable=corpus)
+    if word_counts is not None and not params.phrases and params.max_vocab_size is None:
+        model.build_vocab_from_freq(dict(word_counts.counts), corpus_count=word_counts.sentences)
+        model.corpus_total_words = sum(word_counts.counts.values())
+    else:
+        model.build_vocab(corpus_iterable=corpus)
     if len(model.wv) == 0:
         raise ValueError(
             f"word2vec vocabulary is empty: no token occurs min_count={params.min_count} times; "
