@@ -10,7 +10,9 @@ Artifact layout per stage (all Parquet; `_manifest.json` beside them):
     model/<fp>/model.parquet            a trainable tokenizer's learned table (soynlp)
     tokenize/<fp>/part-NNNNN.parquet    doc_id, tokens (list<string>)
     bow|ngram|tfidf/<fp>/               vocabulary.parquet, matrix.parquet, documents.parquet
+    phrases/<fp>/phrases.parquet        gensim Phrases collocations (with word2vec.phrases)
     word2vec/<fp>/                      vectors.parquet, vectors.bin (word2vec binary)
+    evaluate/<fp>/evaluation.json       `koprep evaluate`'s report
 """
 
 from __future__ import annotations
@@ -127,22 +129,16 @@ class TokenShards:
 
 class Sentences:
     """Restartable flat iterable of documents' tokens (what gensim wants), skipping empty documents.
-
-    gensim reads the corpus once per epoch (plus once for the vocabulary), so decoding speed
-    matters: each shard's list column is flattened once and documents are handed out as numpy
-    slices of it, ~1.5x faster than materialising nested Python lists."""
+    gensim reads it once per epoch, one shard in memory at a time."""
 
     def __init__(self, shards: TokenShards) -> None:
-        self.files = shards.files
+        self.shards = shards
 
-    def __iter__(self) -> Iterator[np.ndarray]:
-        for file in self.files:
-            tokens = pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
-            words = tokens.flatten().to_numpy(zero_copy_only=False)
-            offsets = tokens.offsets.to_numpy() - tokens.offsets[0].as_py()
-            for start, end in zip(offsets[:-1].tolist(), offsets[1:].tolist()):
-                if end > start:
-                    yield words[start:end]
+    def __iter__(self) -> Iterator[list[str]]:
+        for tokens in self.shards.token_lists():
+            for doc in tokens:
+                if doc:
+                    yield doc
 
 
 # --------------------------------------------------------------------------------- stages
