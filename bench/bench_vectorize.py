@@ -37,6 +37,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from koprep.pipeline import PART
+
 REPO = Path(__file__).resolve().parents[1]
 NSMC_TRAIN = REPO.parent / "shared" / "corpora" / "nsmc" / "ratings_train.txt"
 TFIDF = dict(ngram_range=(1, 2), min_df=2, sublinear_tf=True)
@@ -63,7 +65,7 @@ def write_shards(directory: Path, doc_ids: list[str], tokens: list[list[str]], s
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, start in enumerate(range(0, len(tokens), shard_size)):
-        path = directory / f"shard-{number:05d}.parquet"
+        path = directory / PART.format(number)  # the pipeline's own part names, so its readers apply
         table = pa.table(
             {
                 "doc_id": pa.array(doc_ids[start : start + shard_size], pa.string()),
@@ -92,15 +94,6 @@ class ParquetShards:
     def __iter__(self):
         for path in self.paths:
             yield read_shard(path)
-
-
-class ParquetSentences:
-    def __init__(self, paths: list[str]) -> None:
-        self.shards = ParquetShards(paths)
-
-    def __iter__(self):
-        for shard in self.shards:
-            yield from shard
 
 
 # ---------------------------------------------------------------------------------------------
@@ -212,14 +205,17 @@ def task_tfidf_memory_sklearn(paths: list[str]) -> dict:
 def task_word2vec(paths: list[str], workers: int, repeats: int) -> dict:
     from gensim.models import Word2Vec
 
+    from koprep.pipeline import Sentences, TokenShards, word_counts
     from koprep.stages.embed import Word2VecParams, train_word2vec
 
     params = Word2VecParams(**WORD2VEC, workers=workers)
-    sentences = [doc for path in paths for doc in read_shard(path)]
+    sentences = [doc for path in paths for doc in read_shard(path) if doc]
+    shards = TokenShards(Path(paths[0]).parent)
     runs = {
         "gensim": lambda: Word2Vec(sentences=sentences, **params.gensim_kwargs()).wv,
         "koprep_in_memory": lambda: train_word2vec(sentences, params),
-        "koprep_streamed": lambda: train_word2vec(ParquetSentences(paths), params),
+        # exactly what the pipeline's word2vec stage does with a tokenize output
+        "koprep_streamed": lambda: train_word2vec(Sentences(shards), params, word_counts(shards)),
     }
     times: dict[str, list] = {name: [] for name in runs}
     vectors = {}
@@ -256,6 +252,17 @@ def _identity(doc):
     return doc
 
 
+def task_downstream() -> dict:
+    """NSMC sentiment: LogisticRegression(C=3) on TF-IDF from koprep's functions vs scikit-learn's,
+    whitespace tokens, test split transformed with the train vocabulary (examples/nsmc_sentiment.py)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("nsmc_sentiment", REPO / "examples" / "nsmc_sentiment.py")
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    return example.compare()
+
+
 def measure(task, *args) -> dict:
     context = multiprocessing.get_context("spawn")
     with concurrent.futures.ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
@@ -273,6 +280,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="timing repeats; the best is reported")
     parser.add_argument("--w2v-workers", type=int, default=1)
     parser.add_argument("--skip-word2vec", action="store_true")
+    parser.add_argument("--skip-accuracy", action="store_true", help="skip the NSMC sentiment accuracy step")
     args = parser.parse_args()
 
     doc_ids, tokens = load_token_lists(args)
@@ -318,6 +326,15 @@ def main() -> None:
                 f"{w2v['koprep_streamed_s']:.2f}s ({w2v['koprep_streamed_s'] / w2v['gensim_s']:.2f}x); "
                 f"{w2v['words']} words; identical vectors: {w2v['identical_vectors']}"
             )
+
+    if not args.skip_accuracy and not args.tokens_parquet:
+        downstream = measure(task_downstream)
+        print(
+            f"\nNSMC sentiment (LogisticRegression C=3, whitespace tokens, test with the train vocabulary): "
+            f"koprep TF-IDF accuracy {downstream['koprep_accuracy']:.4f}, scikit-learn direct "
+            f"{downstream['sklearn_accuracy']:.4f} (anchor 0.7939). For Korean tokenizers through the whole "
+            "flow, see bench/bench_downstream.py."
+        )
 
 
 if __name__ == "__main__":
