@@ -268,16 +268,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The temporary Prefect server started when no PREFECT_API_URL is set would otherwise try to
     # send usage telemetry over the network; koprep makes no network calls of its own.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from koprep.config import ConfigError
-    from koprep.corpus import CorpusError
-    from koprep.stages.filters import StopwordsFileError
-    from koprep.store import StoreError
-    from koprep.tokenizers import BackendOptionError, BackendUnavailable
+    from koprep.orchestrate import BAD_INPUT_ERRORS
 
     args = build_parser().parse_args(argv)
     try:
         return args.handler(args)
-    except (ConfigError, CorpusError, StoreError, StopwordsFileError, BackendOptionError, BackendUnavailable) as exc:
+    except BAD_INPUT_ERRORS as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
 

@@ -34,7 +34,9 @@ from koprep.stages import clean as clean_logic
 from koprep.stages import embed as embed_logic
 from koprep.stages import tokenize as tokenize_logic
 from koprep.stages import vectorize as vectorize_logic
-from koprep.store import ArtifactStore, Entry, PendingEntry, StoreError, fingerprint, library_versions
+from koprep.store import (
+    ArtifactStore, Entry, PendingEntry, StoreError, file_sha256, fingerprint, library_versions, write_json_atomic,
+)
 from koprep.tokenizers import get_tokenizer
 from koprep.tokenizers.base import Tokenizer, needs_fit
 
@@ -421,25 +423,25 @@ def evaluate_stage(
     inputs = {"word2vec": word2vec.fingerprint}
     for kind, path in files.items():
         if path is not None:
-            inputs[kind] = corpus_io.corpus_fingerprint(path, corpus_io.CorpusParams(format="text"))
+            if not Path(path).is_file():
+                raise StoreError(f"{kind} file {path} does not exist")
+            inputs[kind] = file_sha256(Path(path))
 
     def compute(pending: PendingEntry):
         from gensim.models import KeyedVectors
 
         kv = KeyedVectors.load_word2vec_format(str(word2vec.file("vectors.bin")), binary=True)
         report: dict[str, Any] = {"word2vec": str(word2vec.path)}
+        headline: dict[str, Any] = {}
         if analogies:
-            report["analogies"] = {"file": str(Path(analogies).resolve()), **evaluate_analogies(kv, analogies)}
+            scores = evaluate_analogies(kv, analogies)
+            report["analogies"] = {"file": str(Path(analogies).resolve()), **scores}
+            headline.update(analogy_accuracy=scores["overall_accuracy"], analogy_oov_rate=scores["oov_rate"])
         if similarity:
-            report["similarity"] = {"file": str(Path(similarity).resolve()), **evaluate_similarity(kv, similarity)}
-        from koprep.store import write_json_atomic
-
+            scores = evaluate_similarity(kv, similarity)
+            report["similarity"] = {"file": str(Path(similarity).resolve()), **scores}
+            headline.update(similarity_spearman=scores["spearman"], similarity_oov_rate=scores["oov_rate"])
         write_json_atomic(pending.path / "evaluation.json", report)
-        headline = {}
-        if analogies:
-            headline.update(analogy_accuracy=report["analogies"]["overall_accuracy"], analogy_oov_rate=report["analogies"]["oov_rate"])
-        if similarity:
-            headline.update(similarity_spearman=report["similarity"]["spearman"], similarity_oov_rate=report["similarity"]["oov_rate"])
         return 1, headline
 
     return _stage(store, "evaluate", "1", {k: v is not None for k, v in files.items()}, inputs, compute)

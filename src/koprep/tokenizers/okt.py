@@ -17,7 +17,6 @@ from koprep.stages.filters import OKT_DEFAULT_DROP_TAGS
 from koprep.tokenizers.base import Tagged
 from koprep.tokenizers.jvm import ensure_jvm
 
-
 _okt = None
 _okt_lock = threading.Lock()
 
