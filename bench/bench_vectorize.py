@@ -18,7 +18,9 @@ the pipeline stores them. Timings:
   as when the pipeline writes each shard's result) vs scikit-learn, which must hold every document
   and the whole matrix; measured at growing corpus sizes.
 * word2vec time: `train_word2vec` streaming from Parquet shards, and on the in-memory list, vs
-  `gensim.models.Word2Vec(sentences=list)`, same parameters.
+  `gensim.models.Word2Vec(sentences=list)`, same parameters; then the whole word2vec stage
+  (training plus its Parquet, word2vec-binary and checksum writes) vs gensim plus
+  `save_word2vec_format`.
 """
 
 from __future__ import annotations
@@ -211,21 +213,42 @@ def task_word2vec(paths: list[str], workers: int, repeats: int) -> dict:
     params = Word2VecParams(**WORD2VEC, workers=workers)
     sentences = [doc for path in paths for doc in read_shard(path) if doc]
     shards = TokenShards(Path(paths[0]).parent)
+    from koprep.config import PipelineConfig
+    from koprep.pipeline import StageResult, word2vec_stage
+    from koprep.store import ArtifactStore
+
+    tokens = StageResult("tokenize", "bench", str(Path(paths[0]).parent), False, 0.0, len(sentences))
+    config = PipelineConfig(word2vec=params)
+
+    def gensim_saved():
+        kv = Word2Vec(sentences=sentences, **params.gensim_kwargs()).wv
+        with tempfile.TemporaryDirectory(prefix="koprep-bench-gensim-") as out:
+            kv.save_word2vec_format(str(Path(out) / "vectors.bin"), binary=True)
+        return kv
+
+    def koprep_stage():
+        # the whole stage into a fresh store: training, vectors.parquet, vectors.bin, checksums
+        with tempfile.TemporaryDirectory(prefix="koprep-bench-store-") as root:
+            word2vec_stage(ArtifactStore(root), tokens, config)
+
     runs = {
         "gensim": lambda: Word2Vec(sentences=sentences, **params.gensim_kwargs()).wv,
         "koprep_in_memory": lambda: train_word2vec(sentences, params),
-        # exactly what the pipeline's word2vec stage does with a tokenize output
+        # the training the pipeline's word2vec stage does with a tokenize output
         "koprep_streamed": lambda: train_word2vec(Sentences(shards), params, word_counts(shards)),
+        "gensim_saved": gensim_saved,
+        "koprep_stage": koprep_stage,
     }
     times: dict[str, list] = {name: [] for name in runs}
     vectors = {}
-    for _ in range(repeats):  # interleaved, so machine load hits all three alike
+    for _ in range(repeats):  # interleaved, so machine load hits all alike
         for name, run in runs.items():
             with _Stopwatch(times[name]):
                 vectors[name] = run()
     identical = workers == 1 and all(
         kv.index_to_key == vectors["gensim"].index_to_key and np.array_equal(kv.vectors, vectors["gensim"].vectors)
         for kv in vectors.values()
+        if kv is not None
     )
     return {
         **{f"{name}_s": min(wall for wall, _ in record) for name, record in times.items()},
@@ -324,7 +347,10 @@ def main() -> None:
                 f"\nword2vec (best of {args.repeats}): gensim direct {w2v['gensim_s']:.2f}s; koprep on the list {w2v['koprep_in_memory_s']:.2f}s "
                 f"({w2v['koprep_in_memory_s'] / w2v['gensim_s']:.2f}x); koprep streaming Parquet shards "
                 f"{w2v['koprep_streamed_s']:.2f}s ({w2v['koprep_streamed_s'] / w2v['gensim_s']:.2f}x); "
-                f"{w2v['words']} words; identical vectors: {w2v['identical_vectors']}"
+                f"{w2v['words']} words; identical vectors: {w2v['identical_vectors']}\n"
+                f"  with outputs written: gensim + save_word2vec_format {w2v['gensim_saved_s']:.2f}s; koprep's "
+                f"word2vec stage (Parquet + word2vec binary + checksums) {w2v['koprep_stage_s']:.2f}s "
+                f"({w2v['koprep_stage_s'] / w2v['gensim_saved_s']:.2f}x)"
             )
 
     if not args.skip_accuracy and not args.tokens_parquet:

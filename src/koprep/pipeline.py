@@ -128,6 +128,11 @@ class TokenShards:
         for _, tokens in self:
             yield tokens
 
+    def token_arrays(self) -> Iterator[pa.ListArray]:
+        """Each shard's tokens column as one Arrow list<string> array, not decoded to Python."""
+        for file in self.files:
+            yield pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
+
 
 class Sentences:
     """Restartable flat iterable of documents' tokens (what gensim wants), skipping empty documents.
@@ -141,6 +146,32 @@ class Sentences:
             for doc in tokens:
                 if doc:
                     yield doc
+
+    def with_vocabulary(self, keys: list[str]) -> "_VocabularySentences":
+        """The same sentences, with each token that is in `keys` given as the very str object in
+        `keys`, and every other token as None (see `embed.VocabularySentences`)."""
+        return _VocabularySentences(self.shards, keys)
+
+
+class _VocabularySentences:
+    """Restartable. Decodes a shard by looking its tokens up in the vocabulary inside Arrow
+    (`index_in`), then taking the vocabulary's own objects: no string is decoded from Parquet."""
+
+    def __init__(self, shards: TokenShards, keys: list[str]) -> None:
+        self.shards = shards
+        self.value_set = pa.array(keys, pa.string())
+        self.objects = np.empty(len(keys) + 1, dtype=object)
+        self.objects[: len(keys)] = keys  # the last slot stays None: out of vocabulary
+
+    def __iter__(self) -> Iterator[list[str | None]]:
+        out_of_vocabulary = len(self.objects) - 1
+        for tokens in self.shards.token_arrays():
+            positions = pc.index_in(tokens.flatten(), value_set=self.value_set).fill_null(out_of_vocabulary)
+            words = self.objects[positions.to_numpy()].tolist()
+            offsets = (tokens.offsets.to_numpy() - tokens.offsets[0].as_py()).tolist()
+            for start, end in zip(offsets[:-1], offsets[1:]):
+                if end > start:
+                    yield words[start:end]
 
 
 # --------------------------------------------------------------------------------- stages
@@ -363,8 +394,7 @@ def word_counts(shards: TokenShards) -> embed_logic.WordCounts:
     vocabulary scan would compute, without a Python pass over every token."""
     counts: dict[str, int] = {}
     sentences = 0
-    for file in shards.files:
-        tokens = pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
+    for tokens in shards.token_arrays():
         sentences += pc.sum(pc.greater(pc.list_value_length(tokens), 0)).as_py() or 0
         found = pc.value_counts(tokens.flatten())  # in order of first occurrence
         for word, count in zip(found.field("values").to_pylist(), found.field("counts").to_pylist()):
@@ -398,7 +428,7 @@ def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCo
         else:
             table = pd.read_parquet(Path(phrases.path) / "phrases.parquet")
             kv = embed_logic.train_word2vec(_Phrased(sentences, table, params), params.model_copy(update={"phrases": False}))
-        pq.write_table(arrow_table(embed_logic.vectors_table(kv)), pending.path / "vectors.parquet")
+        pq.write_table(embed_logic.vectors_table(kv), pending.path / "vectors.parquet")
         embed_logic.write_word2vec_binary(kv, pending.path / "vectors.bin")
         return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
 

@@ -16,7 +16,7 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from koprep.loaders import open_run
-from tests.helpers import CHATBOT, PETITIONS, REPO, nsmc, require
+from tests.helpers import CHATBOT, PETITIONS, nsmc, require
 
 ALL_STAGES = ["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
 FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2}

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Literal, Sequence
+from typing import Iterable, Iterator, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -94,6 +94,23 @@ class _RestartableSentences:
             yield tokens if self._phrases is None else self._phrases[tokens]
 
 
+@runtime_checkable
+class VocabularySentences(Protocol):
+    """Restartable sentences that can also be read with the trained vocabulary's own key objects.
+
+    `with_vocabulary(keys)` yields the same sentences, each in-vocabulary token as the identical str
+    object from `keys` and every other token as None (gensim skips both alike, and sentence lengths,
+    hence job batches, learning rates and random draws, are unchanged: vectors stay bit-identical).
+    gensim's training loop looks every token up in `key_to_index`; with the key's own object the
+    hash is already cached and the match is by identity, so streaming from disk costs about what an
+    in-memory list does, where freshly decoded strings cost ~25% more (bench/bench_vectorize.py).
+    """
+
+    def __iter__(self) -> Iterator[Sequence[str]]: ...
+
+    def with_vocabulary(self, keys: list[str]) -> Iterable[Sequence[str | None]]: ...
+
+
 @dataclass(frozen=True)
 class WordCounts:
     """What gensim's vocabulary scan computes: each word's count, in order of first occurrence
@@ -112,7 +129,8 @@ def train_word2vec(
     (with `params.phrases`, on the phrase-joined sentences). Word counts are in
     `kv.get_vecattr(word, "count")`. `word_counts` of exactly these sentences, when the caller can
     count faster than gensim's Python scan (e.g. in Arrow), saves one pass over the corpus; it is
-    ignored with `phrases` or `max_vocab_size`, which change what the scan sees.
+    ignored with `phrases` or `max_vocab_size`, which change what the scan sees. Sentences that are
+    `VocabularySentences` (as the pipeline's shard reader is) are trained on in that faster form.
     """
     frozen = _frozen_phrases(learn_phrases(sentences, params), params) if params.phrases else None
     corpus = _RestartableSentences(sentences, frozen)
@@ -128,6 +146,8 @@ def train_word2vec(
             f"word2vec vocabulary is empty: no token occurs min_count={params.min_count} times; "
             "lower min_count or give a larger corpus"
         )
+    if frozen is None and isinstance(sentences, VocabularySentences):
+        corpus = sentences.with_vocabulary(model.wv.index_to_key)
     model.train(
         corpus_iterable=corpus,
         total_examples=model.corpus_count,
@@ -182,18 +202,21 @@ def _frozen_phrases(phrases: pd.DataFrame, params: Word2VecParams) -> FrozenPhra
     return frozen
 
 
-def vectors_table(kv: KeyedVectors) -> pd.DataFrame:
-    """term (string), count (int64), vector (list<float32>), one row per word in `kv` index order."""
+def vectors_table(kv: KeyedVectors) -> pa.Table:
+    """term (string), count (int64), vector (list<float32>), one row per word in `kv` index order.
+
+    Built in Arrow from the vector matrix as it is (no per-row Python objects), so writing it costs
+    little next to training; `.to_pandas()` gives one float32 array per row.
+    """
     if "count" not in kv.expandos:
         raise ValueError("these KeyedVectors carry no word counts; pass the vectors train_word2vec returned")
-    # One float32 array per row: pyarrow writes these as list<float32>, and the column survives a
-    # plain to_parquet/read_parquet round trip (an ArrowDtype list column does not, in pandas 3).
-    vectors = np.array(kv.vectors, dtype=np.float32)
-    return pd.DataFrame(
+    vectors = np.ascontiguousarray(kv.vectors, dtype=np.float32)
+    offsets = np.arange(0, vectors.size + 1, kv.vector_size, dtype=np.int32)
+    return pa.table(
         {
-            "term": pd.array(list(kv.index_to_key), dtype="string"),
-            "count": np.asarray(kv.expandos["count"], dtype=np.int64),
-            "vector": pd.Series(list(vectors), dtype=object),
+            "term": pa.array(list(kv.index_to_key), pa.string()),
+            "count": pa.array(np.asarray(kv.expandos["count"], dtype=np.int64)),
+            "vector": pa.ListArray.from_arrays(pa.array(offsets), pa.array(vectors.reshape(-1))),
         }
     )
 
@@ -201,8 +224,8 @@ def vectors_table(kv: KeyedVectors) -> pd.DataFrame:
 def keyed_vectors_from_table(table: pd.DataFrame) -> KeyedVectors:
     """Inverse of `vectors_table`: same words, order, counts and float32 vectors.
 
-    The vector column may be Arrow-backed (as `vectors_table` makes it) or hold one array per row
-    (as `pd.read_parquet` without Arrow dtypes returns it).
+    The vector column may be Arrow-backed (`pd.read_parquet(..., dtype_backend="pyarrow")`) or hold
+    one array per row (plain `pd.read_parquet`, or `vectors_table(kv).to_pandas()`).
     """
     terms = table["term"].astype(object).tolist()
     if len(set(terms)) != len(terms):
