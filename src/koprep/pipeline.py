@@ -114,24 +114,26 @@ def iter_parts(path: str | Path, columns: list[str] | None = None) -> Iterator[p
 
 class TokenShards:
     """Restartable iteration over a tokenize output, one shard (Parquet part) at a time, so that
-    vectorizers and word2vec never hold the whole corpus's token lists in memory."""
+    vectorizers and word2vec never hold the whole corpus's token lists in memory. Shards come as
+    Arrow list<string> arrays, which the vectorizers and word2vec's reader consume without decoding
+    every token to a Python string."""
 
     def __init__(self, path: str | Path) -> None:
         self.files = part_files(path)
 
-    def __iter__(self) -> Iterator[tuple[list[str], list[list[str]]]]:
+    def __iter__(self) -> Iterator[tuple[list[str], pa.ListArray]]:
+        """Each shard's (doc_ids, tokens)."""
         for file in self.files:
             table = pq.read_table(file, columns=["doc_id", "tokens"])
-            yield table.column("doc_id").to_pylist(), table.column("tokens").to_pylist()
-
-    def token_lists(self) -> Iterator[list[list[str]]]:
-        for _, tokens in self:
-            yield tokens
+            yield table.column("doc_id").to_pylist(), table.column("tokens").combine_chunks()
 
     def token_arrays(self) -> Iterator[pa.ListArray]:
-        """Each shard's tokens column as one Arrow list<string> array, not decoded to Python."""
         for file in self.files:
             yield pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
+
+    def token_lists(self) -> Iterator[list[list[str]]]:
+        for tokens in self.token_arrays():
+            yield tokens.to_pylist()
 
 
 class Sentences:
@@ -341,7 +343,7 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
     def compute(pending: PendingEntry):
         shards = TokenShards(tokens.path)
         if fitted_entry is None:
-            fitted = vectorize_logic.fit_vocabulary(shards.token_lists(), params)
+            fitted = vectorize_logic.fit_vocabulary(shards.token_arrays(), params)
         else:
             table = pd.read_parquet(fitted_entry.file("vocabulary.parquet"))
             fitted = vectorize_logic.FittedVocabulary(table, fitted_entry.manifest["extra"]["fitted_documents"], params)

@@ -6,6 +6,7 @@ import weakref
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 import scipy.sparse as sp
 from pydantic import ValidationError
@@ -95,18 +96,30 @@ def _assert_same_matrix(ours: sp.csr_matrix, theirs, params: CountParams) -> Non
         assert (ours != theirs).nnz == 0
 
 
+def _arrow(shards: list[list]) -> list[pa.ListArray]:
+    """The shards as the pipeline reads them from Parquet; one is a slice with a nonzero offset."""
+    arrays = [pa.array(shard, pa.list_(pa.string())) for shard in shards]
+    arrays[-1] = pa.array([["앞"], *shards[-1]], pa.list_(pa.string())).slice(1)
+    return arrays
+
+
+SHARD_FORMS = {"lists": lambda shards: shards, "arrow": _arrow}
+
+
+@pytest.mark.parametrize("form", list(SHARD_FORMS))
 @pytest.mark.parametrize("tokenizer", list(TOKENIZERS))
 @pytest.mark.parametrize("params", PARAMS, ids=repr)
-def test_fit_and_transform_equal_sklearn_on_the_whole_corpus(reviews, tokenizer, params):
+def test_fit_and_transform_equal_sklearn_on_the_whole_corpus(reviews, tokenizer, params, form, monkeypatch):
     docs = _docs(reviews, tokenizer)
+    as_form = SHARD_FORMS[form]
     reference = _sklearn(params)
     try:
         expected = reference.fit_transform(docs)
     except ValueError:  # e.g. nothing survives min_df for these tokens: we must refuse as well
         with pytest.raises(ValueError, match="no terms remain"):
-            fit_vocabulary(_shards(docs, [900, 1100, 700]), params)
+            fit_vocabulary(as_form(_shards(docs, [900, 1100, 700])), params)
         return
-    fitted = fit_vocabulary(_shards(docs, [900, 1100, 700]), params)
+    fitted = fit_vocabulary(as_form(_shards(docs, [900, 1100, 700])), params)
 
     table = fitted.table
     assert fitted.n_docs == len(docs)
@@ -120,7 +133,9 @@ def test_fit_and_transform_equal_sklearn_on_the_whole_corpus(reviews, tokenizer,
     else:
         assert "idf" not in table.columns
 
-    matrix = sp.vstack([transform(shard, fitted, params) for shard in _shards(docs, [1500, 1500])], format="csr")
+    monkeypatch.setattr(vectorize, "_TRANSFORM_CHUNK_DOCS", 600)  # shards are transformed in chunks
+    shards = as_form(_shards(docs, [1500, 1500]))
+    matrix = sp.vstack([transform(shard, fitted, params) for shard in shards], format="csr")
     _assert_same_matrix(matrix, expected, params)
 
 
@@ -219,6 +234,13 @@ def test_params_are_frozen():
 def test_untokenized_documents_are_refused():
     with pytest.raises(TypeError, match="tokenize"):
         fit_vocabulary([["좋은 영화", "나쁜 영화"]], CountParams())
+
+
+def test_null_tokens_are_refused_in_either_form():
+    with pytest.raises(TypeError, match="must be strings"):
+        fit_vocabulary([[["좋은", None]]], CountParams())
+    with pytest.raises(TypeError, match="must be strings"):
+        fit_vocabulary([pa.array([["좋은", None]], pa.list_(pa.string()))], CountParams())
 
 
 def test_transform_requires_idf_when_asked_for():

@@ -22,6 +22,8 @@ from typing import Iterable, Literal, Sequence
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from sklearn.preprocessing import normalize
@@ -29,6 +31,11 @@ from sklearn.preprocessing import normalize
 VERSION = "1"
 
 DocumentFrequency = int | float
+
+# Tokenized documents: token lists, or an Arrow list<string> array (a tokenize shard's column,
+# read without decoding it to Python lists).
+Documents = Iterable[Sequence[str]] | pa.ListArray | pa.LargeListArray
+_ARROW_LISTS = (pa.ListArray, pa.LargeListArray)
 
 
 class CountParams(BaseModel):
@@ -139,7 +146,8 @@ class _Occurrences:
     terms: np.ndarray  # object array of distinct n-gram strings, joined with " "
 
 
-def _ngram_occurrences(docs: Iterable[Sequence[str]], ngram_range: tuple[int, int]) -> _Occurrences:
+def _encode_lists(docs: Iterable[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(token codes, distinct tokens, document lengths) of Python token lists."""
     lengths: list[int] = []
     flat: list[str] = []
     for tokens in docs:
@@ -151,18 +159,32 @@ def _ngram_occurrences(docs: Iterable[Sequence[str]], ngram_range: tuple[int, in
         before = len(flat)
         flat.extend(tokens)
         lengths.append(len(flat) - before)
-    n_docs = len(lengths)
-    empty = np.empty(0, dtype=np.int64)
-    if not flat:
-        return _Occurrences(n_docs, empty, empty, np.empty(0, dtype=object))
-
     codes, uniques = pd.factorize(np.asarray(flat, dtype=object), use_na_sentinel=True)
     if (codes < 0).any():
         raise TypeError("tokens must be strings; found None or NaN among the tokens")
+    return codes, np.asarray(uniques, dtype=object), np.asarray(lengths, dtype=np.int64)
+
+
+def _encode_arrow(docs: pa.ListArray | pa.LargeListArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The same from an Arrow list<string> array, encoded in Arrow: only the distinct tokens
+    become Python strings (a Parquet tokens column never has to be decoded to lists)."""
+    flat = docs.flatten()
+    if flat.null_count:
+        raise TypeError("tokens must be strings; found nulls among the tokens")
+    encoded = pc.dictionary_encode(flat)
+    lengths = np.diff(docs.offsets.to_numpy()).astype(np.int64, copy=False)
+    return encoded.indices.to_numpy(), encoded.dictionary.to_numpy(zero_copy_only=False), lengths
+
+
+def _ngram_occurrences(docs: Documents, ngram_range: tuple[int, int]) -> _Occurrences:
+    codes, uniques, doc_lengths = _encode_arrow(docs) if isinstance(docs, _ARROW_LISTS) else _encode_lists(docs)
+    n_docs = len(doc_lengths)
+    empty = np.empty(0, dtype=np.int64)
+    if len(codes) == 0:
+        return _Occurrences(n_docs, empty, empty, np.empty(0, dtype=object))
+
     codes = codes.astype(np.int64, copy=False)
-    uniques = np.asarray(uniques, dtype=object)
     n_tokens = len(codes)
-    doc_lengths = np.asarray(lengths, dtype=np.int64)
     doc_of_token = np.repeat(np.arange(n_docs, dtype=np.int64), doc_lengths)
     doc_starts = np.concatenate(([0], np.cumsum(doc_lengths)[:-1]))
     # Tokens from each position to the end of its document, itself included.
@@ -270,8 +292,9 @@ def _sum_by_code(codes: np.ndarray, values: np.ndarray, n_codes: int) -> np.ndar
     return sums
 
 
-def fit_vocabulary(shards: Iterable[Iterable[Sequence[str]]], params: CountParams) -> FittedVocabulary:
-    """Learn the vocabulary (and idf for TF-IDF) from shards of tokenized documents.
+def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVocabulary:
+    """Learn the vocabulary (and idf for TF-IDF) from shards of tokenized documents (each shard a
+    list of token lists or an Arrow list<string> array).
 
     Equals scikit-learn's `CountVectorizer(...).fit(all_docs).vocabulary_` (and `TfidfVectorizer`'s
     `idf_`) for the same parameters, independently of how the documents are split into shards.
@@ -347,10 +370,9 @@ def _idf(df: np.ndarray, n_docs: int, smooth_idf: bool) -> np.ndarray:
 _TRANSFORM_CHUNK_DOCS = 20_000
 
 
-def transform(
-    docs: Iterable[Sequence[str]], vocabulary: FittedVocabulary | pd.DataFrame, params: CountParams
-) -> sp.csr_matrix:
-    """Document-term matrix of `docs` (one row per document, in order) over a fitted vocabulary.
+def transform(docs: Documents, vocabulary: FittedVocabulary | pd.DataFrame, params: CountParams) -> sp.csr_matrix:
+    """Document-term matrix of `docs` (token lists or an Arrow list<string> array; one row per
+    document, in order) over a fitted vocabulary.
 
     Values are scikit-learn's: counts (int64), 0/1 for `binary`, or TF-IDF (float64) with
     `sublinear_tf`, idf and `norm` for `TfidfParams`. Terms outside the vocabulary are ignored.
@@ -394,7 +416,10 @@ def _term_index(table: pd.DataFrame) -> dict[str, int]:
     return dict(zip(table["term"].tolist(), range(len(table))))
 
 
-def _chunks(docs: Iterable[Sequence[str]]) -> Iterable[list[Sequence[str]]]:
+def _chunks(docs: Documents) -> Iterable[Documents]:
+    if isinstance(docs, _ARROW_LISTS):
+        yield from (docs.slice(start, _TRANSFORM_CHUNK_DOCS) for start in range(0, len(docs), _TRANSFORM_CHUNK_DOCS))
+        return
     chunk: list[Sequence[str]] = []
     for doc in docs:
         chunk.append(doc)
@@ -406,7 +431,7 @@ def _chunks(docs: Iterable[Sequence[str]]) -> Iterable[list[Sequence[str]]]:
 
 
 def _count_block(
-    chunk: list[Sequence[str]], term_index: dict[str, int], n_terms: int, ngram_range: tuple[int, int]
+    chunk: Documents, term_index: dict[str, int], n_terms: int, ngram_range: tuple[int, int]
 ) -> sp.csr_matrix:
     occ = _ngram_occurrences(chunk, ngram_range)
     local_to_global = np.fromiter(map(term_index.get, occ.terms, repeat(-1)), dtype=np.int64, count=len(occ.terms))
