@@ -152,6 +152,13 @@ def task_tfidf_time(paths: list[str], repeats: int) -> dict:
     }
 
 
+def _as_tokenize_output(paths: list[str]):
+    """The shards' folder as a tokenize stage result, so the pipeline's own stages can run on it."""
+    from koprep.pipeline import StageResult
+
+    return StageResult("tokenize", "bench", str(Path(paths[0]).parent), cached=False, seconds=0.0, rows=0)
+
+
 def _tfidf_stage_times(paths: list[str], params, repeats: int) -> dict:
     """The whole tfidf stage into a fresh store (reads the shards, writes vocabulary, matrix and
     document tables with checksums) vs reading the same shards + `fit_transform` + `save_npz`."""
@@ -159,10 +166,10 @@ def _tfidf_stage_times(paths: list[str], params, repeats: int) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from koprep.config import PipelineConfig
-    from koprep.pipeline import StageResult, vectorize_stage
+    from koprep.pipeline import vectorize_stage
     from koprep.store import ArtifactStore
 
-    tokens = StageResult("tokenize", "bench", str(Path(paths[0]).parent), False, 0.0, 0)
+    tokens = _as_tokenize_output(paths)
     config = PipelineConfig(tfidf=params)
     ours, theirs = [], []
     for _ in range(repeats):
@@ -237,10 +244,10 @@ def task_word2vec(paths: list[str], workers: int, repeats: int) -> dict:
     sentences = [doc for path in paths for doc in read_shard(path) if doc]
     shards = TokenShards(Path(paths[0]).parent)
     from koprep.config import PipelineConfig
-    from koprep.pipeline import StageResult, word2vec_stage
+    from koprep.pipeline import word2vec_stage
     from koprep.store import ArtifactStore
 
-    tokens = StageResult("tokenize", "bench", str(Path(paths[0]).parent), False, 0.0, len(sentences))
+    tokens = _as_tokenize_output(paths)
     config = PipelineConfig(word2vec=params)
 
     def gensim_saved():

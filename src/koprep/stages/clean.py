@@ -366,7 +366,7 @@ def _collapse_whitespace(text: str) -> str:
 
 
 def _collapse_whitespace_by_line(text: str) -> str:
-    lines = (" ".join(line.split()) for line in text.split("\n"))
+    lines = map(_collapse_whitespace, text.split("\n"))
     return "\n".join(line for line in lines if line)
 
 

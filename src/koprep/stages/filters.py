@@ -18,8 +18,9 @@ OKT_DEFAULT_DROP_TAGS = ("Josa", "Eomi", "Punctuation")
 
 SEJONG_DEFAULT_DROP_TAGS = ("J", "E", "XS", "SF", "SP", "SS", "SE", "SO", "SW", "SY", "SC", "Z_")
 """Sejong-style tags (Kiwi, MeCab-ko), matched by prefix: particles J*, endings E*, derivational
-suffixes XS* (공부+하+다 keeps 공부), punctuation and symbols S[FPSEOWYC]*, Kiwi's Z_CODA/Z_SIOT.
-Nouns, predicates, adverbs, foreign words (SL), numbers (SN) and Hanja (SH) are kept."""
+suffixes XS* (공부+하+다 keeps 공부), punctuation and symbols S[FPSEOWYC]* (ㅋㅋ is SW in Kiwi;
+MeCab-ko tags it IC and keeps it), Kiwi's Z_CODA/Z_SIOT. Nouns, predicates, adverbs, foreign words
+(SL), numbers (SN), Hanja (SH) and Kiwi's W_* (URLs, ...) are kept."""
 
 _PACKAGED_STOPWORDS = "stopwords-ko.txt"
 

@@ -21,7 +21,8 @@ from typing import Literal, Sequence
 from pydantic import Field
 
 from koprep.tokenizers.base import Tagged
-from koprep.tokenizers.sejong import DEFAULT_DROP_TAGS, SejongOptions, select
+from koprep.stages.filters import SEJONG_DEFAULT_DROP_TAGS
+from koprep.tokenizers.sejong import SejongOptions, select
 
 _WHITESPACE = re.compile(r"\s+")
 _kiwis: dict[tuple, object] = {}
@@ -50,7 +51,7 @@ def shared_kiwi(num_workers: int, model_type: str, multi_word_nouns: bool):
 
 class KiwiTokenizer:
     name = "kiwi"
-    default_drop_tags = DEFAULT_DROP_TAGS
+    default_drop_tags = SEJONG_DEFAULT_DROP_TAGS
 
     class Options(SejongOptions):
         normalize_coda: bool = False

@@ -19,7 +19,8 @@ from importlib.metadata import version as dist_version
 from typing import Sequence
 
 from koprep.tokenizers.base import Tagged
-from koprep.tokenizers.sejong import DEFAULT_DROP_TAGS, PREDICATE_TAGS, SejongOptions, select
+from koprep.stages.filters import SEJONG_DEFAULT_DROP_TAGS
+from koprep.tokenizers.sejong import PREDICATE_TAGS, SejongOptions, select
 
 _taggers: dict[int, object] = {}
 _taggers_lock = threading.Lock()
@@ -54,7 +55,7 @@ def lemma_pair(morpheme) -> tuple[str, str]:
 
 class MecabTokenizer:
     name = "mecab"
-    default_drop_tags = DEFAULT_DROP_TAGS
+    default_drop_tags = SEJONG_DEFAULT_DROP_TAGS
 
     class Options(SejongOptions):
         pass

@@ -13,12 +13,7 @@ from typing import Iterable, Literal
 
 from pydantic import BaseModel, ConfigDict, model_validator
 
-from koprep.stages.filters import SEJONG_DEFAULT_DROP_TAGS as DEFAULT_DROP_TAGS
 from koprep.tokenizers.base import Tagged
-
-# DEFAULT_DROP_TAGS: particles, endings, derivational suffixes (공부+하+다 keeps 공부), punctuation and other symbols
-# (ㅋㅋ is SW in Kiwi; MeCab-ko tags it IC and keeps it), Kiwi's Z_CODA/Z_SIOT pseudo-morphemes.
-# Kept by default: nouns, predicates, adverbs, foreign words (SL), numbers (SN), hanja (SH), Kiwi W_* (URLs ...).
 
 NOUN_TAG_PREFIX = "N"
 """`nouns` mode keeps NNG, NNP, NNB(C), NR and NP: the same rule as python-mecab-ko's `MeCab.nouns`."""

@@ -91,12 +91,14 @@ class _SoynlpBackend:
 
     def fit_version(self) -> str:
         training = {k: v for k, v in self.options.model_dump().items() if k not in self.tokenize_only_options}
-        return f"soynlp-{dist_version('soynlp')}:{self.name}:" + ":".join(f"{k}={v}" for k, v in training.items())
+        return self._key(training)
 
     def version(self) -> str:
         model = "unfitted" if self._model is None else f"model-{model_digest(self._model, self.model_columns)}"
-        options = ":".join(f"{k}={v}" for k, v in self.options.model_dump().items())
-        return f"soynlp-{dist_version('soynlp')}:{self.name}:{options}:{model}"
+        return f"{self._key(self.options.model_dump())}:{model}"
+
+    def _key(self, options: dict[str, object]) -> str:
+        return f"soynlp-{dist_version('soynlp')}:{self.name}:" + ":".join(f"{k}={v}" for k, v in options.items())
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
         if self._tokenizer is None:
