@@ -21,6 +21,7 @@ from typing import Any, Iterable, Literal, Mapping
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from koprep.corpus import CorpusParams
+from koprep.errors import BadInputError
 from koprep.stages.clean import CleanParams
 from koprep.stages.embed import Word2VecParams
 from koprep.stages.filters import TokenFilterParams
@@ -30,7 +31,7 @@ STAGES = ("clean", "tokenize", "bow", "ngram", "tfidf", "word2vec")
 StageName = Literal["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
 
 
-class ConfigError(ValueError):
+class ConfigError(BadInputError):
     """The configuration is invalid; the message names the setting and what is accepted."""
 
 

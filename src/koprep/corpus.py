@@ -20,6 +20,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from koprep.errors import BadInputError
+
 READER_VERSION = "1"
 TEXT_COLUMN_GUESSES = ("document", "text", "content", "sentence", "Q")
 ID_COLUMN_GUESSES = ("doc_id", "id")
@@ -28,7 +30,7 @@ DEFAULT_CORPUS = "konlpy:kolaw+kobill"
 Format = Literal["auto", "text", "doublespace", "folder", "tsv", "csv", "jsonl", "parquet"]
 
 
-class CorpusError(ValueError):
+class CorpusError(BadInputError):
     """The corpus cannot be read as asked; the message says what to change."""
 
 

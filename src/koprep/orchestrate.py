@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from koprep.config import ConfigError, PipelineConfig, load_config, parse_value
 from koprep.corpus import CorpusError
+from koprep.errors import OrchestrationError
 from koprep.stages.filters import StopwordsFileError
 from koprep.store import StoreError
 from koprep.tokenizers import BackendOptionError, BackendUnavailable, get_tokenizer
@@ -47,8 +48,6 @@ BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 
 
-class OrchestrationError(RuntimeError):
-    """The Prefect server is not configured or reachable, or a deployment or run is not what was asked for."""
 
 
 # ------------------------------------------------------------------------------- parameters

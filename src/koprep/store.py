@@ -26,13 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
+from koprep.errors import BadInputError
+
 MANIFEST = "_manifest.json"
 RUNS = "runs"
 FINGERPRINT_CHARS = 32
 
 
-class StoreError(RuntimeError):
-    """The artifact store was asked for something unsafe or inconsistent."""
+class StoreError(BadInputError):
+    """The artifact store was asked for something unsafe or that it does not hold (a path outside
+    the root, an unknown run, a folder that is not a complete artifact)."""
 
 
 def canonical_json(value: Any) -> str:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from koprep.errors import BadInputError
+
 OKT_DEFAULT_DROP_TAGS = ("Josa", "Eomi", "Punctuation")
 """Okt `pos()` tags are whole words; these are particles, endings and punctuation."""
 
@@ -25,7 +27,7 @@ MeCab-ko tags it IC and keeps it), Kiwi's Z_CODA/Z_SIOT. Nouns, predicates, adve
 _PACKAGED_STOPWORDS = "stopwords-ko.txt"
 
 
-class StopwordsFileError(ValueError):
+class StopwordsFileError(BadInputError):
     """The user's stopwords file cannot be read; the message names the file and what to do."""
 
 

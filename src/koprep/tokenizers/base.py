@@ -12,15 +12,17 @@ from typing import Any, Protocol, Sequence, runtime_checkable
 
 import pandas as pd
 
+from koprep.errors import BadInputError
+
 Tagged = list[tuple[str, str]]
 """One document as (token, tag) pairs; the tag is "" when a backend has no POS tags."""
 
 
-class BackendUnavailable(ImportError):
+class BackendUnavailable(BadInputError, ImportError):
     """Raised when a registered backend's library is not installed; the message says how to fix it."""
 
 
-class BackendOptionError(ValueError):
+class BackendOptionError(BadInputError):
     """Raised when options given to a backend are invalid; the message names the valid ones."""
 
 
