@@ -76,6 +76,7 @@ def preprocess(
     store = ArtifactStore(artifacts)
     config = pipeline.with_fitted_from(store, parameters.config())
     pipeline.preflight(store, corpus, config)
+    store.sweep()  # what killed runs left behind; never a folder a live run is writing
     wanted = set(config.run.stages)
 
     clean = clean_task(store, corpus, config)
@@ -96,7 +97,7 @@ def preprocess(
     run_id = flow_run.get_id() or uuid.uuid4().hex
     summary = {
         "run_id": str(run_id),
-        "corpus": pipeline.corpus_io.describe_location(corpus),
+        "corpus": pipeline.corpus_io.describe_source(corpus),
         "backend": config.tokenize.backend,
         "stages": {name: result.summary() for name, result in stages.items()},
     }

@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from koprep.config import ConfigError, PipelineConfig, load_config, parse_value
 from koprep.corpus import CorpusError
-from koprep.errors import OrchestrationError
+from koprep.errors import BadInputError, OrchestrationError
 from koprep.stages.filters import StopwordsFileError
 from koprep.store import StoreError
 from koprep.tokenizers import BackendOptionError, BackendUnavailable, get_tokenizer
@@ -129,7 +129,7 @@ def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
             state.result()
         except BaseException as exc:  # noqa: BLE001 - classifying, not handling
             error = exc
-    return not isinstance(error, BAD_INPUT_ERRORS)
+    return not isinstance(error, BadInputError)
 
 
 # ---------------------------------------------------------------------------------- artifacts
@@ -369,7 +369,9 @@ def _run_summary(client: Any, run: "FlowRun") -> dict[str, Any] | None:
     if link is not None:
         path = Path(urllib.parse.unquote(urllib.parse.urlparse(_link_target(link.data)).path))
         if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
+            from koprep.store import ArtifactStore
+
+            return ArtifactStore(path.parent.parent).read_run(path.stem)  # paths resolved against its store
     table = artifacts.get(STAGES_ARTIFACT)
     if table is None:
         return None
