@@ -338,15 +338,22 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_FAILED
 
 
+class _NoteFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "warning: " if record.levelno >= logging.WARNING else ""
+        return f"koprep: {kind}{record.getMessage()}"
+
+
 @contextlib.contextmanager
 def _messages(debug: bool) -> Iterator[None]:
-    """While a command runs: koprep's warnings (empty documents, a corrupt artifact being
-    recomputed) as `koprep: warning:` lines on stderr and, without --debug, no traceback from any
-    logger (Prefect logs one for every failed task): the error line from `main` says what happened."""
+    """While a command runs: koprep's notes and warnings (waiting for another run's lock, empty
+    documents, a corrupt artifact being recomputed) as `koprep: ...` lines on stderr and, without
+    --debug, no traceback from any logger (Prefect logs one for every failed task): the error line
+    from `main` says what happened."""
     logger = logging.getLogger("koprep")
     handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("koprep: warning: %(message)s"))
-    handler.setLevel(logging.WARNING)
+    handler.setFormatter(_NoteFormatter())
+    handler.setLevel(logging.INFO)
     propagate, make_record = logger.propagate, logging.getLogRecordFactory()
 
     def without_traceback(*args, **kwargs) -> logging.LogRecord:
@@ -355,6 +362,8 @@ def _messages(debug: bool) -> Iterator[None]:
         record.exc_text = None
         return record
 
+    level = logger.level
+    logger.setLevel(logging.INFO)
     logger.addHandler(handler)
     logger.propagate = False
     if not debug:
@@ -363,6 +372,7 @@ def _messages(debug: bool) -> Iterator[None]:
         yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
         logger.propagate = propagate
         logging.setLogRecordFactory(make_record)
 

@@ -153,7 +153,6 @@ def _check_not_empty(frame: pd.DataFrame, location: str | None) -> None:
             f"every document of corpus {source} ({len(frame)}) is empty or whitespace only; "
             "is corpus.text_column the column that holds the text?"
         )
-    frame.attrs["empty_documents"] = int(empty.sum())
     if empty.any():
         log.warning(
             "%d of %d documents of %s are empty or whitespace only (e.g. ids %s); they are kept, with empty text",

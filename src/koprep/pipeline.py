@@ -46,6 +46,8 @@ from koprep.tokenizers.base import Tokenizer, needs_fit
 log = logging.getLogger(__name__)
 
 PART = "part-{:05d}.parquet"
+MAX_WORDS_IN_BATCH = 10_000
+"""gensim's word2vec reads at most this many tokens of one sentence (gensim.models.word2vec)."""
 VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
 LIBRARIES = ("koprep", "konlpy", "soynlp", "scikit-learn", "gensim", "pandas", "pyarrow", "numpy", "kiwipiepy", "python-mecab-ko")
 
@@ -225,7 +227,9 @@ def read_clean_corpus(location: str | None, config: PipelineConfig) -> pd.DataFr
     cleaning empty are kept with their ids and counted, with a warning; if every document does,
     EmptyResultError says which setting to look at."""
     frame = corpus_io.read_corpus(location, config.corpus)
+    was_empty = frame["text"].str.strip() == ""
     frame["text"] = clean_logic.clean_texts(frame["text"].tolist(), config.clean)
+    frame.attrs["empty_documents"] = int(was_empty.sum())
     empty = frame["text"].str.strip() == ""
     source = corpus_io.describe_location(location)
     if empty.all():
@@ -234,11 +238,11 @@ def read_clean_corpus(location: str | None, config: PipelineConfig) -> pd.DataFr
             f"Check that corpus.text_column names the text, or keep more characters with [clean] settings "
             f"(e.g. --set clean.keep_hanja=true, clean.keep_chars=...); `koprep clean-preview TEXT` shows each step"
         )
-    newly_empty = int(empty.sum()) - int(frame.attrs.get("empty_documents", 0))
-    if newly_empty > 0:
+    emptied = empty & ~was_empty
+    if emptied.any():
         log.warning(
-            "%d of %d documents of %s are empty after cleaning (e.g. ids %s); they are kept with empty text",
-            newly_empty, len(frame), source, ", ".join(frame.loc[empty, "doc_id"].head(5)),
+            "%d of %d documents of %s are empty after cleaning (e.g. ids %s); they are kept, with empty text",
+            int(emptied.sum()), len(frame), source, ", ".join(frame.loc[emptied, "doc_id"].head(5)),
         )
     return frame
 
@@ -457,12 +461,20 @@ def word_counts(shards: TokenShards) -> embed_logic.WordCounts:
     """Word counts of the token shards, in first-occurrence order, counted by Arrow: what gensim's
     vocabulary scan would compute, without a Python pass over every token."""
     counts: dict[str, int] = {}
-    sentences = 0
+    sentences = too_long = 0
     for tokens in shards.token_arrays():
-        sentences += pc.sum(pc.greater(pc.list_value_length(tokens), 0)).as_py() or 0
+        lengths = pc.list_value_length(tokens)
+        sentences += pc.sum(pc.greater(lengths, 0)).as_py() or 0
+        too_long += pc.sum(pc.greater(lengths, MAX_WORDS_IN_BATCH)).as_py() or 0
         found = pc.value_counts(tokens.flatten())  # in order of first occurrence
         for word, count in zip(found.field("values").to_pylist(), found.field("counts").to_pylist()):
             counts[word] = counts.get(word, 0) + count
+    if too_long:
+        log.warning(
+            "%d document(s) have more than %d tokens; gensim's word2vec trains on the first %d tokens of each "
+            "(split long documents into lines or sentences to train on all of them)",
+            too_long, MAX_WORDS_IN_BATCH, MAX_WORDS_IN_BATCH,
+        )
     return embed_logic.WordCounts(counts, sentences)
 
 

@@ -223,7 +223,11 @@ class ArtifactStore:
             if held.depth == 0:
                 fd = self._open_lock(path)
                 try:
-                    fcntl.flock(fd, fcntl.LOCK_EX)
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        log.info("waiting: another run is computing %s/%s; this run will reuse it", stage, fp)
+                        fcntl.flock(fd, fcntl.LOCK_EX)
                 except BaseException:
                     os.close(fd)
                     raise
