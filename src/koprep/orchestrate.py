@@ -20,11 +20,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from koprep.config import ConfigError, PipelineConfig, load_config, parse_value
-from koprep.corpus import CorpusError
 from koprep.errors import BadInputError, OrchestrationError
-from koprep.stages.filters import StopwordsFileError
-from koprep.store import StoreError
-from koprep.tokenizers import BackendOptionError, BackendUnavailable, get_tokenizer
+from koprep.tokenizers import get_tokenizer
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -40,10 +37,6 @@ VOCABULARY_ARTIFACT = "koprep-vocabulary-sizes"
 RUN_JSON_ARTIFACT = "koprep-run-json"
 TOP_TERMS = 25
 
-BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, CorpusError, BackendUnavailable, BackendOptionError, StoreError, StopwordsFileError, ValidationError,
-)
-"""Failures that the same input will always reproduce; retrying them only delays the message."""
 
 FINAL_STATES = {"COMPLETED", "FAILED", "CRASHED", "CANCELLED"}
 

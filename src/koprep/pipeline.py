@@ -86,7 +86,7 @@ def _stage(
     if entry is None:
         with store.lock(stage, fp):
             fault_point(f"{stage}.locked")
-            entry = store.lookup(stage, fp)  # completed by another run while this one waited
+            entry = store.lookup(stage, fp, warn=False)  # completed by another run while this one waited
             cached = entry is not None
             if entry is None:
                 manifest = {

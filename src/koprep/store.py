@@ -181,16 +181,17 @@ class ArtifactStore:
         return self.inside(stage, fp)
 
     # ---------------------------------------------------------------- lookup
-    def lookup(self, stage: str, fp: str, *, verify: bool = False) -> Entry | None:
+    def lookup(self, stage: str, fp: str, *, verify: bool = False, warn: bool = True) -> Entry | None:
         """The complete entry for (stage, fingerprint), or None if absent, partial or corrupt (a
-        corrupt one is logged, so the caller's recomputation is explained). `verify` hashes every
-        file instead of trusting files whose size and mtime match the manifest."""
+        corrupt one is logged unless `warn` is false, so the caller's recomputation is explained).
+        `verify` hashes every file instead of trusting files whose size and mtime match the manifest."""
         path = self.entry_path(stage, fp)
         manifest, problem = inspect_entry(path, stage, fp, full=verify)
-        if problem is not None:
+        if problem is not None and warn:
             log.warning("artifact %s/%s is corrupt (%s); it is not used and will be recomputed", stage, fp, problem)
+        if problem is not None or manifest is None:
             return None
-        return None if manifest is None else Entry(stage, fp, path, manifest)
+        return Entry(stage, fp, path, manifest)
 
     def open_entry(self, path: str | os.PathLike[str]) -> Entry:
         """A valid entry named by a path inside the store (absolute or relative to the root).
@@ -334,7 +335,7 @@ class ArtifactStore:
         try:
             os.rename(tmp, final)
         except OSError:
-            if self.lookup(stage, fp) is not None:
+            if self.lookup(stage, fp, warn=False) is not None:
                 return  # a complete entry is already there (published by an earlier holder of the lock)
             # A folder that is not a valid entry (corrupt, or from an older, non-atomic writer):
             # move it aside rather than delete it, then publish ours.
