@@ -307,6 +307,9 @@ class ArtifactStore:
                 files = {}
                 for file in sorted(tmp.rglob("*")):
                     if file.is_file():
+                        # On disk before the manifest that vouches for it: reuse trusts an unchanged
+                        # size and mtime, so a power loss must not leave a file the manifest misdescribes.
+                        _fsync(file)
                         stat = file.stat()
                         files[file.relative_to(tmp).as_posix()] = {
                             "bytes": stat.st_size, "sha256": file_sha256(file), "mtime_ns": stat.st_mtime_ns,
@@ -319,7 +322,7 @@ class ArtifactStore:
                     "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 }
                 write_json_atomic(tmp / MANIFEST, record)
-                _fsync_dir(tmp)
+                _fsync(tmp)
                 fault_point(f"{stage}.manifest-written")
                 self._publish(tmp, final, stage, fp)
                 fault_point(f"{stage}.published")
@@ -343,7 +346,7 @@ class ArtifactStore:
             graveyard.mkdir(exist_ok=True)
             os.rename(final, graveyard / f"{stage}-{fp}-{uuid.uuid4().hex[:8]}")
             os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        _fsync(final.parent)
 
     def sweep(self) -> list[Path]:
         """Remove what killed runs left: temporary folders whose entry lock is free (a live writer,
@@ -537,7 +540,8 @@ def write_json_atomic(path: Path, value: Any) -> None:
             tmp.unlink()
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's (its entries') writes to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)

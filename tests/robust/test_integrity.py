@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import logging
 import pickle
+import re
 import shutil
 from pathlib import Path
 
@@ -182,3 +183,21 @@ def test_a_10_mb_document_works(tmp_path):
     assert frame["doc_id"].tolist() == ["0", "1"]
     assert len(frame["tokens"][0]) > 500_000 and list(frame["tokens"][1]) == ["짧은", "문서"]
     assert bow.extra["terms"] > 1000
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "analogies file .* does not exist"),
+        (b"just some words\n", "holds no analogy items; expected ': section' headers"),
+        (": 가족\n아버지 어머니 아들 딸\n".encode("cp949"), "is not UTF-8"),
+    ],
+)
+def test_bad_evaluation_file_exits_2_with_the_reason(store_dir, tmp_path, capsys, content, message):
+    path = tmp_path / "analogies.txt"
+    if content is not None:
+        path.write_bytes(content)
+    assert main(["evaluate", "--analogies", str(path), "--artifacts", str(store_dir)]) == 2
+    err = capsys.readouterr().err
+    assert re.search(message, err) and "Traceback" not in err
+    assert not list(store_dir.glob("evaluate/*"))
