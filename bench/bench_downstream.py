@@ -51,7 +51,7 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="first N reviews of each split")
     args = parser.parse_args()
 
-    from flows.preprocess import preprocess
+    from koprep.orchestration.flow import preprocess
     from koprep.config import parse_override
     from koprep.loaders import open_run
 

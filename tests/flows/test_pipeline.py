@@ -28,7 +28,7 @@ def _server(prefect_server):
 
 
 def run_flow(artifacts: Path, corpus=None, backend=None, **overrides):
-    from flows.preprocess import preprocess
+    from koprep.orchestration.flow import preprocess
 
     return preprocess(corpus=None if corpus is None else str(corpus), backend=backend,
                       overrides=overrides or None, artifacts=str(artifacts))
