@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from koprep.tokenizers import get_tokenizer
-from koprep.tokenizers.base import needs_fit
+from koprep.tokenizers.base import TrainableTokenizer
 from tests.helpers import PETITIONS, nsmc, require
 
 FIT_REVIEWS = 4000
@@ -64,7 +64,7 @@ def build(fit_texts):
 
     def _build(name: str, options: Mapping[str, Any] | None = None, model: pd.DataFrame | None = None):
         tokenizer = get_tokenizer(name, options)
-        if not needs_fit(tokenizer):
+        if not isinstance(tokenizer, TrainableTokenizer):
             return tokenizer
         if model is None:
             key = f"{name}:{json.dumps(dict(options or {}), sort_keys=True)}"
