@@ -90,6 +90,20 @@ def test_changing_one_parameter_recomputes_only_its_dependants(okt_run, nsmc_fil
     assert cached == {"clean": True, "tokenize": False, "bow": False, "ngram": False, "tfidf": False, "word2vec": False}
 
 
+@pytest.mark.parametrize(
+    "options",
+    [{"threads": 1}, {"threads": 4}, {"stem": True, "norm": True, "mode": "morphs"}, {"keep_tags": ["Noun"]}],
+    ids=["threads-1", "threads-4", "defaults-spelled-out", "keep_tags-outside-pos-mode"],
+)
+def test_options_that_cannot_change_the_output_leave_every_stage_cached(okt_run, nsmc_file, options):
+    artifacts, first = okt_run
+    again = run_flow(artifacts, nsmc_file, **FAST_W2V, **{f"tokenize.options.{k}": v for k, v in options.items()})
+    assert {name: stage["cached"] for name, stage in again["stages"].items()} == dict.fromkeys(ALL_STAGES, True)
+    assert {n: s["fingerprint"] for n, s in again["stages"].items()} == {
+        n: s["fingerprint"] for n, s in first["stages"].items()
+    }
+
+
 def _direct_tokens(artifacts: Path):
     tokens = open_run(artifacts).tokens()
     return [list(t) for t in tokens["tokens"]]
