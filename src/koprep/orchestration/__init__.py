@@ -1,6 +1,6 @@
 """koprep on Prefect, in three modules whose imports run one way:
 
-    parameters   the flow's validated parameters (no Prefect; cheap to import)
+    parameters   the flow's validated parameters (no Prefect)
         ↑
     flow         the Prefect flow and its tasks, the retry rule and the run's Prefect UI artifacts
         ↑
