@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any, Mapping
 
 import pandas as pd
@@ -28,7 +28,7 @@ EDGE_TEXTS = [
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def nsmc_documents() -> tuple[str, ...]:
     return tuple(nsmc(1000 + FIT_REVIEWS)["document"])
 

@@ -8,7 +8,7 @@ import json
 import re
 import time
 import unicodedata
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -44,7 +44,7 @@ def _require(path: Path) -> Path:
     return path
 
 
-@lru_cache(maxsize=None)
+@cache
 def nsmc_reviews() -> tuple[str, ...]:
     with _require(CORPORA / "nsmc" / "ratings_train.txt").open(encoding="utf-8", newline="") as handle:
         rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
@@ -52,13 +52,13 @@ def nsmc_reviews() -> tuple[str, ...]:
         return tuple(row[1] for row in rows)
 
 
-@lru_cache(maxsize=None)
+@cache
 def petitions() -> tuple[str, ...]:
     files = sorted(_require(CORPORA / "petitions").glob("*.jsonl"))
     return tuple(json.loads(line)["content"] for path in files for line in path.open(encoding="utf-8"))
 
 
-@lru_cache(maxsize=None)
+@cache
 def chatbot_questions() -> tuple[str, ...]:
     with _require(CORPORA / "chatbot" / "ChatbotData.csv").open(encoding="utf-8", newline="") as handle:
         return tuple(row["Q"] for row in csv.DictReader(handle))

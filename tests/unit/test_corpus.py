@@ -17,9 +17,9 @@ def test_default_corpus_is_konlpys_kolaw_and_kobill():
     from konlpy.corpus import kobill, kolaw
 
     frame = read_corpus(None, DEFAULT)
-    constitution = [l for l in kolaw.open("constitution.txt").read().splitlines() if l.strip()]
+    constitution = [line for line in kolaw.open("constitution.txt").read().splitlines() if line.strip()]
     bills = sum(
-        len([l for l in kobill.open(f).read().splitlines() if l.strip()]) for f in kobill.fileids()
+        len([line for line in kobill.open(f).read().splitlines() if line.strip()]) for f in kobill.fileids()
     )
     assert len(frame) == len(constitution) + bills
     assert frame["text"].iloc[0] == constitution[0]
@@ -49,7 +49,7 @@ def test_nsmc_quotes_are_kept_verbatim():
 def test_jsonl_petitions_with_named_field_and_id():
     path = require(PETITIONS / "petitions_2019-06.jsonl")
     frame = read_corpus(str(path), CorpusParams(text_column="content", id_column="petition_idx"))
-    records = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()]
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(frame) == len(records) == 572
     assert frame["doc_id"].tolist() == [r["petition_idx"] for r in records]
     assert frame["text"].iloc[0] == records[0]["content"]

@@ -41,7 +41,7 @@ def import_graph() -> dict[str, set[str]]:
 
 
 def internal(graph: dict[str, set[str]]) -> dict[str, set[str]]:
-    return {name: {target for target in targets if target in graph and target != name} for name, targets in graph.items()}
+    return {name: {t for t in targets if t in graph and t != name} for name, targets in graph.items()}
 
 
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
