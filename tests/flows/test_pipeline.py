@@ -18,6 +18,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from koprep.loaders import open_run
 from tests.helpers import CHATBOT, PETITIONS, nsmc, require
 
+pytestmark = pytest.mark.slow  # real Prefect runs with Okt (JVM) on NSMC
+
 ALL_STAGES = ["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
 FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2}
 

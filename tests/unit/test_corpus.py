@@ -27,6 +27,7 @@ def test_default_corpus_is_konlpys_kolaw_and_kobill():
     assert frame["doc_id"].is_unique
 
 
+@pytest.mark.slow  # the shared corpora
 def test_nsmc_txt_with_header_is_read_as_tsv_with_label_passthrough():
     path = require(NSMC_TEST)
     assert resolve_format(str(path), DEFAULT) == "tsv"
@@ -38,6 +39,7 @@ def test_nsmc_txt_with_header_is_read_as_tsv_with_label_passthrough():
     assert frame["label"].tolist() == direct["label"].tolist()
 
 
+@pytest.mark.slow  # the shared corpora
 def test_nsmc_quotes_are_kept_verbatim():
     path = require(NSMC_TEST)
     frame = read_corpus(str(path), DEFAULT)
@@ -46,6 +48,7 @@ def test_nsmc_quotes_are_kept_verbatim():
     assert (frame["text"] == "").sum() == 3  # the corpus README: 3 empty test documents
 
 
+@pytest.mark.slow  # the shared corpora
 def test_jsonl_petitions_with_named_field_and_id():
     path = require(PETITIONS / "petitions_2019-06.jsonl")
     frame = read_corpus(str(path), CorpusParams(text_column="content", id_column="petition_idx"))
@@ -56,6 +59,7 @@ def test_jsonl_petitions_with_named_field_and_id():
     assert "title" in frame.columns and "petition_idx" not in frame.columns
 
 
+@pytest.mark.slow  # the shared corpora
 def test_csv_chatbot_guesses_q_column():
     path = require(CHATBOT)
     frame = read_corpus(str(path), DEFAULT)
@@ -65,6 +69,7 @@ def test_csv_chatbot_guesses_q_column():
     assert frame["doc_id"].tolist() == [str(i) for i in range(len(direct))]
 
 
+@pytest.mark.slow  # the shared corpora
 def test_text_folder_and_parquet(tmp_path):
     reviews = nsmc(30)["document"].tolist()
     text = tmp_path / "reviews.txt"

@@ -58,6 +58,7 @@ def _assert_same_keyed_vectors(ours: KeyedVectors, theirs: KeyedVectors) -> None
     np.testing.assert_array_equal(ours.vectors, theirs.vectors)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_streamed_training_equals_gensim_on_the_list(sentences, trained):
     stream = ParquetLikeShards(sentences, 700)
     ours = train_word2vec(stream, SMALL)
@@ -69,6 +70,7 @@ def test_streamed_training_equals_gensim_on_the_list(sentences, trained):
     assert all(ours.get_vecattr(word, "count") == counts[word] for word in ours.index_to_key[:50])
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_one_shot_iterators_are_refused(sentences):
     with pytest.raises(TypeError, match="restartable"):
         train_word2vec((s for s in sentences), SMALL)
@@ -76,11 +78,13 @@ def test_one_shot_iterators_are_refused(sentences):
         train_word2vec(iter(sentences), SMALL)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_too_high_min_count_gives_a_clear_error(sentences):
     with pytest.raises(ValueError, match="min_count"):
         train_word2vec(sentences[:20], Word2VecParams(min_count=10_000, epochs=1))
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_vectors_table_round_trips_exactly(trained, tmp_path):
     table = vectors_table(trained)
     assert table.schema.names == ["term", "count", "vector"]
@@ -94,6 +98,7 @@ def test_vectors_table_round_trips_exactly(trained, tmp_path):
     np.testing.assert_array_equal(vectors, trained.vectors)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_word2vec_binary_is_readable_by_gensim(trained, tmp_path):
     write_word2vec_binary(trained, tmp_path / "vectors.bin")
     loaded = KeyedVectors.load_word2vec_format(tmp_path / "vectors.bin", binary=True)
@@ -107,6 +112,7 @@ PHRASES = Word2VecParams(
 )
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_phrase_table_equals_gensim_phrases(sentences):
     table = learn_phrases(ParquetLikeShards(sentences, 1000), PHRASES)
     direct = Phrases(sentences, min_count=3, threshold=5.0)
@@ -120,6 +126,7 @@ def test_phrase_table_equals_gensim_phrases(sentences):
     assert any("_" in token for sentence in applied for token in sentence)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_training_with_phrases_equals_gensim_on_phrased_sentences(sentences):
     ours = train_word2vec(ParquetLikeShards(sentences, 1000), PHRASES)
     frozen = Phrases(sentences, min_count=3, threshold=5.0).freeze()
