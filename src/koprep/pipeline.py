@@ -2,7 +2,7 @@
 
 Each `*_stage` function computes its output's fingerprint from its parameters, code version and
 upstream fingerprints, returns the stored entry when one is complete, and otherwise computes and
-writes it atomically. `flows/preprocess.py` wraps each in a Prefect task; tests and other
+writes it atomically. `koprep.orchestration.flow` wraps each in a Prefect task; tests and other
 orchestrators can call them directly.
 
 Artifact layout per stage (all Parquet; `_manifest.json` beside them):
