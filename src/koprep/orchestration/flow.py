@@ -3,8 +3,9 @@ artifacts. Stage logic and caching live in `koprep.pipeline`; Prefect's own resu
 because the artifact store is the cache.
 
 Deployment entrypoints: `flows/preprocess.py:preprocess` (prefect.yaml, a file path) and
-`koprep.orchestration.flow.preprocess` (`koprep serve`, a module path). Importing this module has
-no side effects besides importing Prefect: `flow.serve` re-imports it in spawned processes.
+`koprep.orchestration.flow.preprocess` (`koprep serve`, a module path). Importing this module does
+nothing but import Prefect (with its server telemetry off unless set): `flow.serve` re-imports it in
+spawned processes.
 """
 
 from __future__ import annotations
