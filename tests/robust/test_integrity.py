@@ -18,12 +18,13 @@ from koprep.cli import main
 from koprep.loaders import open_run
 from koprep.store import CorruptArtifactError, StoreError
 from tests.helpers import nsmc
+from tests.unit.korean_samples import law_documents
 from tests.robust.chain import STAGES, outputs, run_chain, write_corpus
 
 
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Path:
-    return write_corpus(tmp_path_factory.mktemp("corpus") / "reviews.txt", nsmc(60)["document"].tolist())
+    return write_corpus(tmp_path_factory.mktemp("corpus") / "laws.txt", list(law_documents()[:60]))
 
 
 @pytest.fixture
@@ -112,7 +113,7 @@ def test_nothing_is_unpickled_when_loading_a_run(store_dir, monkeypatch):
     assert len(run.tokens()) == 60 and len(run.clean()) == 60
     for stage in ("bow", "ngram", "tfidf"):
         assert run.matrix(stage).matrix.shape[0] == 60
-    assert run.transform(["영화 정말 재밌다"], "tfidf").shape[0] == 1
+    assert run.transform(["대한민국은 민주공화국이다"], "tfidf").shape[0] == 1
     assert run.similar(run.word_vectors().index_to_key[0], topn=3)
 
 
@@ -128,7 +129,7 @@ def test_run_records_cannot_point_outside_the_store(store_dir, tmp_path):
 
 
 def test_empty_documents_are_kept_with_their_ids_and_counted(tmp_path, caplog):
-    lines = nsmc(30)["document"].tolist()
+    lines = list(law_documents()[:30])
     lines[3] = ""          # empty
     lines[7] = "   \t "    # whitespace only
     lines[12] = "★★★ !!!"  # cleans to nothing
