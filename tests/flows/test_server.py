@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
+from koprep.store import ArtifactStore
 from tests.helpers import REPO, nsmc
 
 pytestmark = pytest.mark.slow
@@ -224,8 +225,6 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
     assert f"run {first['run_id']}" in out and "word2vec   no" in out  # the stage table was printed
     artifacts = Path(nightly["artifacts"])
     run_json = artifacts / "runs" / f"{first['run_id']}.json"
-    from koprep.store import ArtifactStore
-
     assert ArtifactStore(artifacts).read_run(first["run_id"])["stages"] == first["stages"]
     # the record itself holds paths relative to the store (it can be moved); read_run resolves them
     recorded = json.loads(run_json.read_text(encoding="utf-8"))["stages"]
