@@ -221,27 +221,33 @@ def _read_folder(path: Path, params: CorpusParams) -> pd.DataFrame:
 
 
 def _read_delimited(path: Path, params: CorpusParams, sep: str) -> pd.DataFrame:
-    # TSV corpora such as NSMC are unquoted and contain stray `"`: read them with QUOTE_NONE.
-    kind, quoting = ("TSV", csv.QUOTE_NONE) if sep == "\t" else ("CSV", csv.QUOTE_MINIMAL)
-    reader = csv.reader(io.StringIO(_decode(path, params), newline=""), delimiter=sep, quoting=quoting, strict=True)
-    rows = []
+    """A header row, then one document per row; a row with another number of fields than the header
+    is refused with its line number (pandas would silently pad or shift it). Blank lines are skipped."""
+    text = _decode(path, params)
+    if sep == "\t":
+        # TSV corpora such as NSMC are unquoted and contain stray `"`: fields are split at tabs only.
+        kind, hint = "TSV", "remove tabs inside texts"
+        records = ((number, line.split("\t")) for number, line in enumerate(_lines(text), start=1) if line)
+    else:
+        kind, hint = "CSV", "quote texts that contain commas, quotes or line breaks"
+        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        records = ((reader.line_num, row) for row in reader if row)
     try:
-        header = next(reader, None)
+        number, header = next(records, (0, None))
         if header is None:
             raise CorpusError(f"{path} is empty: a {kind} corpus needs a header row naming its columns, then one row per document")
-        for row in reader:
-            if not row:
-                continue  # a blank line
+        rows = []
+        for number, row in records:
             if len(row) != len(header):
-                hint = "remove tabs inside texts" if sep == "\t" else "quote texts that contain commas, quotes or line breaks"
                 raise CorpusError(
-                    f"{path}:{reader.line_num} has {len(row)} fields but the header has {len(header)} "
+                    f"{path}:{number} has {len(row)} fields but the header has {len(header)} "
                     f"({', '.join(header)}); every {kind} row needs one value per column: {hint}"
                 )
             rows.append(row)
     except csv.Error as exc:
         raise CorpusError(f"{path}:{reader.line_num} is not valid {kind}: {exc}") from None
-    return _with_text_and_id(pd.DataFrame(rows, columns=header, dtype=object), path, params)
+    columns = list(zip(*rows)) if rows else [()] * len(header)
+    return _with_text_and_id(pd.DataFrame(dict(zip(header, map(list, columns)))), path, params)
 
 
 def _read_jsonl(path: Path, params: CorpusParams) -> pd.DataFrame:
@@ -280,7 +286,9 @@ def _with_text_and_id(frame: pd.DataFrame, path: Path, params: CorpusParams) -> 
         raise CorpusError(f"{path} has no id column {params.id_column!r}; its columns are {columns}")
     texts = frame[text_column]
     # A missing value (JSON null or an absent field) is an empty document, kept with its id.
-    wrong = [i for i, t in enumerate(texts) if not (isinstance(t, str) or t is None or (isinstance(t, float) and t != t))]
+    wrong = [] if isinstance(texts.dtype, pd.StringDtype) else [
+        i for i, t in enumerate(texts.tolist()) if not (isinstance(t, str) or t is None or (isinstance(t, float) and t != t))
+    ]
     if wrong:
         raise CorpusError(
             f"column {text_column!r} of {path} holds non-text values (first in document {wrong[0]}: "
