@@ -22,6 +22,7 @@ from prefect.runtime import flow_run
 
 from koprep import pipeline
 from koprep.config import PipelineConfig
+from koprep.plan import build_plan
 from koprep.orchestrate import FLOW_NAME, PreprocessParameters, publish_run_artifacts, retry_unless_bad_input
 from koprep.store import ArtifactStore
 
@@ -74,8 +75,8 @@ def preprocess(
         dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts)
     )
     store = ArtifactStore(artifacts)
-    config = pipeline.with_fitted_from(store, parameters.config())
-    pipeline.preflight(store, corpus, config)
+    # The plan resolves and validates everything (bad input fails here, before any task runs).
+    config = build_plan(store, corpus, parameters.config()).config
     wanted = set(config.run.stages)
 
     clean = clean_task(store, corpus, config)
@@ -94,15 +95,7 @@ def preprocess(
         stages.update({name: future.result() for name, future in futures.items()})
 
     run_id = flow_run.get_id() or uuid.uuid4().hex
-    summary = {
-        "run_id": str(run_id),
-        "corpus": pipeline.corpus_io.describe_location(corpus),
-        "backend": config.tokenize.backend,
-        "stages": {name: result.summary() for name, result in stages.items()},
-    }
-    if model_path:
-        summary["model"] = {"path": model_path}
-    summary["config"] = config.model_dump(mode="json")
+    summary = pipeline.run_summary(str(run_id), corpus, config, stages, model_path)
     run_json = store.record_run(str(run_id), summary)
     publish_run_artifacts(summary, run_json)
     return summary

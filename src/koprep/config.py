@@ -29,6 +29,8 @@ from koprep.stages.vectorize import CountParams, TfidfParams
 
 STAGES = ("clean", "tokenize", "bow", "ngram", "tfidf", "word2vec")
 StageName = Literal["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
+StoredStage = Literal["clean", "model", "tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec"]
+"""Every stage that keeps an artifact: the run stages plus soynlp's trained `model` and word2vec's `phrases`."""
 
 
 class ConfigError(BadInputError):
@@ -55,6 +57,9 @@ class RunParams(BaseModel):
     fitted_from: str | None = None
     """A run id: vectorize this corpus with that run's fitted bow/ngram/tfidf vocabularies (and
     its cleaning, tokenizer and trained model), e.g. the test split with the train split's."""
+    force: tuple[StoredStage, ...] = ()
+    """Stages to recompute even if stored (`koprep run --force STAGE`), with every stage after them;
+    their stored entries are replaced. Not part of any fingerprint."""
 
     @field_validator("shard_size")
     @classmethod

@@ -52,10 +52,16 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot fingerprint {type(value).__name__}: {value!r}")
 
 
-def fingerprint(stage: str, code_version: str, params: Any, inputs: Mapping[str, str]) -> str:
-    """Hash of everything that determines a stage's output: its code version, parameters, and the
-    fingerprints (or content hashes) of its inputs."""
-    payload = canonical_json({"stage": stage, "code": code_version, "params": params, "inputs": dict(inputs)})
+def fingerprint(
+    stage: str, code_version: str, params: Any, inputs: Mapping[str, str], libraries: Mapping[str, str] | None = None
+) -> str:
+    """Hash of everything that determines a stage's output: its code version, parameters, the
+    fingerprints (or content hashes) of its inputs, and the versions of the libraries that compute it
+    (left out of the hash when there are none, so such stages keep the fingerprints they always had)."""
+    key = {"stage": stage, "code": code_version, "params": params, "inputs": dict(inputs)}
+    if libraries:
+        key["libraries"] = dict(libraries)
+    payload = canonical_json(key)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
 
 
@@ -149,11 +155,14 @@ class ArtifactStore:
 
     # ---------------------------------------------------------------- writes
     @contextlib.contextmanager
-    def writing(self, stage: str, fp: str, manifest: Mapping[str, Any]) -> Iterator[PendingEntry]:
+    def writing(
+        self, stage: str, fp: str, manifest: Mapping[str, Any], *, replace: bool = False
+    ) -> Iterator[PendingEntry]:
         """Yield a fresh temporary folder to write the stage's files into (with the manifest so far,
         which the caller may extend). On normal exit, write the
         manifest (listing every file with size and SHA-256) last, then rename the folder into place.
-        On error, remove it. If another process completed the same entry meanwhile, keep theirs."""
+        On error, remove it. If another process completed the same entry meanwhile, keep theirs;
+        with `replace` (a forced recompute), a complete entry already there is replaced by this one."""
         final = self.entry_path(stage, fp)
         final.parent.mkdir(parents=True, exist_ok=True)
         tmp = final.parent / f".tmp-{fp}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -175,7 +184,10 @@ class ArtifactStore:
             }
             write_json_atomic(tmp / MANIFEST, record)
             _fsync_dir(tmp)
-            self._publish(tmp, final, stage, fp)
+            if replace:
+                self._replace(tmp, final)
+            else:
+                self._publish(tmp, final, stage, fp)
         finally:
             if tmp.exists():
                 shutil.rmtree(tmp, ignore_errors=True)
@@ -193,6 +205,31 @@ class ArtifactStore:
             os.rename(final, graveyard / f"{stage}-{fp}-{uuid.uuid4().hex[:8]}")
             os.rename(tmp, final)
         _fsync_dir(final.parent)
+
+    def _replace(self, tmp: Path, final: Path) -> None:
+        """Put the complete entry `tmp` in place of `final`: the old entry is first renamed aside
+        (one atomic rename), then the new one renamed in, so a reader sees the old complete entry,
+        none (and computes or waits), or the new complete one; never a mixture. The old files are
+        removed afterwards."""
+        aside = None
+        for _ in range(3):
+            if final.exists():
+                aside = final.parent / f".old-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+                try:
+                    os.rename(final, aside)
+                except FileNotFoundError:
+                    pass  # a concurrent replace moved it first
+            try:
+                os.rename(tmp, final)
+                break
+            except OSError:
+                continue  # another writer published between the two renames; move theirs aside too
+        else:
+            raise StoreError(f"could not replace {final}: other writers keep publishing it; retry the run")
+        _fsync_dir(final.parent)
+        for old in final.parent.glob(f".old-{final.name}-*"):
+            if old == aside or not _pid_alive(_pid_of(old)):
+                shutil.rmtree(old, ignore_errors=True)
 
     def sweep(self) -> list[Path]:
         """Remove temporary folders left by runs that were killed (their pid is gone)."""
@@ -252,6 +289,14 @@ def _fsync_dir(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def _pid_of(folder: Path) -> int:
+    """The writer's pid in a `.tmp-<fp>-<pid>-<random>` / `.old-<fp>-<pid>-<random>` folder name."""
+    try:
+        return int(folder.name.rsplit("-", 2)[1])
+    except (IndexError, ValueError):
+        return 0
 
 
 def _pid_alive(pid: int) -> bool:
