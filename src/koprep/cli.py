@@ -47,8 +47,10 @@ Runs nothing: no tokenizer, no JVM, no Prefect server.""",
   koprep clean-preview "영화 ㅋㅋㅋㅋ 최고!! https://a.kr"
   koprep clean-preview "&lt;b&gt;좋아요&lt;/b&gt;" --set clean.html=placeholder --json""",
     "serve": """examples:
-  export PREFECT_API_URL=http://127.0.0.1:4200/api
-  koprep serve reviews.tsv --backend kiwi --cron '0 3 * * *'""",
+  koprep serve reviews.tsv --backend kiwi --cron '0 3 * * *'
+  koprep serve reviews.tsv --interval 3600 --name hourly
+
+Needs a running Prefect server: export PREFECT_API_URL=http://127.0.0.1:4200/api""",
     "trigger": """examples:
   koprep trigger --watch
   koprep trigger --param backend=kiwi --set ngram.min_df=2 --watch --json""",
@@ -328,7 +330,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     parameters = orchestrate.PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
-        overrides=dict(_pairs(args.overrides)) or None, artifacts=args.artifacts,
+        overrides=dict(_overrides(args)) or None, artifacts=args.artifacts,
     )
     try:
         orchestrate.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)
@@ -379,6 +381,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The temporary Prefect server started when no PREFECT_API_URL is set would otherwise try to
     # send usage telemetry over the network; koprep makes no network calls of its own.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives that server 20 s to start, which a busy 2-core machine overruns.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     args = build_parser().parse_args(argv)
     try:
         code = args.handler(args)
