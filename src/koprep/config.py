@@ -47,6 +47,13 @@ class TokenizeParams(TokenFilterParams):
     a model artifact folder inside the artifact store, or a run id whose model to reuse."""
 
 
+class NgramParams(CountParams):
+    """The `ngram` stage: CountVectorizer parameters with 1–2-grams by default, also when only other
+    settings are given (`--set ngram.min_df=2` keeps the bigrams)."""
+
+    ngram_range: tuple[int, int] = (1, 2)
+
+
 class RunParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -76,7 +83,7 @@ class PipelineConfig(BaseModel):
     clean: CleanParams = CleanParams()
     tokenize: TokenizeParams = TokenizeParams()
     bow: CountParams = CountParams()
-    ngram: CountParams = CountParams(ngram_range=(1, 2))
+    ngram: NgramParams = NgramParams()
     tfidf: TfidfParams = TfidfParams()
     word2vec: Word2VecParams = Word2VecParams()
     run: RunParams = RunParams()
