@@ -22,8 +22,8 @@ from prefect.runtime import flow_run
 
 from koprep import pipeline
 from koprep.config import PipelineConfig
-from koprep.plan import build_plan
 from koprep.orchestrate import FLOW_NAME, PreprocessParameters, publish_run_artifacts, retry_unless_bad_input
+from koprep.plan import build_plan
 from koprep.store import ArtifactStore
 
 _task = task(cache_policy=NONE, persist_result=False)

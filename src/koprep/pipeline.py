@@ -409,7 +409,8 @@ def with_fitted_from(store: ArtifactStore, config: PipelineConfig) -> PipelineCo
     )
 
 
-def _fitted_entry(store: ArtifactStore, config: PipelineConfig, name: str) -> Entry | None:
+def fitted_vectorizer(store: ArtifactStore, config: PipelineConfig, name: str) -> Entry | None:
+    """With `run.fitted_from`, that run's fitted `name` vectorizer (bow, ngram or tfidf); else None."""
     if config.run.fitted_from is None:
         return None
     stages = store.read_run(config.run.fitted_from)["stages"]
@@ -421,7 +422,7 @@ def _fitted_entry(store: ArtifactStore, config: PipelineConfig, name: str) -> En
 def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig) -> StageResult:
     """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard."""
     params = getattr(config, name)
-    fitted_entry = _fitted_entry(store, config, name)
+    fitted_entry = fitted_vectorizer(store, config, name)
 
     def compute(pending: PendingEntry):
         shards = TokenShards(tokens.path)

@@ -157,7 +157,7 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
         keys.append(tokens)
         for name in pipeline.VECTORIZER_STAGES:
             if name in wanted:
-                fitted = pipeline._fitted_entry(store, config, name)
+                fitted = pipeline.fitted_vectorizer(store, config, name)
                 keys.append(pipeline.vectorize_key(name, tokens.fingerprint, config, fitted))
         if "word2vec" in wanted:
             phrases_fp = None
