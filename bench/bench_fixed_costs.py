@@ -110,7 +110,7 @@ def main() -> None:
         rows.append(("python -c pass (interpreter start)", timed([python, "-c", "pass"], offline, args.repeats)))
         rows.append(("koprep --help", timed([koprep, "--help"], offline, args.repeats)))
         rows.append(("import koprep.plan (no-op path's stack)", timed([python, "-c", "import koprep.plan"], offline, args.repeats)))
-        rows.append(("import flows.preprocess (Prefect + flow)", timed([python, "-c", "import flows.preprocess"], offline, args.repeats)))
+        rows.append(("import koprep.orchestration.flow (Prefect + flow)", timed([python, "-c", "import koprep.orchestration.flow"], offline, args.repeats)))
         rows.append(("start the Okt JVM + first analysis", timed(
             [python, "-c", "from koprep.tokenizers.okt import shared_okt; shared_okt().pos('시작')"], offline, args.repeats,
         )))
@@ -135,7 +135,7 @@ def main() -> None:
         assert not list(noop_home.iterdir()), "the no-op run touched PREFECT_HOME"
         # The same fully cached run through the flow, as every `koprep run` went before the no-op path.
         through_flow = timed([python, "-c", (
-            "from flows.preprocess import preprocess; "
+            "from koprep.orchestration.flow import preprocess; "
             f"preprocess(corpus={str(corpus)!r}, backend={args.backend!r}, artifacts={str(tmp / 'a2')!r}, "
             "overrides={'word2vec.vector_size': 32, 'word2vec.epochs': 2})"
         )], clean_env(fresh_home()), 1)

@@ -241,7 +241,7 @@ def _run(args: argparse.Namespace) -> int:
     if summary is not None:
         print("nothing to do: every stage is in the store (answered without Prefect)", file=human)
     else:
-        from flows.preprocess import preprocess
+        from koprep.orchestration.flow import preprocess
 
         summary = preprocess(
             corpus=args.corpus, backend=args.backend, config_file=args.config_file,
@@ -326,15 +326,17 @@ def _clean_preview(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from koprep import orchestrate
+    from koprep.errors import OrchestrationError
+    from koprep.orchestration import client
+    from koprep.orchestration.parameters import PreprocessParameters
 
-    parameters = orchestrate.PreprocessParameters(
+    parameters = PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
         overrides=dict(_overrides(args)) or None, artifacts=args.artifacts,
     )
     try:
-        orchestrate.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)
-    except orchestrate.OrchestrationError as exc:
+        client.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)
+    except OrchestrationError as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
@@ -343,28 +345,30 @@ def _serve(args: argparse.Namespace) -> int:
 def _trigger(args: argparse.Namespace) -> int:
     """Exit 0: run created (or, with --watch, completed); 1: the run failed, crashed, was cancelled
     or outlived --timeout; 2: nothing was started (bad parameters, no server, no such deployment)."""
-    from koprep import orchestrate
+    from koprep.errors import OrchestrationError
+    from koprep.orchestration import client
+    from koprep.orchestration.parameters import parse_parameter_pairs
 
-    deployment = args.deployment or orchestrate.DEFAULT_DEPLOYMENT
+    deployment = args.deployment or client.DEFAULT_DEPLOYMENT
     try:
-        run = orchestrate.trigger(deployment, orchestrate.parse_parameter_pairs(args.params), _pairs(args.overrides))
-    except orchestrate.OrchestrationError as exc:
+        run = client.trigger(deployment, parse_parameter_pairs(args.params), _pairs(args.overrides))
+    except OrchestrationError as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     human = sys.stderr if args.json else sys.stdout
     print(f"created flow run {run.name} ({run.id}) of {deployment}", file=human)
-    if url := orchestrate.run_url(run.id):
+    if url := client.run_url(run.id):
         print(f"  {url}", file=human)
     if not args.watch:
         if args.json:
             print(json.dumps({"flow_run_id": str(run.id), "name": run.name, "deployment": deployment}))
         return 0
     try:
-        finished = orchestrate.watch(
+        finished = client.watch(
             run.id, timeout=args.timeout,
             on_state=lambda name, message: print(f"  {name}" + (f": {message}" if message else ""), file=human, flush=True),
         )
-    except orchestrate.OrchestrationError as exc:
+    except OrchestrationError as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return 1
     if finished.summary is not None:
@@ -391,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:
         return _closed_pipe()
     except Exception as exc:
-        from koprep.orchestrate import BAD_INPUT_ERRORS  # pydantic and the stack: only once something failed
+        from koprep.orchestration.parameters import BAD_INPUT_ERRORS  # pydantic and the stack: only once something failed
 
         if not isinstance(exc, BAD_INPUT_ERRORS):
             raise

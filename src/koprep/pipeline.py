@@ -3,8 +3,8 @@
 Each stage's cache key (code version, parameters, inputs, libraries) comes from one `*_key`
 function. The `*_stage` functions call it with their upstream results, return the stored entry when
 one is complete, and otherwise compute and write it atomically; `koprep.plan` calls the same
-functions to know every fingerprint before any work. `flows/preprocess.py` wraps each stage in a
-Prefect task; tests and other orchestrators can call them directly.
+functions to know every fingerprint before any work. `koprep.orchestration.flow` wraps each stage in
+a Prefect task; tests and other orchestrators can call them directly.
 
 Artifact layout per stage (all Parquet; `_manifest.json` beside them):
     clean/<fp>/part-NNNNN.parquet       doc_id, text, passthrough columns
@@ -39,7 +39,7 @@ from koprep.store import (
     ArtifactStore, Entry, PendingEntry, StoreError, file_sha256, fingerprint, library_versions, write_json_atomic,
 )
 from koprep.tokenizers import get_tokenizer
-from koprep.tokenizers.base import Tokenizer, needs_fit
+from koprep.tokenizers.base import Tokenizer, TrainableTokenizer
 
 PART = "part-{:05d}.parquet"
 VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
@@ -158,13 +158,7 @@ def tokenize_key(clean_fp: str, params: TokenizeParams, tokenizer: Tokenizer, mo
     if model_fp is not None:
         inputs["model"] = model_fp
     token_filter = tokenize_logic.TokenFilter.for_backend(params, tokenizer)
-    stage_params = {
-        "backend": params.backend,
-        "backend_version": tokenizer.version(),
-        "options": params.options,
-        "filter": asdict(token_filter),
-    }
-    return StageKey("tokenize", tokenize_logic.VERSION, stage_params, inputs)
+    return StageKey("tokenize", tokenize_logic.VERSION, tokenize_stage_params(params, tokenizer, token_filter), inputs)
 
 
 def vectorize_key(name: str, tokens_fp: str, config: PipelineConfig, fitted: Entry | None) -> StageKey:
@@ -275,15 +269,6 @@ class _VocabularySentences:
 
 
 # --------------------------------------------------------------------------------- stages
-def preflight(store: ArtifactStore, location: str | None, config: PipelineConfig) -> None:
-    """Check up front what would otherwise fail mid-run: the corpus exists, the tokenizer backend is
-    installed and its options are valid, stopword files and a given model can be read (by building
-    the run's plan, which needs all of them)."""
-    from koprep.plan import build_plan
-
-    build_plan(store, location, config)
-
-
 def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConfig) -> StageResult:
     corpus_params = config.corpus
 
@@ -324,7 +309,7 @@ def _model_entry(
 ) -> Entry | None:
     """The trained model a trainable backend uses (None for the others): the one `params.model`
     names, else the `model` stage trained on `clean`."""
-    if not needs_fit(tokenizer):
+    if not isinstance(tokenizer, TrainableTokenizer):
         return None
     if params.model is not None:
         return resolve_model(store, params.model)
@@ -359,6 +344,20 @@ def resolve_model(store: ArtifactStore, reference: str) -> Entry:
 def _clean_texts(path: str) -> Iterator[str]:
     for table in iter_parts(path, ["text"]):
         yield from table.column("text").to_pylist()
+
+
+def tokenize_stage_params(
+    params: TokenizeParams, tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter
+) -> dict[str, Any]:
+    """What the tokenize fingerprint hashes: the backend, its version and the options that affect its
+    output (defaults filled in; execution-only options such as okt `threads` and options the chosen
+    mode ignores left out), and the resolved token filter. Never run settings (`run.*`)."""
+    return {
+        "backend": params.backend,
+        "backend_version": tokenizer.version(),
+        "options": tokenizer.options.affecting_output(),
+        "filter": asdict(token_filter),
+    }
 
 
 def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineConfig) -> tuple[StageResult, str | None]:

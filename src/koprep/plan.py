@@ -33,7 +33,7 @@ from koprep import pipeline
 from koprep.config import PipelineConfig
 from koprep.store import ArtifactStore, StoreError, canonical_json, library_versions, read_manifest
 from koprep.tokenizers import get_tokenizer
-from koprep.tokenizers.base import needs_fit
+from koprep.tokenizers.base import TrainableTokenizer
 
 SHOWN_VALUE_CHARS = 60
 
@@ -140,11 +140,11 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
     clean = pipeline.clean_key(location, config)
     keys.append(clean)
     tokenizer = get_tokenizer(params.backend, params.options)
-    if params.model is not None and not needs_fit(tokenizer):
+    if params.model is not None and not isinstance(tokenizer, TrainableTokenizer):
         raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
     if wanted - {"clean"}:
         model_fp = None
-        if needs_fit(tokenizer):
+        if isinstance(tokenizer, TrainableTokenizer):
             if params.model is not None:
                 model = pipeline.resolve_model(store, params.model)
                 model_fp, model_path = model.fingerprint, str(model.path)

@@ -20,12 +20,14 @@ from koprep.plan import build_plan, differences
 from koprep.store import ArtifactStore, read_manifest
 from tests.helpers import nsmc
 
+pytestmark = pytest.mark.slow  # NSMC and a Prefect server
+
 FAST = {"word2vec.vector_size": 8, "word2vec.epochs": 1, "word2vec.min_count": 2}
 KOPREP = Path(sys.executable).with_name("koprep")
 
 
 def run_flow(artifacts: Path, corpus: Path, backend: str = "whitespace", **overrides):
-    from flows.preprocess import preprocess
+    from koprep.orchestration.flow import preprocess
 
     return preprocess(corpus=str(corpus), backend=backend, overrides={**FAST, **overrides}, artifacts=str(artifacts))
 
@@ -243,17 +245,6 @@ def test_force_recomputes_the_stage_and_everything_after_it_replacing_their_entr
         }  # recomputed, identical output
     assert not [p for p in artifacts.rglob(".old-*")] and not [p for p in artifacts.rglob(".tmp-*")]
     assert plan_for(artifacts, corpus).up_to_date
-
-
-def test_store_replace_swaps_a_complete_entry_for_a_new_one(tmp_path):
-    store = ArtifactStore(tmp_path)
-    for payload, replace in ((b"old", False), (b"ignored", False), (b"new", True)):
-        with store.writing("bow", "f" * 32, {"params": {}}, replace=replace) as pending:
-            (pending.path / "matrix.parquet").write_bytes(payload)
-            pending.manifest["rows"] = 1
-    entry = store.lookup("bow", "f" * 32, verify=True)
-    assert entry.file("matrix.parquet").read_bytes() == b"new"  # kept the first, then replaced on request
-    assert sorted(p.name for p in (tmp_path / "bow").iterdir()) == ["f" * 32]
 
 
 def test_a_fully_cached_run_answers_from_the_store_without_a_prefect_server(base, corpus, tmp_path):
