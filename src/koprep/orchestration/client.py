@@ -63,11 +63,13 @@ def serve(
     imports `koprep.orchestration.flow` (so nothing here forks a process that has a JVM)."""
     from prefect.deployments.runner import EntrypointType
 
+    from koprep import pipeline
     from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
     # Refuse to serve parameters that every scheduled run would fail on.
-    build_plan(ArtifactStore(parameters.artifacts), parameters.corpus, parameters.config())
+    store = ArtifactStore(parameters.artifacts)
+    pipeline.preflight(store, parameters.corpus, build_plan(store, parameters.corpus, parameters.config()).config)
     api_url()
     preprocess.serve(
         name=name,
@@ -168,7 +170,9 @@ def _run_summary(client: Any, run: "FlowRun") -> dict[str, Any] | None:
     if link is not None:
         path = Path(urllib.parse.unquote(urllib.parse.urlparse(_link_target(link.data)).path))
         if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
+            from koprep.store import ArtifactStore
+
+            return ArtifactStore(path.parent.parent).read_run(path.stem)  # paths resolved against its store
     table = artifacts.get(STAGES_ARTIFACT)
     if table is None:
         return None

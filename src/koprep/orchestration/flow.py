@@ -25,7 +25,8 @@ from prefect.runtime import flow_run  # noqa: E402
 
 from koprep import pipeline  # noqa: E402
 from koprep.config import PipelineConfig  # noqa: E402
-from koprep.orchestration.parameters import BAD_INPUT_ERRORS, PreprocessParameters  # noqa: E402
+from koprep.errors import BadInputError  # noqa: E402
+from koprep.orchestration.parameters import PreprocessParameters  # noqa: E402
 from koprep.plan import build_plan  # noqa: E402
 from koprep.store import ArtifactStore  # noqa: E402
 
@@ -51,7 +52,7 @@ def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
             state.result()
         except BaseException as exc:  # noqa: BLE001 - classifying, not handling
             error = exc
-    return not isinstance(error, BAD_INPUT_ERRORS)
+    return not isinstance(error, BadInputError)
 
 
 # ---------------------------------------------------------------------------------- artifacts
@@ -192,8 +193,11 @@ def preprocess(
         dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts)
     )
     store = ArtifactStore(artifacts)
-    # The plan resolves and validates everything (bad input fails here, before any task runs).
+    # The plan resolves and validates the settings and references (bad input fails here, before any
+    # task runs); preflight checks what the plan cannot: a writable store, a corpus that cleans to text.
     config = build_plan(store, corpus, parameters.config()).config
+    pipeline.preflight(store, corpus, config)
+    store.sweep()  # what killed runs left behind; never a folder a live run is writing
     wanted = set(config.run.stages)
 
     clean = clean_task(store, corpus, config)

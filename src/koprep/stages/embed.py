@@ -19,6 +19,8 @@ import pandas as pd
 import pyarrow as pa
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from koprep.errors import EmptyResultError
+
 if TYPE_CHECKING:  # gensim takes a second to import: only the functions that train or load need it
     from gensim.models import KeyedVectors
     from gensim.models.phrases import FrozenPhrases
@@ -146,7 +148,7 @@ def train_word2vec(
     else:
         model.build_vocab(corpus_iterable=corpus)
     if len(model.wv) == 0:
-        raise ValueError(
+        raise EmptyResultError(
             f"word2vec vocabulary is empty: no token occurs min_count={params.min_count} times; "
             "lower min_count or give a larger corpus"
         )
