@@ -60,6 +60,9 @@ Needs a running Prefect server: export PREFECT_API_URL=http://127.0.0.1:4200/api
     "similar": """examples:
   koprep similar 영화 배우 --topn 10
   koprep similar 영화 --to 드라마 --run RUN_ID""",
+    "verify": """examples:
+  koprep verify                        # every artifact's files against its manifest, every run record
+  koprep verify --artifacts /data/koprep-store --json""",
     "evaluate": """examples:
   koprep evaluate --analogies ../shared/corpora/word2vec_eval/word_analogy_korean.txt \\
                   --similarity ../shared/corpora/word2vec_eval/WS353_korean.csv""",
@@ -163,8 +166,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_store_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
-    verify = commands.add_parser(
-        "verify", help="check every artifact against its manifest (SHA-256) and every run record's references; "
+    verify = _command(
+        commands, "verify", help="check every artifact against its manifest (SHA-256) and every run record's references; "
         "exit 3 if anything is corrupt or missing",
     )
     verify.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
