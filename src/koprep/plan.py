@@ -121,6 +121,7 @@ class Plan:
         results.pop("model", None)
         if "word2vec" in results:
             pipeline.with_phrases(results["word2vec"], phrases)
+        self.store.sweep()  # as a flow run does: what killed runs left behind, never a live writer's folder
         run_id = uuid.uuid4().hex
         summary = pipeline.run_summary(run_id, self.location, self.config, results, self.model_path)
         self.store.record_run(run_id, summary)
