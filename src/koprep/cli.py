@@ -1,4 +1,8 @@
-"""`koprep` command line: run the pipeline, inspect backends and cleaning, use the artifacts."""
+"""`koprep` command line: run the pipeline, inspect backends and cleaning, use the artifacts.
+
+This module imports only the standard library at start-up: each command imports what it needs
+(pandas, pydantic, Prefect) when it runs, so `koprep --help` answers at once.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +19,60 @@ from typing import Iterator, Sequence
 from koprep import __version__
 
 EXIT_USAGE = 2
+EXIT_CLOSED_PIPE = 141
+"""128 + SIGPIPE: what the shell reports for any program cut off by a closed pipe (`| head`)."""
+
+STAGE_NAMES = ("clean", "model", "tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec")
+
+EXAMPLES = {
+    "koprep": """examples:
+  koprep run ../shared/corpora/nsmc/ratings_train.txt --set corpus.limit=20000
+  koprep status ../shared/corpora/nsmc/ratings_train.txt --set corpus.limit=20000
+  koprep backends
+
+exit codes: 0 ok, 1 bug or failed run, 2 bad input (nothing started), 3 store integrity, 141 output pipe closed""",
+    "run": """examples:
+  koprep run reviews.tsv --backend kiwi --set ngram.min_df=2
+  koprep run reviews.tsv --dry-run                  # what would run, and why; runs nothing
+  koprep run reviews.tsv --force tokenize           # recompute tokenize and every stage after it
+  koprep run reviews.tsv --json | jq .stages.tfidf.path
+
+When every stage is already stored, the run is answered from the store without starting Prefect.""",
+    "status": """examples:
+  koprep status reviews.tsv --backend kiwi          # cached or stale, and why, per stage
+  koprep status reviews.tsv --set tokenize.options.mode=nouns --json
+
+Runs nothing: no tokenizer, no JVM, no Prefect server.""",
+    "backends": """examples:
+  koprep backends
+  koprep backends --json""",
+    "clean-preview": """examples:
+  koprep clean-preview "영화 ㅋㅋㅋㅋ 최고!! https://a.kr"
+  koprep clean-preview "&lt;b&gt;좋아요&lt;/b&gt;" --set clean.html=placeholder --json""",
+    "serve": """examples:
+  koprep serve reviews.tsv --backend kiwi --cron '0 3 * * *'
+  koprep serve reviews.tsv --interval 3600 --name hourly
+
+Needs a running Prefect server: export PREFECT_API_URL=http://127.0.0.1:4200/api""",
+    "trigger": """examples:
+  koprep trigger --watch
+  koprep trigger --param backend=kiwi --set ngram.min_df=2 --watch --json""",
+    "similar": """examples:
+  koprep similar 영화 배우 --topn 10
+  koprep similar 영화 --to 드라마 --run RUN_ID""",
+    "verify": """examples:
+  koprep verify                        # every artifact's files against its manifest, every run record
+  koprep verify --artifacts /data/koprep-store --json""",
+    "evaluate": """examples:
+  koprep evaluate --analogies ../shared/corpora/word2vec_eval/word_analogy_korean.txt \\
+                  --similarity ../shared/corpora/word2vec_eval/WS353_korean.csv""",
+}
+
+
+def _command(commands, name: str, **kwargs) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name, epilog=EXAMPLES[name], formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
 
 
 def _add_run_options(parser: argparse.ArgumentParser) -> None:
@@ -30,30 +88,47 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="override one setting, e.g. --set ngram.min_df=2 --set corpus.text_column=content (repeatable)",
     )
     parser.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    parser.add_argument(
+        "--force", action="append", default=[], choices=STAGE_NAMES, metavar="STAGE",
+        help="recompute STAGE and every stage after it even if stored, replacing their entries (repeatable; "
+        f"one of {', '.join(STAGE_NAMES)})",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="koprep", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="koprep", description=__doc__.split("\n\n")[0], epilog=EXAMPLES["koprep"],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--version", action="version", version=f"koprep {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    run = commands.add_parser("run", help="run the preprocessing flow (clean → tokenize → bow/ngram/tfidf/word2vec)")
+    run = _command(commands, "run", help="run the preprocessing flow (clean → tokenize → bow/ngram/tfidf/word2vec)")
     _add_run_options(run)
-    run.add_argument("--json", action="store_true", help="print the run summary as one JSON object on the last stdout line")
+    run.add_argument("--dry-run", action="store_true",
+                     help="print what would be computed or taken from the store, and why (as `koprep status`); run nothing")
+    run.add_argument("--json", action="store_true",
+                     help="print only the run summary as one JSON object on stdout (with --dry-run: the plan)")
     run.set_defaults(handler=_run)
 
-    backends = commands.add_parser("backends", help="list tokenizer backends, whether they are installed, and their options")
-    backends.add_argument("--json", action="store_true")
+    status = _command(commands, "status", help="show each stage as cached or stale, and why, without running anything")
+    _add_run_options(status)
+    status.add_argument("--json", action="store_true", help="print the plan as one JSON object")
+    status.set_defaults(handler=_status)
+
+    backends = _command(commands, "backends", help="list tokenizer backends, whether they are installed, and their options")
+    backends.add_argument("--json", action="store_true", help="print the list as one JSON array")
     backends.set_defaults(handler=_backends)
 
-    preview = commands.add_parser("clean-preview", help="show what each cleaning step does to TEXT")
+    preview = _command(commands, "clean-preview", help="show what each cleaning step does to TEXT")
     preview.add_argument("text")
     preview.add_argument("--config", dest="config_file", metavar="FILE")
     preview.add_argument("--set", dest="overrides", action="append", default=[], metavar="clean.KEY=VALUE")
+    preview.add_argument("--json", action="store_true", help="print the steps as a JSON array of {step, text, changed}")
     preview.set_defaults(handler=_clean_preview)
 
-    serve = commands.add_parser(
-        "serve", help="serve the flow on the Prefect server (PREFECT_API_URL) with a schedule until Ctrl-C",
+    serve = _command(
+        commands, "serve", help="serve the flow on the Prefect server (PREFECT_API_URL) with a schedule until Ctrl-C",
     )
     _add_run_options(serve)
     serve.add_argument("--name", default="served", help="deployment name (runs show as koprep-preprocess/NAME)")
@@ -63,7 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--limit", type=int, help="at most this many runs at once (default: no limit)")
     serve.set_defaults(handler=_serve)
 
-    trigger = commands.add_parser("trigger", help="start a run of a deployment on the Prefect server; --watch follows it")
+    trigger = _command(commands, "trigger", help="start a run of a deployment on the Prefect server; --watch follows it")
     trigger.add_argument("deployment", nargs="?", default=None, metavar="DEPLOYMENT",
                          help="FLOW/DEPLOYMENT (default: koprep-preprocess/nightly from prefect.yaml)")
     trigger.add_argument("--param", dest="params", action="append", default=[], metavar="KEY=VALUE",
@@ -73,25 +148,26 @@ def build_parser() -> argparse.ArgumentParser:
     trigger.add_argument("--watch", action="store_true",
                          help="follow the run to its end, print the stage summary; exit 0 only if it completed")
     trigger.add_argument("--timeout", type=float, metavar="SECONDS", help="with --watch: give up waiting after SECONDS")
-    trigger.add_argument("--json", action="store_true", help="with --watch: print the run summary as JSON on the last line")
+    trigger.add_argument("--json", action="store_true",
+                         help="print only JSON on stdout: the created run, or with --watch the run summary")
     trigger.set_defaults(handler=_trigger)
-    similar = commands.add_parser("similar", help="nearest words by word2vec similarity, e.g. `koprep similar 영화`")
+    similar = _command(commands, "similar", help="nearest words by word2vec similarity, e.g. `koprep similar 영화`")
     similar.add_argument("words", nargs="+", metavar="WORD")
     similar.add_argument("--to", metavar="OTHER", help="print the similarity of each WORD to OTHER instead")
     similar.add_argument("--topn", type=int, default=10)
     _add_store_options(similar)
     similar.set_defaults(handler=_similar)
 
-    evaluate = commands.add_parser(
-        "evaluate", help="score a run's word2vec vectors on a Korean word-analogy and/or word-similarity set"
+    evaluate = _command(
+        commands, "evaluate", help="score a run's word2vec vectors on a Korean word-analogy and/or word-similarity set"
     )
     evaluate.add_argument("--analogies", metavar="FILE", help="Google-format analogy file, e.g. word_analogy_korean.txt")
     evaluate.add_argument("--similarity", metavar="FILE", help="word-pair file with scores, e.g. WS353_korean.csv")
     _add_store_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
 
-    verify = commands.add_parser(
-        "verify", help="check every artifact against its manifest (SHA-256) and every run record's references; "
+    verify = _command(
+        commands, "verify", help="check every artifact against its manifest (SHA-256) and every run record's references; "
         "exit 3 if anything is corrupt or missing",
     )
     verify.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
@@ -134,7 +210,7 @@ def _verify(args: argparse.Namespace) -> int:
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
     parser.add_argument("--run", default="latest", metavar="RUN_ID", help="which run's artifacts (default: the latest)")
-    parser.add_argument("--json", action="store_true", help="print JSON")
+    parser.add_argument("--json", action="store_true", help="print the result as one JSON object")
 
 
 def _similar(args: argparse.Namespace) -> int:
@@ -187,23 +263,48 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run(args: argparse.Namespace) -> int:
+def _plan(args: argparse.Namespace):
+    """The run's plan; bad input fails here, before any work and before Prefect is imported."""
     from koprep.config import load_config
-    from koprep.pipeline import preflight, with_fitted_from
+    from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
-    # Bad input fails here, before a Prefect server is contacted or started.
-    store = ArtifactStore(args.artifacts)
-    preflight(store, args.corpus, with_fitted_from(store, load_config(args.config_file, args.overrides, args.backend)))
-    from koprep.orchestration.flow import preprocess
+    return build_plan(ArtifactStore(args.artifacts), args.corpus, load_config(args.config_file, dict(_overrides(args)), args.backend))
 
-    summary = preprocess(
-        corpus=args.corpus, backend=args.backend, config_file=args.config_file,
-        overrides=dict(_pairs(args.overrides)), artifacts=args.artifacts,
-    )
-    _print_summary(summary)
+
+def _status(args: argparse.Namespace) -> int:
+    return _status_of(_plan(args), args.json)
+
+
+def _run(args: argparse.Namespace) -> int:
+    plan = _plan(args)
+    if args.dry_run:
+        return _status_of(plan, args.json)
+    summary = plan.answer_from_store()
+    # Human text goes to stderr with --json, so stdout holds the JSON object only.
+    human = sys.stderr if args.json else sys.stdout
+    if summary is not None:
+        print("nothing to do: every stage is in the store (answered without Prefect)", file=human)
+    else:
+        from koprep.pipeline import preflight
+
+        preflight(plan.store, args.corpus, plan.config)  # fails before a Prefect server is contacted or started
+        from koprep.orchestration.flow import preprocess
+
+        summary = preprocess(
+            corpus=args.corpus, backend=args.backend, config_file=args.config_file,
+            overrides=dict(_overrides(args)), artifacts=args.artifacts,
+        )
+    _print_summary(summary, human)
     if args.json:
         print(json.dumps({k: summary[k] for k in ("run_id", "stages")}, ensure_ascii=False))
+    return 0
+
+
+def _status_of(plan, as_json: bool) -> int:
+    from koprep.plan import format_plan
+
+    print(json.dumps(plan.to_json(), ensure_ascii=False) if as_json else format_plan(plan))
     return 0
 
 
@@ -213,14 +314,24 @@ def _pairs(overrides: Sequence[str]):
     return [parse_override(o) for o in overrides]
 
 
-def _print_summary(summary: dict) -> None:
-    print(f"run {summary['run_id']}  corpus {summary['corpus']}  backend {summary['backend']}")
-    print(f"{'stage':<10} {'cached':<7} {'rows':>8} {'seconds':>8}  path")
+def _overrides(args: argparse.Namespace) -> list:
+    """`--set` pairs, with `--force` as the `run.force` setting it stands for."""
+    pairs = _pairs(args.overrides)
+    if getattr(args, "force", None):
+        pairs.append(("run.force", list(dict.fromkeys(args.force))))
+    return pairs
+
+
+def _print_summary(summary: dict, file=None) -> None:
+    file = file or sys.stdout
+    print(f"run {summary['run_id']}  corpus {summary['corpus']}  backend {summary['backend']}", file=file)
+    print(f"{'stage':<10} {'cached':<7} {'rows':>8} {'seconds':>8}  path", file=file)
     for name, stage in summary["stages"].items():
-        print(f"{name:<10} {'yes' if stage['cached'] else 'no':<7} {stage['rows']:>8} {stage['seconds']:>8.2f}  {stage['path']}")
+        print(f"{name:<10} {'yes' if stage['cached'] else 'no':<7} {stage['rows']:>8} {stage['seconds']:>8.2f}  {stage['path']}",
+              file=file)
     clean = summary["stages"].get("clean", {}).get("extra", {})
     if clean.get("empty_after_clean"):
-        print(f"{clean['empty_after_clean']} document(s) are empty after cleaning (kept, with empty text)")
+        print(f"{clean['empty_after_clean']} document(s) are empty after cleaning (kept, with empty text)", file=file)
 
 
 def _backends(args: argparse.Namespace) -> int:
@@ -248,6 +359,11 @@ def _clean_preview(args: argparse.Namespace) -> int:
 
     config = load_config(args.config_file, args.overrides)
     steps = preview(args.text, config.clean)
+    if args.json:
+        changed = [index == 0 or text != steps[index - 1][1] for index, (_, text) in enumerate(steps)]
+        print(json.dumps([{"step": name, "text": text, "changed": flag} for (name, text), flag in zip(steps, changed)],
+                         ensure_ascii=False))
+        return 0
     width = max(len(name) for name, _ in steps)
     previous = None
     for name, text in steps:
@@ -264,7 +380,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     parameters = PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
-        overrides=dict(_pairs(args.overrides)) or None, artifacts=args.artifacts,
+        overrides=dict(_overrides(args)) or None, artifacts=args.artifacts,
     )
     try:
         client.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)
@@ -287,21 +403,24 @@ def _trigger(args: argparse.Namespace) -> int:
     except OrchestrationError as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(f"created flow run {run.name} ({run.id}) of {deployment}")
+    human = sys.stderr if args.json else sys.stdout
+    print(f"created flow run {run.name} ({run.id}) of {deployment}", file=human)
     if url := client.run_url(run.id):
-        print(f"  {url}")
+        print(f"  {url}", file=human)
     if not args.watch:
+        if args.json:
+            print(json.dumps({"flow_run_id": str(run.id), "name": run.name, "deployment": deployment}))
         return 0
     try:
         finished = client.watch(
             run.id, timeout=args.timeout,
-            on_state=lambda name, message: print(f"  {name}" + (f": {message}" if message else ""), flush=True),
+            on_state=lambda name, message: print(f"  {name}" + (f": {message}" if message else ""), file=human, flush=True),
         )
     except OrchestrationError as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return 1
     if finished.summary is not None:
-        _print_summary(finished.summary)
+        _print_summary(finished.summary, human)
     if args.json:
         record = {"flow_run_id": finished.flow_run_id, "state": finished.state, "message": finished.message}
         if finished.summary is not None:
@@ -317,13 +436,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The temporary Prefect server started when no PREFECT_API_URL is set would otherwise try to
     # send usage telemetry over the network; koprep makes no network calls of its own.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    # Prefect gives that server 20 s to start, which a busy 2-core machine overruns.
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "90")
     from koprep.errors import EXIT_FAILED, KoprepError
 
     args = build_parser().parse_args(argv)
     debug = bool(getattr(args, "debug", False))
     try:
         with _messages(debug):
-            return args.handler(args)
+            code = args.handler(args)
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+            return code
+    except BrokenPipeError:
+        return _closed_pipe()
     except KoprepError as exc:
         if debug:
             traceback.print_exc()
@@ -379,6 +504,15 @@ def _messages(debug: bool) -> Iterator[None]:
         logger.setLevel(level)
         logger.propagate = propagate
         logging.setLogRecordFactory(make_record)
+
+
+def _closed_pipe() -> int:
+    """The reader went away (`koprep backends | head -1`): stop quietly. Later writes, including the
+    interpreter's final flush, go to /dev/null instead of raising again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return EXIT_CLOSED_PIPE
 
 
 if __name__ == "__main__":

@@ -29,6 +29,8 @@ from koprep.stages.vectorize import CountParams, TfidfParams
 
 STAGES = ("clean", "tokenize", "bow", "ngram", "tfidf", "word2vec")
 StageName = Literal["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
+StoredStage = Literal["clean", "model", "tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec"]
+"""Every stage that keeps an artifact: the run stages plus soynlp's trained `model` and word2vec's `phrases`."""
 
 
 class ConfigError(BadInputError):
@@ -45,6 +47,13 @@ class TokenizeParams(TokenFilterParams):
     a model artifact folder inside the artifact store, or a run id whose model to reuse."""
 
 
+class NgramParams(CountParams):
+    """The `ngram` stage: CountVectorizer parameters with 1–2-grams by default, also when only other
+    settings are given (`--set ngram.min_df=2` keeps the bigrams)."""
+
+    ngram_range: tuple[int, int] = (1, 2)
+
+
 class RunParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -55,6 +64,9 @@ class RunParams(BaseModel):
     fitted_from: str | None = None
     """A run id: vectorize this corpus with that run's fitted bow/ngram/tfidf vocabularies (and
     its cleaning, tokenizer and trained model), e.g. the test split with the train split's."""
+    force: tuple[StoredStage, ...] = ()
+    """Stages to recompute even if stored (`koprep run --force STAGE`), with every stage after them;
+    their stored entries are replaced. Not part of any fingerprint."""
 
     @field_validator("shard_size")
     @classmethod
@@ -71,7 +83,7 @@ class PipelineConfig(BaseModel):
     clean: CleanParams = CleanParams()
     tokenize: TokenizeParams = TokenizeParams()
     bow: CountParams = CountParams()
-    ngram: CountParams = CountParams(ngram_range=(1, 2))
+    ngram: NgramParams = NgramParams()
     tfidf: TfidfParams = TfidfParams()
     word2vec: Word2VecParams = Word2VecParams()
     run: RunParams = RunParams()

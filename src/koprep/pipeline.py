@@ -1,9 +1,10 @@
 """The pipeline's stages as plain functions over the artifact store, with no Prefect in them.
 
-Each `*_stage` function computes its output's fingerprint from its parameters, code version and
-upstream fingerprints, returns the stored entry when one is complete, and otherwise computes and
-writes it atomically. `koprep.orchestration.flow` wraps each in a Prefect task; tests and other
-orchestrators can call them directly.
+Each stage's cache key (code version, parameters, inputs, libraries) comes from one `*_key`
+function. The `*_stage` functions call it with their upstream results, return the stored entry when
+one is complete, and otherwise compute and write it atomically; `koprep.plan` calls the same
+functions to know every fingerprint before any work. `koprep.orchestration.flow` wraps each stage in
+a Prefect task; tests and other orchestrators can call them directly.
 
 Artifact layout per stage (all Parquet; `_manifest.json` beside them):
     clean/<fp>/part-NNNNN.parquet       doc_id, text, passthrough columns
@@ -50,6 +51,30 @@ MAX_WORDS_IN_BATCH = 10_000
 """gensim's word2vec reads at most this many tokens of one sentence (gensim.models.word2vec)."""
 VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
 LIBRARIES = ("koprep", "konlpy", "soynlp", "scikit-learn", "gensim", "pandas", "pyarrow", "numpy", "kiwipiepy", "python-mecab-ko")
+DOWNSTREAM = {
+    "clean": ("model", "tokenize"),
+    "model": ("tokenize",),
+    "tokenize": (*VECTORIZER_STAGES, "phrases", "word2vec"),
+    "phrases": ("word2vec",),
+}
+"""Which stages consume each stage's output (`run.force` recomputes these too)."""
+
+
+@dataclass(frozen=True)
+class StageKey:
+    """Everything that determines one stage's output. The executing stage and `koprep.plan` both
+    build it with the `*_key` functions below, so the plan's fingerprints are the ones a run uses."""
+
+    stage: str
+    code_version: str
+    params: Any
+    inputs: dict[str, str]
+    libraries: dict[str, str] = field(default_factory=dict)
+    """Versions of the libraries whose algorithms compute the output (gensim for word2vec)."""
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.stage, self.code_version, self.params, self.inputs, self.libraries)
 
 
 @dataclass
@@ -65,37 +90,39 @@ class StageResult:
     def summary(self) -> dict[str, Any]:
         return {k: v for k, v in asdict(self).items() if k != "stage"}
 
+    @classmethod
+    def from_entry(cls, entry: Entry, cached: bool, seconds: float = 0.0) -> "StageResult":
+        return cls(
+            entry.stage, entry.fingerprint, str(entry.path), cached, round(seconds, 3),
+            int(entry.manifest["rows"]), dict(entry.manifest.get("extra", {})),
+        )
 
-def _stage(
-    store: ArtifactStore,
-    stage: str,
-    code_version: str,
-    params: Any,
-    inputs: dict[str, str],
-    compute,
-) -> StageResult:
-    """Return the cached entry for this fingerprint, or run `compute(pending)` and publish it.
-    `compute` writes files into `pending.path` and returns (rows, extra facts for the manifest).
+
+def _stage(store: ArtifactStore, key: StageKey, compute, *, force: bool = False) -> StageResult:
+    """Return the cached entry for this key, or run `compute(pending)` and publish it (with `force`,
+    compute and replace a stored entry). `compute` writes files into `pending.path` and returns
+    (rows, extra facts for the manifest).
 
     Computing happens under the entry's lock: a concurrent run that needs the same entry waits,
     then finds it complete and reuses it, so each entry is computed once."""
     started = time.perf_counter()
-    fp = fingerprint(stage, code_version, params, inputs)
-    entry = store.lookup(stage, fp)
+    stage, fp = key.stage, key.fingerprint
+    entry = None if force else store.lookup(stage, fp)
     cached = entry is not None
     if entry is None:
         with store.lock(stage, fp):
             fault_point(f"{stage}.locked")
-            entry = store.lookup(stage, fp, warn=False)  # completed by another run while this one waited
+            # completed by another run while this one waited (a forced run recomputes regardless)
+            entry = None if force else store.lookup(stage, fp, warn=False)
             cached = entry is not None
             if entry is None:
                 manifest = {
-                    "code_version": code_version,
-                    "params": params,
-                    "inputs": inputs,
+                    "code_version": key.code_version,
+                    "params": key.params,
+                    "inputs": key.inputs,
                     "libraries": library_versions(*LIBRARIES),
                 }
-                with store.writing(stage, fp, manifest) as pending:
+                with store.writing(stage, fp, manifest, replace=force) as pending:
                     try:
                         rows, extra = compute(pending)
                     except EmptyResultError as exc:
@@ -104,10 +131,76 @@ def _stage(
                 entry = store.lookup(stage, fp)
                 if entry is None:
                     raise CorruptArtifactError(f"{stage} output {fp} is not readable right after it was written")
-    return StageResult(
-        stage, fp, str(entry.path), cached, round(time.perf_counter() - started, 3),
-        int(entry.manifest["rows"]), dict(entry.manifest.get("extra", {})),
+    return StageResult.from_entry(entry, cached, time.perf_counter() - started)
+
+
+def forced_stages(config: PipelineConfig) -> dict[str, str]:
+    """Each stage `run.force` recomputes, mapped to the named stage that causes it: the named
+    stages and every stage downstream of them (a recomputed stage whose output is unchanged keeps
+    its fingerprint, so its consumers would otherwise still be cache hits)."""
+    forced: dict[str, str] = {}
+    for named in config.run.force:
+        pending = [named]
+        while pending:
+            stage = pending.pop()
+            if stage not in forced:
+                forced[stage] = named
+                pending.extend(DOWNSTREAM.get(stage, ()))
+    return forced
+
+
+def _forced(stage: str, config: PipelineConfig) -> bool:
+    return stage in forced_stages(config)
+
+
+# ------------------------------------------------------------------------------ stage keys
+def clean_key(location: str | None, config: PipelineConfig) -> StageKey:
+    return StageKey(
+        "clean", clean_logic.VERSION,
+        {"corpus": config.corpus, "clean": config.clean, "shard_size": config.run.shard_size},
+        {"corpus": corpus_io.corpus_fingerprint(location, config.corpus)},
     )
+
+
+def model_key(clean_fp: str, params: TokenizeParams, tokenizer: Tokenizer) -> StageKey:
+    # Keyed by what training depends on only, so a tokenize-only option reuses the trained model.
+    return StageKey(
+        "model", tokenize_logic.VERSION,
+        {"backend": params.backend, "fit_version": tokenizer.fit_version()}, {"clean": clean_fp},
+    )
+
+
+def tokenize_key(clean_fp: str, params: TokenizeParams, tokenizer: Tokenizer, model_fp: str | None) -> StageKey:
+    """`tokenizer` is the backend as configured, before any model is loaded: a trained model enters
+    the key through its fingerprint (`inputs.model`), which is known before it is trained."""
+    inputs = {"clean": clean_fp}
+    if model_fp is not None:
+        inputs["model"] = model_fp
+    token_filter = tokenize_logic.TokenFilter.for_backend(params, tokenizer)
+    return StageKey("tokenize", tokenize_logic.VERSION, tokenize_stage_params(params, tokenizer, token_filter), inputs)
+
+
+def vectorize_key(name: str, tokens_fp: str, config: PipelineConfig, fitted: Entry | None) -> StageKey:
+    inputs = {"tokenize": tokens_fp}
+    if fitted is not None:
+        inputs["fitted"] = fitted.fingerprint
+    return StageKey(name, vectorize_logic.VERSION, getattr(config, name), inputs)
+
+
+def _gensim() -> dict[str, str]:
+    return library_versions("gensim")
+
+
+def phrases_key(tokens_fp: str, config: PipelineConfig) -> StageKey:
+    settings = {name: getattr(config.word2vec, name) for name in PHRASE_SETTINGS}
+    return StageKey("phrases", embed_logic.VERSION, settings, {"tokenize": tokens_fp}, _gensim())
+
+
+def word2vec_key(tokens_fp: str, config: PipelineConfig, phrases_fp: str | None) -> StageKey:
+    inputs = {"tokenize": tokens_fp}
+    if phrases_fp is not None:
+        inputs["phrases"] = phrases_fp
+    return StageKey("word2vec", embed_logic.VERSION, config.word2vec, inputs, _gensim())
 
 
 # ------------------------------------------------------------------------------ parts I/O
@@ -196,23 +289,14 @@ class _VocabularySentences:
 
 # --------------------------------------------------------------------------------- stages
 def preflight(store: ArtifactStore, location: str | None, config: PipelineConfig) -> None:
-    """Check up front what would otherwise fail mid-run: the tokenizer backend is installed and its
-    options are valid, stopword files and a given model can be read, the artifacts root can be
-    written, and the corpus can be read and yields text after cleaning. The cleaned corpus is kept
-    for `clean_stage` in this process, so checking it costs no second read; a corpus whose `clean`
-    output is already stored was checked when it was made and is not read again."""
-    corpus_io.corpus_files(location)
-    params = config.tokenize
-    tokenizer = get_tokenizer(params.backend, params.options)
-    tokenize_logic.TokenFilter.for_backend(params, tokenizer)
-    if params.model is not None:
-        if not isinstance(tokenizer, TrainableTokenizer):
-            raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
-        resolve_model(store, params.model)
-    if config.run.fitted_from is not None:
-        store.read_run(config.run.fitted_from)
+    """Check up front what would otherwise fail mid-run, beyond what building the plan
+    (`koprep.plan.build_plan`: settings, backend and options, stopword files, model and run
+    references, the corpus's files) already checked: the artifacts root can be written, and the
+    corpus can be read and yields text after cleaning. The cleaned corpus is kept for `clean_stage`
+    in this process, so checking it costs no second read; a corpus whose `clean` output is already
+    stored was checked when it was made and is not read again."""
     store.check_writable()
-    _, _, fp = _clean_key(location, config)
+    fp = clean_key(location, config).fingerprint
     if fp not in _checked_corpus and store.lookup("clean", fp) is None:
         _checked_corpus.clear()  # keep at most one corpus in memory
         _checked_corpus[fp] = read_clean_corpus(location, config)
@@ -247,17 +331,11 @@ def read_clean_corpus(location: str | None, config: PipelineConfig) -> pd.DataFr
     return frame
 
 
-def _clean_key(location: str | None, config: PipelineConfig) -> tuple[dict[str, Any], dict[str, str], str]:
-    inputs = {"corpus": corpus_io.corpus_fingerprint(location, config.corpus)}
-    params = {"corpus": config.corpus, "clean": config.clean, "shard_size": config.run.shard_size}
-    return params, inputs, fingerprint("clean", clean_logic.VERSION, params, inputs)
-
-
 def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConfig) -> StageResult:
-    params, inputs, fp = _clean_key(location, config)
+    key = clean_key(location, config)
 
     def compute(pending: PendingEntry):
-        frame = _checked_corpus.pop(fp, None)
+        frame = _checked_corpus.pop(key.fingerprint, None)
         if frame is None:
             frame = read_clean_corpus(location, config)
         fault_point("clean.read")
@@ -275,41 +353,42 @@ def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConf
             "steps": clean_logic.describe(config.clean),
         }
 
-    return _stage(store, "clean", clean_logic.VERSION, params, inputs, compute)
+    return _stage(store, key, compute, force=_forced("clean", config))
 
 
 def prepare_tokenizer(
-    store: ArtifactStore, params: TokenizeParams, clean: StageResult | None = None
+    store: ArtifactStore, params: TokenizeParams, clean: StageResult | None = None, config: PipelineConfig | None = None
 ) -> tuple[Tokenizer, tokenize_logic.TokenFilter, str | None]:
     """The backend ready to tokenize, its resolved token filter, and the fingerprint of the trained
     model it uses (trainable backends only): the model named by `params.model`, else one trained on
     the `clean` output (cached as the `model` stage)."""
     tokenizer = get_tokenizer(params.backend, params.options)
-    model_fp = None
-    if isinstance(tokenizer, TrainableTokenizer):
-        if params.model is not None:
-            entry = resolve_model(store, params.model)
-        elif clean is None:
-            raise StoreError(f"backend {params.backend!r} needs a trained model; set tokenize.model")
-        else:
-            entry = _train_model(store, tokenizer, clean, params)
-        tokenizer = tokenizer.with_model(pd.read_parquet(entry.file("model.parquet")))
-        model_fp = entry.fingerprint
-    return tokenizer, tokenize_logic.TokenFilter.for_backend(params, tokenizer), model_fp
+    model = _model_entry(store, tokenizer, params, clean, config)
+    if model is not None:
+        tokenizer = tokenizer.with_model(pd.read_parquet(model.file("model.parquet")))
+    return tokenizer, tokenize_logic.TokenFilter.for_backend(params, tokenizer), model and model.fingerprint
 
 
-def _train_model(store: ArtifactStore, tokenizer, clean: StageResult, params: TokenizeParams) -> Entry:
+def _model_entry(
+    store: ArtifactStore, tokenizer: Tokenizer, params: TokenizeParams, clean: StageResult | None,
+    config: PipelineConfig | None = None,
+) -> Entry | None:
+    """The trained model a trainable backend uses (None for the others): the one `params.model`
+    names, else the `model` stage trained on `clean`."""
+    if not isinstance(tokenizer, TrainableTokenizer):
+        return None
+    if params.model is not None:
+        return resolve_model(store, params.model)
+    if clean is None:
+        raise StoreError(f"backend {params.backend!r} needs a trained model; set tokenize.model")
+
     def compute(pending: PendingEntry):
         model = tokenizer.fit(list(_clean_texts(clean.path)))
         pq.write_table(arrow_table(model), pending.path / "model.parquet")
         return len(model), {"backend": params.backend, "trained_on": clean.fingerprint}
 
-    # Keyed by what training depends on only, so a tokenize-only option reuses the trained model.
-    result = _stage(
-        store, "model", tokenize_logic.VERSION,
-        {"backend": params.backend, "fit_version": tokenizer.fit_version()},
-        {"clean": clean.fingerprint}, compute,
-    )
+    force = config is not None and _forced("model", config)
+    result = _stage(store, model_key(clean.fingerprint, params, tokenizer), compute, force=force)
     return store.open_entry(result.path)
 
 
@@ -348,17 +427,17 @@ def tokenize_stage_params(
 
 
 def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineConfig) -> tuple[StageResult, str | None]:
-    """Tokenize the cleaned corpus. Returns the result and, for trainable backends, the model's path."""
+    """Tokenize the cleaned corpus. Returns the result and, for trainable backends, the model's path.
+    The backend (and its JVM or trained model) is only loaded when the tokens are not stored yet."""
     params = config.tokenize
-    tokenizer, token_filter, model_fp = prepare_tokenizer(store, params, clean)
-    inputs = {"clean": clean.fingerprint}
-    model_path = None
-    if model_fp is not None:
-        inputs["model"] = model_fp
-        model_path = str(store.entry_path("model", model_fp))
-    stage_params = tokenize_stage_params(params, tokenizer, token_filter)
+    backend = get_tokenizer(params.backend, params.options)
+    model = _model_entry(store, backend, params, clean, config)
+    key = tokenize_key(clean.fingerprint, params, backend, model and model.fingerprint)
+    model_path = None if model is None else str(model.path)
 
     def compute(pending: PendingEntry):
+        tokenizer = backend if model is None else backend.with_model(pd.read_parquet(model.file("model.parquet")))
+        token_filter = tokenize_logic.TokenFilter.for_backend(params, tokenizer)
         documents = empty = tokens_total = 0
         for index, table in enumerate(iter_parts(clean.path, ["doc_id", "text"])):
             tokens = tokenize_logic.tokenize_texts(tokenizer, table.column("text").to_pylist(), token_filter)
@@ -378,7 +457,7 @@ def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineCon
             "drop_tags": list(token_filter.drop_tags),
         }
 
-    return _stage(store, "tokenize", tokenize_logic.VERSION, stage_params, inputs, compute), model_path
+    return _stage(store, key, compute, force=_forced("tokenize", config)), model_path
 
 
 def with_fitted_from(store: ArtifactStore, config: PipelineConfig) -> PipelineConfig:
@@ -396,7 +475,8 @@ def with_fitted_from(store: ArtifactStore, config: PipelineConfig) -> PipelineCo
     )
 
 
-def _fitted_entry(store: ArtifactStore, config: PipelineConfig, name: str) -> Entry | None:
+def fitted_vectorizer(store: ArtifactStore, config: PipelineConfig, name: str) -> Entry | None:
+    """With `run.fitted_from`, that run's fitted `name` vectorizer (bow, ngram or tfidf); else None."""
     if config.run.fitted_from is None:
         return None
     stages = store.read_run(config.run.fitted_from)["stages"]
@@ -408,10 +488,7 @@ def _fitted_entry(store: ArtifactStore, config: PipelineConfig, name: str) -> En
 def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig) -> StageResult:
     """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard."""
     params = getattr(config, name)
-    inputs = {"tokenize": tokens.fingerprint}
-    fitted_entry = _fitted_entry(store, config, name)
-    if fitted_entry is not None:
-        inputs["fitted"] = fitted_entry.fingerprint
+    fitted_entry = fitted_vectorizer(store, config, name)
 
     def compute(pending: PendingEntry):
         shards = TokenShards(tokens.path)
@@ -447,7 +524,8 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
             "fitted_on": fitted_entry.fingerprint if fitted_entry else tokens.fingerprint,
         }
 
-    return _stage(store, name, vectorize_logic.VERSION, params, inputs, compute)
+    key = vectorize_key(name, tokens.fingerprint, config, fitted_entry)
+    return _stage(store, key, compute, force=_forced(name, config))
 
 
 PHRASE_SETTINGS = ("phrases_min_count", "phrases_threshold", "phrases_scoring", "phrases_delimiter")
@@ -456,14 +534,13 @@ PHRASE_SETTINGS = ("phrases_min_count", "phrases_threshold", "phrases_scoring", 
 def phrases_stage(store: ArtifactStore, tokens: StageResult, config: PipelineConfig) -> StageResult:
     """gensim Phrases (collocations such as 국민_청원) learned from the tokens, cached as a table."""
     params = config.word2vec
-    settings = {name: getattr(params, name) for name in PHRASE_SETTINGS}
 
     def compute(pending: PendingEntry):
         table = embed_logic.learn_phrases(Sentences(TokenShards(tokens.path)), params)
         pq.write_table(arrow_table(table), pending.path / "phrases.parquet")
         return len(table), {"phrases": len(table)}
 
-    return _stage(store, "phrases", embed_logic.VERSION, settings, {"tokenize": tokens.fingerprint}, compute)
+    return _stage(store, phrases_key(tokens.fingerprint, config), compute, force=_forced("phrases", config))
 
 
 def word_counts(shards: TokenShards) -> embed_logic.WordCounts:
@@ -500,10 +577,7 @@ class _Phrased:
 def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineConfig) -> StageResult:
     """gensim Word2Vec streamed from the token shards (after the cached Phrases step, if enabled)."""
     params = config.word2vec
-    inputs = {"tokenize": tokens.fingerprint}
     phrases = phrases_stage(store, tokens, config) if params.phrases else None
-    if phrases is not None:
-        inputs["phrases"] = phrases.fingerprint
 
     def compute(pending: PendingEntry):
         shards = TokenShards(tokens.path)
@@ -519,10 +593,15 @@ def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCo
         embed_logic.write_word2vec_binary(kv, pending.path / "vectors.bin")
         return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
 
-    result = _stage(store, "word2vec", embed_logic.VERSION, params, inputs, compute)
+    key = word2vec_key(tokens.fingerprint, config, phrases and phrases.fingerprint)
+    return with_phrases(_stage(store, key, compute, force=_forced("word2vec", config)), phrases)
+
+
+def with_phrases(word2vec: StageResult, phrases: StageResult | None) -> StageResult:
+    """The word2vec result as a run reports it: with the Phrases step it trained on, if any."""
     if phrases is not None:
-        result.extra["phrases"] = phrases.summary()
-    return result
+        word2vec.extra["phrases"] = phrases.summary()
+    return word2vec
 
 
 def evaluate_stage(
@@ -563,4 +642,22 @@ def evaluate_stage(
         write_json_atomic(pending.path / "evaluation.json", report)
         return 1, headline
 
-    return _stage(store, "evaluate", "1", {k: v is not None for k, v in files.items()}, inputs, compute)
+    key = StageKey("evaluate", "1", {k: v is not None for k, v in files.items()}, inputs)
+    return _stage(store, key, compute)
+
+
+def run_summary(
+    run_id: str, location: str | None, config: PipelineConfig, stages: dict[str, StageResult], model_path: str | None
+) -> dict[str, Any]:
+    """What `runs/<run_id>.json` records about a run, whether the flow ran it or it was answered
+    from the store."""
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "corpus": corpus_io.describe_source(location),
+        "backend": config.tokenize.backend,
+        "stages": {name: result.summary() for name, result in stages.items()},
+    }
+    if model_path:
+        summary["model"] = {"path": model_path}
+    summary["config"] = config.model_dump(mode="json")
+    return summary

@@ -104,10 +104,16 @@ def _jsonable(value: Any) -> Any:
     raise TypeError(f"cannot fingerprint {type(value).__name__}: {value!r}")
 
 
-def fingerprint(stage: str, code_version: str, params: Any, inputs: Mapping[str, str]) -> str:
-    """Hash of everything that determines a stage's output: its code version, parameters, and the
-    fingerprints (or content hashes) of its inputs."""
-    payload = canonical_json({"stage": stage, "code": code_version, "params": params, "inputs": dict(inputs)})
+def fingerprint(
+    stage: str, code_version: str, params: Any, inputs: Mapping[str, str], libraries: Mapping[str, str] | None = None
+) -> str:
+    """Hash of everything that determines a stage's output: its code version, parameters, the
+    fingerprints (or content hashes) of its inputs, and the versions of the libraries that compute it
+    (left out of the hash when there are none, so such stages keep the fingerprints they always had)."""
+    key = {"stage": stage, "code": code_version, "params": params, "inputs": dict(inputs)}
+    if libraries:
+        key["libraries"] = dict(libraries)
+    payload = canonical_json(key)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
 
 
@@ -292,12 +298,15 @@ class ArtifactStore:
                 probe.unlink()
 
     @contextlib.contextmanager
-    def writing(self, stage: str, fp: str, manifest: Mapping[str, Any]) -> Iterator[PendingEntry]:
+    def writing(
+        self, stage: str, fp: str, manifest: Mapping[str, Any], *, replace: bool = False
+    ) -> Iterator[PendingEntry]:
         """Yield a fresh temporary folder to write the stage's files into (with the manifest so far,
         which the caller may extend). On normal exit, write the manifest (listing every file with
         size, SHA-256 and mtime) last, then rename the folder into place. On error, remove it. The
         entry's lock is held throughout, so `sweep` never removes the folder of a live writer. If
-        another process completed the same entry meanwhile, keep theirs. A full or read-only root
+        another process completed the same entry meanwhile, keep theirs; with `replace` (a forced
+        recompute), a complete entry already there is replaced by this one. A full or read-only root
         raises StoreError."""
         final = self.entry_path(stage, fp)
         with self.lock(stage, fp):
@@ -329,7 +338,10 @@ class ArtifactStore:
                 write_json_atomic(tmp / MANIFEST, record)
                 _fsync(tmp)
                 fault_point(f"{stage}.manifest-written")
-                self._publish(tmp, final, stage, fp)
+                if replace:
+                    self._replace(tmp, final, fp)
+                else:
+                    self._publish(tmp, final, stage, fp)
                 fault_point(f"{stage}.published")
             except OSError as exc:
                 if exc.errno in _WRITE_FAILURE_ERRNOS:
@@ -352,6 +364,21 @@ class ArtifactStore:
             os.rename(final, graveyard / f"{stage}-{fp}-{uuid.uuid4().hex[:8]}")
             os.rename(tmp, final)
         _fsync(final.parent)
+
+    def _replace(self, tmp: Path, final: Path, fp: str) -> None:
+        """Put the complete entry `tmp` in place of `final`. Every writer of this entry holds its
+        lock, so nothing is published between the two renames: the old entry is renamed aside (as a
+        temporary folder, which `sweep` removes if this process dies before it does), the new one
+        renamed in, the old files removed. A reader sees the old complete entry, none, or the new one."""
+        aside = final.parent / f"{TMP_PREFIX}{fp}-replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            os.rename(final, aside)
+        except FileNotFoundError:
+            aside = None
+        os.rename(tmp, final)
+        _fsync(final.parent)
+        if aside is not None:
+            shutil.rmtree(aside, ignore_errors=True)
 
     def sweep(self) -> list[Path]:
         """Remove what killed runs left: temporary folders whose entry lock is free (a live writer,

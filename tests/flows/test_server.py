@@ -132,13 +132,14 @@ def assert_no_strays(env: dict, timeout: float = 15) -> None:
 
 def trigger_on_worker(env: dict, *args: str) -> tuple[int, str, str, dict]:
     """`koprep trigger ... --watch --json` while one `prefect worker start --run-once` executes the
-    run it created. Returns the trigger's exit code, stdout, stderr and final JSON line."""
+    run it created. Returns the trigger's exit code, stdout, stderr (the human progress lines and
+    stage table: with --json, stdout holds the JSON object only) and that JSON."""
     trigger = subprocess.Popen(
         [str(BIN / "koprep"), "trigger", *args, "--watch", "--json"], cwd=REPO, env=env,
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
     )
     try:
-        created = trigger.stdout.readline()
+        created = trigger.stderr.readline()
         assert created.startswith("created flow run"), created + trigger.stderr.read()
         # The run exists now, so one polling round of the worker picks it up and waits for it.
         worker = subprocess.run(
@@ -152,8 +153,7 @@ def trigger_on_worker(env: dict, *args: str) -> tuple[int, str, str, dict]:
             os.killpg(trigger.pid, signal.SIGKILL)
             trigger.wait()
     assert_no_strays(env)
-    out = created + out
-    return trigger.returncode, out, err, json.loads(out.strip().splitlines()[-1])
+    return trigger.returncode, out, created + err, json.loads(out)
 
 
 def flow_runs_of(deployment: str) -> list:
@@ -222,7 +222,7 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
     assert list(first["stages"]) == ALL_STAGES
     assert not any(stage["cached"] for stage in first["stages"].values())
     assert first["stages"]["clean"]["rows"] == 200
-    assert f"run {first['run_id']}" in out and "word2vec   no" in out  # the stage table was printed
+    assert f"run {first['run_id']}" in err and "word2vec   no" in err  # the stage table was printed, to stderr
     artifacts = Path(nightly["artifacts"])
     run_json = artifacts / "runs" / f"{first['run_id']}.json"
     assert ArtifactStore(artifacts).read_run(first["run_id"])["stages"] == first["stages"]
@@ -369,7 +369,7 @@ def test_serve_schedules_runs_and_executes_triggered_ones(env, api, corpus_file,
             cwd=REPO, env=env, capture_output=True, text=True, timeout=PROCESS_TIMEOUT,
         )
         assert triggered.returncode == 0, triggered.stdout + triggered.stderr
-        result = json.loads(triggered.stdout.strip().splitlines()[-1])
+        result = json.loads(triggered.stdout)
         assert result["state"] == "COMPLETED"
         assert (tmp_path / "runs" / f"{result['run_id']}.json").is_file()
         assert not any(stage["cached"] for stage in result["stages"].values())

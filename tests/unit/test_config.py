@@ -71,3 +71,12 @@ def test_the_shipped_sentiment_example_config_is_valid_for_mecab_and_kiwi():
     assert config.tfidf.ngram_range == (1, 2) and config.tfidf.sublinear_tf
     for backend in ("mecab", "kiwi"):
         get_tokenizer(backend, config.tokenize.options)
+
+
+def test_setting_one_ngram_option_keeps_its_bigrams():
+    """`--set ngram.min_df=2` used to rebuild [ngram] from CountVectorizer's defaults, silently
+    dropping the stage's 1-2-gram default (`koprep status` showed `ngram_range changed: [1, 2] → [1, 1]`)."""
+    config = load_config(None, ["ngram.min_df=2"])
+    assert config.ngram.ngram_range == (1, 2) and config.ngram.min_df == 2
+    assert load_config(None, ["bow.min_df=2"]).bow.ngram_range == (1, 1)
+    assert load_config().ngram.model_dump() == {**load_config().bow.model_dump(), "ngram_range": (1, 2)}

@@ -64,11 +64,12 @@ def serve(
     from prefect.deployments.runner import EntrypointType
 
     from koprep import pipeline
+    from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
     # Refuse to serve parameters that every scheduled run would fail on.
     store = ArtifactStore(parameters.artifacts)
-    pipeline.preflight(store, parameters.corpus, pipeline.with_fitted_from(store, parameters.config()))
+    pipeline.preflight(store, parameters.corpus, build_plan(store, parameters.corpus, parameters.config()).config)
     api_url()
     preprocess.serve(
         name=name,

@@ -27,6 +27,7 @@ from koprep import pipeline  # noqa: E402
 from koprep.config import PipelineConfig  # noqa: E402
 from koprep.errors import BadInputError  # noqa: E402
 from koprep.orchestration.parameters import PreprocessParameters  # noqa: E402
+from koprep.plan import build_plan  # noqa: E402
 from koprep.store import ArtifactStore  # noqa: E402
 
 FLOW_NAME = "koprep-preprocess"
@@ -192,7 +193,9 @@ def preprocess(
         dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts)
     )
     store = ArtifactStore(artifacts)
-    config = pipeline.with_fitted_from(store, parameters.config())
+    # The plan resolves and validates the settings and references (bad input fails here, before any
+    # task runs); preflight checks what the plan cannot: a writable store, a corpus that cleans to text.
+    config = build_plan(store, corpus, parameters.config()).config
     pipeline.preflight(store, corpus, config)
     store.sweep()  # what killed runs left behind; never a folder a live run is writing
     wanted = set(config.run.stages)
@@ -213,15 +216,7 @@ def preprocess(
         stages.update({name: future.result() for name, future in futures.items()})
 
     run_id = flow_run.get_id() or uuid.uuid4().hex
-    summary = {
-        "run_id": str(run_id),
-        "corpus": pipeline.corpus_io.describe_source(corpus),
-        "backend": config.tokenize.backend,
-        "stages": {name: result.summary() for name, result in stages.items()},
-    }
-    if model_path:
-        summary["model"] = {"path": model_path}
-    summary["config"] = config.model_dump(mode="json")
+    summary = pipeline.run_summary(str(run_id), corpus, config, stages, model_path)
     run_json = store.record_run(str(run_id), summary)
     publish_run_artifacts(summary, run_json)
     return summary

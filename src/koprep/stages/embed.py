@@ -12,16 +12,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable, Iterator, Literal, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Iterator, Literal, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from gensim.models import KeyedVectors, Word2Vec
-from gensim.models.phrases import FrozenPhrases, Phrases
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from koprep.errors import EmptyResultError
+
+if TYPE_CHECKING:  # gensim takes a second to import: only the functions that train or load need it
+    from gensim.models import KeyedVectors
+    from gensim.models.phrases import FrozenPhrases
 
 VERSION = "1"
 
@@ -134,6 +136,8 @@ def train_word2vec(
     ignored with `phrases` or `max_vocab_size`, which change what the scan sees. Sentences that are
     `VocabularySentences` (as the pipeline's shard reader is) are trained on in that faster form.
     """
+    from gensim.models import Word2Vec
+
     frozen = _frozen_phrases(learn_phrases(sentences, params), params) if params.phrases else None
     corpus = _RestartableSentences(sentences, frozen)
     # The same two calls Word2Vec(sentences=...) makes, split to refuse an empty vocabulary clearly.
@@ -164,6 +168,8 @@ def train_word2vec(
 def learn_phrases(sentences: Iterable[Sequence[str]], params: Word2VecParams) -> pd.DataFrame:
     """gensim `Phrases` learned from the sentences, as a table: phrase (string, tokens joined with
     `params.phrases_delimiter`), score (float64), sorted by phrase."""
+    from gensim.models.phrases import Phrases
+
     model = Phrases(
         _RestartableSentences(sentences),
         min_count=params.phrases_min_count,
@@ -191,6 +197,8 @@ def apply_phrases(
 
 
 def _frozen_phrases(phrases: pd.DataFrame, params: Word2VecParams) -> FrozenPhrases:
+    from gensim.models.phrases import FrozenPhrases, Phrases
+
     # FrozenPhrases keeps only the settings and a phrase -> score dict; fill that dict from the table.
     frozen = FrozenPhrases(
         Phrases(

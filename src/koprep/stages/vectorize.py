@@ -26,7 +26,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
-from sklearn.preprocessing import normalize
 
 from koprep.errors import EmptyResultError
 
@@ -408,6 +407,8 @@ def transform(docs: Documents, vocabulary: FittedVocabulary | pd.DataFrame, para
     if use_idf:
         weights.data *= table["idf"].to_numpy(dtype=np.float64)[weights.indices]
     if params.norm is not None:
+        from sklearn.preprocessing import normalize  # scikit-learn is slow to import; only tfidf needs it
+
         weights = normalize(weights, norm=params.norm, copy=False)
     return sp.csr_matrix(weights)
 

@@ -1,0 +1,163 @@
+"""The fixed costs of a `koprep run`, and what the no-op path and a running Prefect server save.
+
+Every measurement is a fresh `koprep`/`python` process (wall time, best of --repeats), on the first
+--docs NSMC reviews:
+
+- `koprep --help`, bare `python -c pass` (the interpreter's own start), importing `koprep.plan`
+  (the no-op path's stack) and `flows.preprocess` (Prefect + the flow), starting the Okt JVM;
+- `koprep status` and a fully cached `koprep run` (answered from the store, no Prefect), and the
+  same fully cached run through the flow with a temporary server (what every run cost before);
+- a cold `koprep run` without PREFECT_API_URL (Prefect starts a temporary server) and the same
+  cold run against a `prefect server start` already running (its start is not counted).
+
+    .venv/bin/python bench/bench_fixed_costs.py --docs 2000 --backend whitespace
+    .venv/bin/python bench/bench_fixed_costs.py --docs 2000 --backend okt --repeats 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "nsmc" / "ratings_train.txt"
+FAST = ["--set", "word2vec.vector_size=32", "--set", "word2vec.epochs=2"]
+
+
+def clean_env(home: Path, api_url: str | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+               PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90")  # as koprep.cli sets it
+    if api_url:
+        env["PREFECT_API_URL"] = api_url
+    return env
+
+
+def timed(command: list[str], env: dict[str, str], repeats: int = 1, setup=None) -> tuple[float, float]:
+    """Best (wall seconds, CPU seconds) of `repeats` runs; CPU time (user + system, the process and
+    every child it waited for, a temporary Prefect server included) is steadier on a shared machine."""
+    best = (float("inf"), float("inf"))
+    for _ in range(repeats):
+        if setup:
+            setup()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        started = time.perf_counter()
+        done = subprocess.run(command, env=env, capture_output=True, text=True)
+        elapsed = time.perf_counter() - started
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if done.returncode != 0:
+            raise SystemExit(f"{' '.join(command)} failed:\n{done.stderr[-3000:]}")
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        best = min(best, (elapsed, cpu))
+    return best
+
+
+def start_server(home: Path) -> tuple[subprocess.Popen, str]:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/api"
+    server = subprocess.Popen(
+        [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+        env={**clean_env(home), "PREFECT_SERVER_UI_ENABLED": "false"},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2):
+                return server, url
+        except OSError:
+            time.sleep(0.5)
+    os.killpg(server.pid, signal.SIGTERM)
+    raise SystemExit("prefect server did not start")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=2000)
+    parser.add_argument("--backend", default="whitespace")
+    parser.add_argument("--repeats", type=int, default=3, help="best of N for the short measurements")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        corpus = tmp / "nsmc.tsv"
+        with open(CORPUS, encoding="utf-8") as source:
+            corpus.write_text("".join(line for _, line in zip(range(args.docs + 1), source)), encoding="utf-8")
+        koprep = str(BIN / "koprep")
+        python = sys.executable
+        run = [koprep, "run", str(corpus), "--backend", args.backend, *FAST]
+        homes = iter(range(1000))
+
+        def fresh_home() -> Path:
+            home = tmp / f"home-{next(homes)}"
+            home.mkdir()
+            return home
+
+        offline = clean_env(fresh_home())
+        rows: list[tuple[str, tuple[float, float]]] = []
+        rows.append(("python -c pass (interpreter start)", timed([python, "-c", "pass"], offline, args.repeats)))
+        rows.append(("koprep --help", timed([koprep, "--help"], offline, args.repeats)))
+        rows.append(("import koprep.plan (no-op path's stack)", timed([python, "-c", "import koprep.plan"], offline, args.repeats)))
+        rows.append(("import koprep.orchestration.flow (Prefect + flow)", timed([python, "-c", "import koprep.orchestration.flow"], offline, args.repeats)))
+        rows.append(("start the Okt JVM + first analysis", timed(
+            [python, "-c", "from koprep.tokenizers.okt import shared_okt; shared_okt().pos('시작')"], offline, args.repeats,
+        )))
+
+        def fresh_store(name: str):
+            def reset():
+                shutil.rmtree(tmp / name, ignore_errors=True)
+            return reset
+
+        cold_temporary = timed([*run, "--artifacts", str(tmp / "a1")], clean_env(fresh_home()), 1, fresh_store("a1"))
+        server_home = fresh_home()
+        server, url = start_server(server_home)
+        try:
+            cold_server = timed([*run, "--artifacts", str(tmp / "a2")], clean_env(server_home, url), 1, fresh_store("a2"))
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+        status = timed([koprep, "status", str(corpus), "--backend", args.backend, *FAST, "--artifacts", str(tmp / "a2")],
+                       offline, args.repeats)
+        noop_home = fresh_home()
+        noop = timed([*run, "--artifacts", str(tmp / "a2")], clean_env(noop_home), args.repeats)
+        assert not list(noop_home.iterdir()), "the no-op run touched PREFECT_HOME"
+        # The same fully cached run through the flow, as every `koprep run` went before the no-op path.
+        through_flow = timed([python, "-c", (
+            "from koprep.orchestration.flow import preprocess; "
+            f"preprocess(corpus={str(corpus)!r}, backend={args.backend!r}, artifacts={str(tmp / 'a2')!r}, "
+            "overrides={'word2vec.vector_size': 32, 'word2vec.epochs': 2})"
+        )], clean_env(fresh_home()), 1)
+        rows += [
+            (f"koprep status ({args.docs} docs, everything cached)", status),
+            ("koprep run, fully cached (no Prefect)", noop),
+            ("the same through the flow, temporary Prefect server", through_flow),
+            ("koprep run, cold, temporary Prefect server", cold_temporary),
+            ("koprep run, cold, running Prefect server", cold_server),
+        ]
+
+    print(f"{args.docs} NSMC reviews, backend {args.backend}, {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}; best of {args.repeats} for the short ones, one cold run each")
+    width = max(len(name) for name, _ in rows)
+    print(f"  {'':<{width}}  {'wall s':>7}  {'CPU s':>7}")
+    for name, (wall, cpu) in rows:
+        print(f"  {name:<{width}}  {wall:7.2f}  {cpu:7.2f}")
+    saved = (cold_temporary[0] - cold_server[0], cold_temporary[1] - cold_server[1])
+    print(f"  {'a running server saves (cold temporary - cold running)':<{width}}  {saved[0]:7.2f}  {saved[1]:7.2f}")
+    print(f"  {'no-op / cold run with a running server':<{width}}  {noop[0] / cold_server[0]:6.3f}x  "
+          f"{noop[1] / cold_server[1]:6.3f}x")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,371 @@
+"""What a run would do, worked out before any work: config → the chain of fingerprints → each stage
+cached or stale, and why.
+
+`build_plan` resolves and validates the configuration (with `run.fitted_from` applied), then builds
+every stage's cache key with the same `koprep.pipeline.*_key` functions the executing stages use:
+the corpus's bytes and the parameters determine the whole chain, so nothing is tokenized, trained or
+started (no JVM, no Prefect) to know it. A stage is *cached* when a complete entry with its
+fingerprint is in the store. A stale stage is explained against the most recent entry of the same
+stage that the store's run records (`runs/*.json`) point to, by comparing that entry's manifest
+(code version, parameters, inputs, library versions) with the new key:
+
+    never computed                       no run recorded this stage yet
+    input changed: corpus                the corpus's bytes (or how they are read) changed
+    input changed: tokenize              an upstream stage's fingerprint changed
+    parameter X changed: old → new       one per changed setting, by dotted name
+    code version changed: 2 → 3          koprep's code for the stage changed
+    library version changed (gensim 4.3.2 → 4.3.3)
+    forced (--force tokenize)            `run.force` recomputes it whatever the store holds
+
+`koprep status`, `koprep run --dry-run`, the no-op path of `koprep run` (every stage cached: answered
+from the store without Prefect) and the flow's up-front validation all use this one plan.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from koprep import pipeline
+from koprep.config import PipelineConfig
+from koprep.store import ArtifactStore, StoreError, canonical_json, library_versions, read_manifest
+from koprep.tokenizers import get_tokenizer
+from koprep.tokenizers.base import TrainableTokenizer
+
+SHOWN_VALUE_CHARS = 60
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One cause of a stage being stale; `kind` is one of never-computed, missing, input, parameter,
+    code, library, key-format, forced."""
+
+    kind: str
+    text: str
+    detail: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "text": self.text, **self.detail}
+
+
+@dataclass
+class PlannedStage:
+    key: pipeline.StageKey
+    fingerprint: str
+    cached: bool
+    forced_by: str | None = None
+    reasons: list[Reason] = field(default_factory=list)
+    previous: dict[str, Any] | None = None
+    """The recorded entry the reasons compare against: run_id and fingerprint."""
+
+    @property
+    def stage(self) -> str:
+        return self.key.stage
+
+    @property
+    def state(self) -> str:
+        return "forced" if self.forced_by else "cached" if self.cached else "stale"
+
+    def to_json(self, store: ArtifactStore) -> dict[str, Any]:
+        return {
+            "state": self.state,
+            "cached": self.cached,
+            "fingerprint": self.fingerprint,
+            "path": str(store.entry_path(self.stage, self.fingerprint)),
+            "reasons": [reason.to_json() for reason in self.reasons],
+            "previous": self.previous,
+        }
+
+
+@dataclass
+class Plan:
+    store: ArtifactStore
+    location: str | None
+    config: PipelineConfig
+    """The resolved configuration (with `run.fitted_from` applied) every stage runs with."""
+    stages: dict[str, PlannedStage]
+    """In execution order: clean, model (trainable backends), tokenize, bow, ngram, tfidf, phrases, word2vec."""
+    model_path: str | None = None
+    """The trained model the tokenize stage uses (trainable backends only)."""
+
+    @property
+    def up_to_date(self) -> bool:
+        """Every stage is in the store and nothing is forced: a run has nothing to compute."""
+        return all(stage.state == "cached" for stage in self.stages.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "corpus": pipeline.corpus_io.describe_location(self.location),
+            "backend": self.config.tokenize.backend,
+            "artifacts": str(self.store.root),
+            "up_to_date": self.up_to_date,
+            "stages": {name: stage.to_json(self.store) for name, stage in self.stages.items()},
+        }
+
+    def answer_from_store(self) -> dict[str, Any] | None:
+        """Record a run that computes nothing: every stage's result comes from its stored entry,
+        exactly as the flow would report a fully cached run. None if an entry vanished since the
+        plan was made (then the caller runs the flow)."""
+        if not self.up_to_date:
+            return None
+        results: dict[str, pipeline.StageResult] = {}
+        for name, planned in self.stages.items():
+            entry = self.store.lookup(name, planned.fingerprint)
+            if entry is None:
+                return None
+            results[name] = pipeline.StageResult.from_entry(entry, cached=True)
+        phrases = results.pop("phrases", None)
+        results.pop("model", None)
+        if "word2vec" in results:
+            pipeline.with_phrases(results["word2vec"], phrases)
+        self.store.sweep()  # as a flow run does: what killed runs left behind, never a live writer's folder
+        run_id = uuid.uuid4().hex
+        summary = pipeline.run_summary(run_id, self.location, self.config, results, self.model_path)
+        self.store.record_run(run_id, summary)
+        return summary
+
+
+def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfig) -> Plan:
+    """The plan for running `config` over the corpus at `location` against `store`. Raises the
+    same bad-input errors a run would (missing corpus, unknown backend or option, unreadable
+    stopword file, unknown run or model), before any work."""
+    config = pipeline.with_fitted_from(store, config)
+    wanted = set(config.run.stages)
+    params = config.tokenize
+    keys: list[pipeline.StageKey] = []
+    model_path = None
+
+    clean = pipeline.clean_key(location, config)
+    keys.append(clean)
+    tokenizer = get_tokenizer(params.backend, params.options)
+    if params.model is not None and not isinstance(tokenizer, TrainableTokenizer):
+        raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
+    if wanted - {"clean"}:
+        model_fp = None
+        if isinstance(tokenizer, TrainableTokenizer):
+            if params.model is not None:
+                model = pipeline.resolve_model(store, params.model)
+                model_fp, model_path = model.fingerprint, str(model.path)
+            else:
+                model_key = pipeline.model_key(clean.fingerprint, params, tokenizer)
+                keys.append(model_key)
+                model_fp = model_key.fingerprint
+                model_path = str(store.entry_path("model", model_fp))
+        tokens = pipeline.tokenize_key(clean.fingerprint, params, tokenizer, model_fp)
+        keys.append(tokens)
+        for name in pipeline.VECTORIZER_STAGES:
+            if name in wanted:
+                fitted = pipeline.fitted_vectorizer(store, config, name)
+                keys.append(pipeline.vectorize_key(name, tokens.fingerprint, config, fitted))
+        if "word2vec" in wanted:
+            phrases_fp = None
+            if config.word2vec.phrases:
+                phrases = pipeline.phrases_key(tokens.fingerprint, config)
+                keys.append(phrases)
+                phrases_fp = phrases.fingerprint
+            keys.append(pipeline.word2vec_key(tokens.fingerprint, config, phrases_fp))
+    else:
+        pipeline.tokenize_logic.TokenFilter.for_backend(params, tokenizer)  # a bad stopword file fails now too
+
+    forced = pipeline.forced_stages(config)
+    history = RunHistory(store)
+    libraries = library_versions(*pipeline.LIBRARIES)
+    stages = {}
+    for key in keys:
+        fp = key.fingerprint
+        planned = PlannedStage(key, fp, store.lookup(key.stage, fp) is not None, forced.get(key.stage))
+        if planned.forced_by:
+            planned.reasons.append(Reason("forced", f"forced (--force {planned.forced_by})", {"by": planned.forced_by}))
+        elif not planned.cached:
+            planned.previous, planned.reasons = explain(store, key, fp, history, libraries)
+        stages[key.stage] = planned
+    return Plan(store, location, config, stages, model_path)
+
+
+# ------------------------------------------------------------------------------ explanations
+class RunHistory:
+    """The store's run records, newest first (by file time), read once per plan."""
+
+    def __init__(self, store: ArtifactStore) -> None:
+        folder = store.root / "runs"
+        files = [p for p in folder.glob("*.json") if p.name != "latest.json"] if folder.is_dir() else []
+        files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
+        self.runs: list[tuple[str, dict[str, Any]]] = []
+        for path in files:
+            try:
+                self.runs.append((path.stem, json.loads(path.read_text(encoding="utf-8"))))
+            except (OSError, ValueError):
+                continue  # a run record being written or damaged explains nothing
+
+    def recorded(self, stage: str) -> list[tuple[str, str]]:
+        """(run_id, fingerprint) of every recorded entry of `stage`, newest run first."""
+        found = []
+        for run_id, run in self.runs:
+            fp = recorded_fingerprint(run, stage)
+            if fp:
+                found.append((run_id, fp))
+        return found
+
+
+def recorded_fingerprint(run: dict[str, Any], stage: str) -> str | None:
+    """The fingerprint of `stage` in a run record: the run stages are under `stages`, soynlp's
+    trained model under `model.path`, word2vec's Phrases step under its `extra.phrases`."""
+    stages = run.get("stages") or {}
+    if stage == "model":
+        path = (run.get("model") or {}).get("path")
+        return Path(path).name if path else None
+    if stage == "phrases":
+        return ((stages.get("word2vec") or {}).get("extra") or {}).get("phrases", {}).get("fingerprint")
+    return (stages.get(stage) or {}).get("fingerprint")
+
+
+def explain(
+    store: ArtifactStore, key: pipeline.StageKey, fp: str, history: RunHistory, libraries: dict[str, str]
+) -> tuple[dict[str, Any] | None, list[Reason]]:
+    """Why `key` has no stored entry, compared with the most recent recorded entry of its stage
+    whose manifest can still be read. Returns (that entry as {run_id, fingerprint}, reasons)."""
+    recorded = history.recorded(key.stage)
+    if not recorded:
+        return None, [Reason("never-computed", "never computed")]
+    for run_id, old_fp in recorded:
+        previous = {"run_id": run_id, "fingerprint": old_fp}
+        if old_fp == fp:
+            return previous, [Reason(
+                "missing", f"its entry (recorded by run {run_id}) is no longer complete in the store", {"run_id": run_id}
+            )]
+        manifest = read_manifest(store.entry_path(key.stage, old_fp))
+        if manifest is not None:
+            return previous, differences(key, manifest, libraries)
+    run_id, old_fp = recorded[0]
+    return {"run_id": run_id, "fingerprint": old_fp}, [Reason(
+        "never-computed",
+        f"never computed with these settings; the entry run {run_id} used has been removed, so there is nothing to compare",
+    )]
+
+
+def differences(key: pipeline.StageKey, manifest: dict[str, Any], libraries: dict[str, str]) -> list[Reason]:
+    """What differs between a stage's new key and the manifest of an older entry of the same stage."""
+    reasons: list[Reason] = []
+    old_inputs, new_inputs = manifest.get("inputs") or {}, dict(key.inputs)
+    for name in sorted(set(old_inputs) | set(new_inputs)):
+        old, new = old_inputs.get(name), new_inputs.get(name)
+        if old != new:
+            what = "the corpus's bytes or how they are read" if name == "corpus" else f"the {name} stage's output"
+            reasons.append(Reason(
+                "input", f"input changed: {name} ({what}; {_short(old)} → {_short(new)})",
+                {"input": name, "old": old, "new": new},
+            ))
+    old_libraries = manifest.get("libraries") or {}
+    for name, new in key.libraries.items():
+        old = old_libraries.get(name)
+        if old != new:
+            reasons.append(_library_reason(name, old, new))
+    old_params = _flatten(manifest.get("params"))
+    new_params = _flatten(json.loads(canonical_json(key.params)))
+    for name in sorted(set(old_params) | set(new_params)):
+        old, new = old_params.get(name, _ABSENT), new_params.get(name, _ABSENT)
+        if old == new:
+            continue
+        library = _library_in(old, new, old_libraries, libraries)
+        if library is not None:
+            reasons.append(_library_reason(*library))
+            continue
+        reasons.append(Reason(
+            "parameter", f"parameter {name} changed: {_show_change(old, new)}",
+            {"parameter": name, "old": None if old is _ABSENT else old, "new": None if new is _ABSENT else new},
+        ))
+    if manifest.get("code_version") != key.code_version:
+        reasons.append(Reason(
+            "code", f"code version changed: {manifest.get('code_version')} → {key.code_version}",
+            {"old": manifest.get("code_version"), "new": key.code_version},
+        ))
+    if not reasons:
+        reasons.append(Reason(
+            "key-format", "the way koprep keys this stage changed (same settings, new fingerprint format)"
+        ))
+    return _unique(reasons)
+
+
+class _Absent:
+    def __repr__(self) -> str:
+        return "(unset)"
+
+
+_ABSENT = _Absent()
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict):
+        flat: dict[str, Any] = {}
+        for name, item in value.items():
+            flat.update(_flatten(item, f"{prefix}{name}."))
+        return flat
+    return {prefix[:-1]: value} if prefix else {}
+
+
+def _library_in(old: Any, new: Any, old_libraries: dict[str, str], libraries: dict[str, str]) -> tuple[str, str, str] | None:
+    """A changed version string (a backend's `backend_version`, soynlp's `fit_version`) whose only
+    news is a library upgrade: the library, its old and its new version."""
+    if not (isinstance(old, str) and isinstance(new, str)):
+        return None
+    for name, old_version in old_libraries.items():
+        new_version = libraries.get(name)
+        if new_version and new_version != old_version and f"{name}-{old_version}" in old:
+            if old.replace(f"{name}-{old_version}", f"{name}-{new_version}") == new:
+                return name, old_version, new_version
+    return None
+
+
+def _library_reason(name: str, old: str | None, new: str | None) -> Reason:
+    return Reason(
+        "library", f"library version changed ({name} {old or 'unknown'} → {new or 'not installed'})",
+        {"library": name, "old": old, "new": new},
+    )
+
+
+def _unique(reasons: list[Reason]) -> list[Reason]:
+    seen, unique = set(), []
+    for reason in reasons:
+        if reason.text not in seen:
+            seen.add(reason.text)
+            unique.append(reason)
+    return unique
+
+
+def _short(fp: str | None) -> str:
+    return "none" if fp is None else fp[:8]
+
+
+def _show_change(old: Any, new: Any) -> str:
+    if isinstance(old, list) and isinstance(new, list) and max(len(old), len(new)) > 6:
+        added = [x for x in new if x not in old]
+        removed = [x for x in old if x not in new]
+        if added or removed:
+            return f"added {_show(added)}, removed {_show(removed)}"
+        return f"same {len(new)} entries, new order"
+    return f"{_show(old)} → {_show(new)}"
+
+
+def _show(value: Any) -> str:
+    if value is _ABSENT:
+        return "(unset)"
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 1] + "…"
+
+
+def format_plan(plan: Plan) -> str:
+    """The plan as the terminal shows it: one line per stage, with its reasons below it."""
+    info = plan.to_json()
+    lines = [f"corpus {info['corpus']}  backend {info['backend']}  artifacts {info['artifacts']}"]
+    width = max(len(name) for name in plan.stages)
+    for name, planned in plan.stages.items():
+        lines.append(f"{name:<{width}}  {planned.state:<6}  {planned.fingerprint[:12]}")
+        lines.extend(f"{'':<{width}}    - {reason.text}" for reason in planned.reasons)
+    todo = [name for name, planned in plan.stages.items() if planned.state != "cached"]
+    lines.append(
+        f"would compute: {', '.join(todo)}" if todo else "up to date: a run would answer from the store (no Prefect)"
+    )
+    return "\n".join(lines)
