@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from koprep import corpus as corpus_io
 from koprep.config import PipelineConfig, TokenizeParams
+from koprep.progress import Counter, ProgressCallback
 from koprep.stages import clean as clean_logic
 from koprep.stages import embed as embed_logic
 from koprep.stages import tokenize as tokenize_logic
@@ -118,18 +119,26 @@ class TokenShards:
     Arrow list<string> arrays, which the vectorizers and word2vec's reader consume without decoding
     every token to a Python string."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, counter: Counter | None = None) -> None:
         self.files = part_files(path)
+        self.counter = counter
+        """Advanced by one each time a shard has been used (for progress reports)."""
 
     def __iter__(self) -> Iterator[tuple[list[str], pa.ListArray]]:
         """Each shard's (doc_ids, tokens)."""
         for file in self.files:
             table = pq.read_table(file, columns=["doc_id", "tokens"])
             yield table.column("doc_id").to_pylist(), table.column("tokens").combine_chunks()
+            self._shard_done()
 
     def token_arrays(self) -> Iterator[pa.ListArray]:
         for file in self.files:
             yield pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
+            self._shard_done()
+
+    def _shard_done(self) -> None:
+        if self.counter is not None:
+            self.counter.advance()
 
     def token_lists(self) -> Iterator[list[list[str]]]:
         for tokens in self.token_arrays():
@@ -270,8 +279,11 @@ def _clean_texts(path: str) -> Iterator[str]:
         yield from table.column("text").to_pylist()
 
 
-def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineConfig) -> tuple[StageResult, str | None]:
-    """Tokenize the cleaned corpus. Returns the result and, for trainable backends, the model's path."""
+def tokenize_stage(
+    store: ArtifactStore, clean: StageResult, config: PipelineConfig, on_progress: ProgressCallback | None = None,
+) -> tuple[StageResult, str | None]:
+    """Tokenize the cleaned corpus. Returns the result and, for trainable backends, the model's path.
+    `on_progress(documents_done, documents)` is called as batches of documents are tokenized."""
     params = config.tokenize
     tokenizer, token_filter, model_fp = prepare_tokenizer(store, params, clean)
     inputs = {"clean": clean.fingerprint}
@@ -288,13 +300,19 @@ def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineCon
 
     def compute(pending: PendingEntry):
         documents = empty = tokens_total = 0
+        counter = Counter(on_progress, clean.rows)
         for index, table in enumerate(iter_parts(clean.path, ["doc_id", "text"])):
-            tokens = tokenize_logic.tokenize_texts(tokenizer, table.column("text").to_pylist(), token_filter)
+            texts = table.column("text").to_pylist()
+            tokens = []
+            for start in range(0, len(texts), tokenize_logic.BATCH):
+                tokens += tokenize_logic.tokenize_texts(tokenizer, texts[start : start + tokenize_logic.BATCH], token_filter)
+                counter.advance(min(tokenize_logic.BATCH, len(texts) - start))
             out = pa.table({"doc_id": table.column("doc_id"), "tokens": pa.array(tokens, type=pa.list_(pa.string()))})
             pq.write_table(out, pending.path / PART.format(index))
             documents += len(tokens)
             empty += sum(1 for t in tokens if not t)
             tokens_total += sum(len(t) for t in tokens)
+        counter.finish()
         return documents, {
             "backend": params.backend,
             "backend_version": tokenizer.version(),
@@ -332,8 +350,12 @@ def _fitted_entry(store: ArtifactStore, config: PipelineConfig, name: str) -> En
     return store.open_entry(stages[name]["path"])
 
 
-def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig) -> StageResult:
-    """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard."""
+def vectorize_stage(
+    store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig,
+    on_progress: ProgressCallback | None = None,
+) -> StageResult:
+    """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard.
+    `on_progress(shards_done, shards)` counts shard reads: the fitting pass and the transform pass."""
     params = getattr(config, name)
     inputs = {"tokenize": tokens.fingerprint}
     fitted_entry = _fitted_entry(store, config, name)
@@ -341,7 +363,9 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
         inputs["fitted"] = fitted_entry.fingerprint
 
     def compute(pending: PendingEntry):
-        shards = TokenShards(tokens.path)
+        passes = 1 if fitted_entry is not None else 2
+        counter = Counter(on_progress, passes * len(part_files(tokens.path)))
+        shards = TokenShards(tokens.path, counter)
         if fitted_entry is None:
             fitted = vectorize_logic.fit_vocabulary(shards.token_arrays(), params)
         else:
@@ -364,6 +388,7 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
         nnz = pq.ParquetFile(pending.path / "matrix.parquet").metadata.num_rows if writer else 0
         documents = pd.DataFrame({"row": np.arange(len(doc_ids), dtype=np.int64), "doc_id": doc_ids})
         pq.write_table(arrow_table(documents), pending.path / "documents.parquet")
+        counter.finish()
         return len(doc_ids), {
             "documents": len(doc_ids),
             "terms": len(fitted.table),
@@ -414,8 +439,11 @@ class _Phrased:
         return embed_logic.apply_phrases(self.sentences, self.table, self.params)
 
 
-def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineConfig) -> StageResult:
-    """gensim Word2Vec streamed from the token shards (after the cached Phrases step, if enabled)."""
+def word2vec_stage(
+    store: ArtifactStore, tokens: StageResult, config: PipelineConfig, on_progress: ProgressCallback | None = None,
+) -> StageResult:
+    """gensim Word2Vec streamed from the token shards (after the cached Phrases step, if enabled).
+    `on_progress(shards_done, shards)` counts shard reads over the vocabulary pass and every epoch."""
     params = config.word2vec
     inputs = {"tokenize": tokens.fingerprint}
     phrases = phrases_stage(store, tokens, config) if params.phrases else None
@@ -423,7 +451,8 @@ def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCo
         inputs["phrases"] = phrases.fingerprint
 
     def compute(pending: PendingEntry):
-        shards = TokenShards(tokens.path)
+        counter = Counter(on_progress, (params.epochs + 1) * len(part_files(tokens.path)))
+        shards = TokenShards(tokens.path, counter)
         sentences = Sentences(shards)
         if phrases is None:
             kv = embed_logic.train_word2vec(sentences, params, word_counts(shards))
@@ -432,6 +461,7 @@ def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCo
             kv = embed_logic.train_word2vec(_Phrased(sentences, table, params), params.model_copy(update={"phrases": False}))
         pq.write_table(embed_logic.vectors_table(kv), pending.path / "vectors.parquet")
         embed_logic.write_word2vec_binary(kv, pending.path / "vectors.bin")
+        counter.finish()
         return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
 
     result = _stage(store, "word2vec", embed_logic.VERSION, params, inputs, compute)
