@@ -18,6 +18,7 @@ import shutil
 import time
 import uuid
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -498,10 +499,16 @@ def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:
 
 
 def word_vectors(entry: Entry):
-    """The stored vectors as gensim KeyedVectors with their real word counts."""
+    """The stored vectors as gensim KeyedVectors with their real word counts (an entry never
+    changes once written, so the last few loaded are kept)."""
+    return _load_vectors(str(entry.file("vectors.parquet")))
+
+
+@lru_cache(maxsize=2)
+def _load_vectors(path: str):
     from koprep.stages.embed import keyed_vectors_from_table
 
-    return keyed_vectors_from_table(pd.read_parquet(entry.file("vectors.parquet")))
+    return keyed_vectors_from_table(pd.read_parquet(path))
 
 
 def word2vec_details(entry: Entry, *, top: int, neighbours: int) -> dict[str, Any]:

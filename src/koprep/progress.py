@@ -35,7 +35,8 @@ class TerminalBoard:
         class RateColumn(ProgressColumn):
             def render(self, task) -> Text:
                 speed = task.finished_speed or task.speed
-                return Text(f"{speed:,.0f} {task.fields.get('unit', '')}/s" if speed else "", style="cyan")
+                rate = f"{speed:,.1f}" if speed and speed < 10 else f"{speed or 0:,.0f}"
+                return Text(f"{rate} {task.fields.get('unit', '')}/s" if speed else "", style="cyan")
 
         self.progress = Progress(
             TextColumn("{task.description:<9}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[unit]}"),

@@ -125,7 +125,7 @@ def histogram_chart(title: str, xlabel: str, edges: list[float], counts: list[in
 def projection_chart(title: str, points: Mapping[str, Any]) -> str:
     """Scatter of the PCA projection with a Korean label beside every word."""
     font = _font()
-    figure = _figure(7.5, 5.6)
+    figure = _figure(6.0, 5.0)
     axes = figure.add_subplot()
     axes.scatter(points["x"], points["y"], s=14, color="#2b6cb0")
     for word, x, y in zip(points["words"], points["x"], points["y"]):
@@ -262,12 +262,14 @@ def render_html(data: Mapping[str, Any], created: dt.datetime | None = None) -> 
                                                             for i, t in enumerate(tokens["top_terms"])], numeric={0, 2}))
         if tfidf:
             parts.append(_table(["#", "term", "TF-IDF", "df", "idf"],
-                                [[str(i + 1), _term(t["term"]), f"{t['tfidf']:,.2f}", f"{t['df']:,}", f"{t.get('idf', '')}"]
+                                [[str(i + 1), _term(t["term"]), f"{t['tfidf']:,.2f}", f"{t['df']:,}", f"{t['idf']:.4f}" if "idf" in t else ""]
                                  for i, t in enumerate(tfidf["top_by_tfidf"])], numeric={0, 2, 3, 4}))
         parts.append("</div>")
     word2vec = stages.get("word2vec")
+    projection = data.get("projection")
     if word2vec:
-        parts.append("<h2>word2vec: nearest neighbours of the most frequent words</h2>")
+        parts.append("<h2>word2vec: nearest neighbours and a 2-D projection (PCA) of the most frequent words</h2>"
+                     '<div class="grid">')
         parts.append(_table(
             ["word", "count", "neighbours (cosine similarity)"],
             [[_term(item["word"]), f"{item['count']:,}",
@@ -275,10 +277,10 @@ def render_html(data: Mapping[str, Any], created: dt.datetime | None = None) -> 
              for item in word2vec["neighbours"][:NEIGHBOUR_WORDS]],
             numeric={1},
         ))
-    if "projection" in data and data["projection"]["words"]:
-        parts.append('<h2>word2vec: 2-D projection (PCA) of the most frequent words</h2><div class="grid">'
-                     f'<img id="chart-projection" alt="projection" '
-                     f'src="{projection_chart("단어 벡터 PCA (top words)", data["projection"])}"></div>')
+        if projection and projection["words"]:
+            parts.append(f'<img id="chart-projection" alt="projection" '
+                         f'src="{projection_chart("단어 벡터 PCA (top words)", projection)}">')
+        parts.append("</div>")
     if tokens and tokens["samples"]:
         parts.append("<h2>Sample documents</h2>")
         parts.append(_table(["doc_id", "cleaned text", "tokens"], [
