@@ -258,3 +258,13 @@ def test_chromium_draws_the_charts_and_hangul_glyphs_not_boxes(written, tmp_path
     # And each word drawn with the report's font differs from its boxes.
     assert min(_difference(g, b) for g, b in zip(glyphs, boxes)) > 8
     assert all((g < 128).mean() > 0.05 for g in glyphs)  # dark strokes, not an empty span
+
+
+def test_a_run_of_some_stages_gets_the_sections_it_has(written):
+    store, summary, _, _ = written
+    partial = dict(summary, run_id="partial",
+                   stages={k: v for k, v in summary["stages"].items() if k in ("clean", "tokenize")})
+    page = report.render_html(report.report_data(store, partial))
+    assert set(re.findall(r'<img id="([^"]+)"', page)) == {
+        "chart-top-frequency", "chart-tokens-per-document", "chart-characters-per-token"}
+    assert "word2vec" not in page and "TF-IDF" not in page
