@@ -304,6 +304,7 @@ def tokenize_stage(
         for index, table in enumerate(iter_parts(clean.path, ["doc_id", "text"])):
             texts = table.column("text").to_pylist()
             tokens = []
+            # The backend's own batch size, one batch at a time, so progress moves between batches.
             for start in range(0, len(texts), tokenize_logic.BATCH):
                 tokens += tokenize_logic.tokenize_texts(tokenizer, texts[start : start + tokenize_logic.BATCH], token_filter)
                 counter.advance(min(tokenize_logic.BATCH, len(texts) - start))
