@@ -390,34 +390,57 @@ class TokenStatistics:
     documents: int
     tokens: int
     empty_documents: int
-    counts: dict[str, int]
-    """Every distinct token's count, in order of first occurrence."""
+    counts: pa.Table
+    """term (string), count (int64): every distinct token once."""
     tokens_per_document: np.ndarray
 
+    @property
+    def vocabulary(self) -> int:
+        return self.counts.num_rows
+
     def top_terms(self, n: int) -> list[dict[str, Any]]:
-        ranked = sorted(self.counts.items(), key=lambda item: (-item[1], item[0]))[:n]
-        return [{"term": term, "count": count} for term, count in ranked]
+        """The `n` most frequent tokens (ties by term)."""
+        return [{"term": row["term"], "count": row["count"]} for row in _top(self.counts, "count", n)]
 
     def characters_per_token(self) -> dict[int, int]:
         """Token occurrences by length in characters."""
-        lengths: dict[int, int] = {}
-        for term, count in self.counts.items():
-            lengths[len(term)] = lengths.get(len(term), 0) + count
-        return dict(sorted(lengths.items()))
+        lengths = pc.utf8_length(self.counts.column("term")).to_numpy(zero_copy_only=False)
+        by_length = np.bincount(lengths, weights=self.counts.column("count").to_numpy(), minlength=1)
+        return {length: int(count) for length, count in enumerate(by_length) if count}
+
+
+def _top(table: pa.Table, column: str, n: int) -> list[dict[str, Any]]:
+    """The `n` rows with the largest `column`, ties broken by term, computed in Arrow (vocabularies
+    of millions of n-grams are never sorted whole)."""
+    if n <= 0 or table.num_rows == 0:
+        return []
+    threshold = pc.select_k_unstable(table, k=min(n, table.num_rows), sort_keys=[(column, "descending")])
+    floor = table.column(column)[threshold[-1].as_py()]
+    candidates = table.filter(pc.greater_equal(table.column(column), floor))
+    ordered = candidates.sort_by([(column, "descending"), ("term", "ascending")])
+    return ordered.slice(0, n).to_pylist()
 
 
 def token_statistics(tokenize_path: str | Path) -> TokenStatistics:
-    from koprep.pipeline import TokenShards, word_counts
+    """Token counts and lengths of a tokenize output, shard by shard in Arrow."""
+    from koprep.pipeline import TokenShards
 
-    shards = TokenShards(tokenize_path)
-    counts = word_counts(shards)
-    lengths = [pc.list_value_length(tokens).to_numpy(zero_copy_only=False) for tokens in shards.token_arrays()]
+    per_shard, lengths = [], []
+    for tokens in TokenShards(tokenize_path).token_arrays():
+        lengths.append(pc.list_value_length(tokens).to_numpy(zero_copy_only=False))
+        found = pc.value_counts(tokens.flatten())
+        per_shard.append(pa.table({"term": found.field("values"), "count": found.field("counts")}))
+    if per_shard:
+        summed = pa.concat_tables(per_shard).group_by("term").aggregate([("count", "sum")])
+        counts = pa.table({"term": summed.column("term"), "count": summed.column("count_sum")})
+    else:
+        counts = pa.table({"term": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
     per_document = np.concatenate(lengths).astype(np.int64) if lengths else np.zeros(0, np.int64)
     return TokenStatistics(
         documents=len(per_document),
         tokens=int(per_document.sum()),
         empty_documents=int((per_document == 0).sum()),
-        counts=counts.counts,
+        counts=counts,
         tokens_per_document=per_document,
     )
 
@@ -445,7 +468,7 @@ def token_details(entry: Entry, clean: Entry | None, *, top: int, samples: int) 
     return {
         "documents": stats.documents,
         "tokens": stats.tokens,
-        "vocabulary": len(stats.counts),
+        "vocabulary": stats.vocabulary,
         "empty_documents": stats.empty_documents,
         "top_terms": stats.top_terms(top),
         "tokens_per_document": {
@@ -465,36 +488,31 @@ def token_details(entry: Entry, clean: Entry | None, *, top: int, samples: int) 
 def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:
     """Vocabulary size and the top terms by document frequency and by summed matrix value (total
     count for bow/ngram, total TF-IDF weight for tfidf)."""
-    vocabulary = pq.read_table(entry.file("vocabulary.parquet")).to_pandas()
+    vocabulary = pq.read_table(entry.file("vocabulary.parquet"))
     matrix = pq.read_table(entry.file("matrix.parquet"), columns=["term_id", "value"])
-    totals = np.zeros(len(vocabulary), dtype=np.float64)
-    if matrix.num_rows:
-        grouped = matrix.group_by("term_id").aggregate([("value", "sum")])
-        totals[grouped.column("term_id").to_numpy()] = grouped.column("value_sum").to_numpy()
-    vocabulary["total"] = totals
+    term_ids = matrix.column("term_id").to_numpy()
+    totals = np.bincount(term_ids, weights=matrix.column("value").to_numpy(), minlength=vocabulary.num_rows)
+    weight = "tfidf" if pa.types.is_floating(matrix.schema.field("value").type) else "count"
+    table = vocabulary.append_column("total", pa.array(totals if weight == "tfidf" else totals.round().astype(np.int64)))
     extra = entry.manifest.get("extra", {})
-    value_type = matrix.schema.field("value").type
-    weight = "tfidf" if pa.types.is_floating(value_type) else "count"
 
-    def rows(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    def rows(found: list[dict[str, Any]]) -> list[dict[str, Any]]:
         out = []
-        for row in frame.itertuples(index=False):
-            item = {"term": str(row.term), "df": int(row.df),
-                    weight: round(float(row.total), 4) if weight == "tfidf" else int(row.total)}
-            if "idf" in frame.columns:
-                item["idf"] = round(float(row.idf), 4)
+        for row in found:
+            item = {"term": row["term"], "df": int(row["df"]),
+                    weight: round(float(row["total"]), 4) if weight == "tfidf" else int(row["total"])}
+            if "idf" in row:
+                item["idf"] = round(float(row["idf"]), 4)
             out.append(item)
         return out
 
-    by_df = vocabulary.sort_values(["df", "term"], ascending=[False, True], kind="stable").head(top)
-    by_total = vocabulary.sort_values(["total", "term"], ascending=[False, True], kind="stable").head(top)
     return {
-        "terms": len(vocabulary),
+        "terms": vocabulary.num_rows,
         "documents": extra.get("documents"),
         "nonzeros": extra.get("nonzeros", matrix.num_rows),
         "weight": weight,
-        "top_by_df": rows(by_df),
-        f"top_by_{weight}": rows(by_total),
+        "top_by_df": rows(_top(table, "df", top)),
+        f"top_by_{weight}": rows(_top(table, "total", top)),
     }
 
 
@@ -508,7 +526,8 @@ def word_vectors(entry: Entry):
 def _load_vectors(path: str):
     from koprep.stages.embed import keyed_vectors_from_table
 
-    return keyed_vectors_from_table(pd.read_parquet(path))
+    # Arrow-backed columns take keyed_vectors_from_table's vectorised path (no per-row arrays).
+    return keyed_vectors_from_table(pd.read_parquet(path, dtype_backend="pyarrow"))
 
 
 def word2vec_details(entry: Entry, *, top: int, neighbours: int) -> dict[str, Any]:

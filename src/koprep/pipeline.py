@@ -30,7 +30,7 @@ import pyarrow.parquet as pq
 
 from koprep import corpus as corpus_io
 from koprep.config import PipelineConfig, TokenizeParams
-from koprep.progress import Counter, ProgressCallback
+from koprep.progress import ProgressCallback, ProgressCounter
 from koprep.stages import clean as clean_logic
 from koprep.stages import embed as embed_logic
 from koprep.stages import tokenize as tokenize_logic
@@ -119,7 +119,7 @@ class TokenShards:
     Arrow list<string> arrays, which the vectorizers and word2vec's reader consume without decoding
     every token to a Python string."""
 
-    def __init__(self, path: str | Path, counter: Counter | None = None) -> None:
+    def __init__(self, path: str | Path, counter: ProgressCounter | None = None) -> None:
         self.files = part_files(path)
         self.counter = counter
         """Advanced by one each time a shard has been used (for progress reports)."""
@@ -300,7 +300,7 @@ def tokenize_stage(
 
     def compute(pending: PendingEntry):
         documents = empty = tokens_total = 0
-        counter = Counter(on_progress, clean.rows)
+        counter = ProgressCounter(on_progress, clean.rows)
         for index, table in enumerate(iter_parts(clean.path, ["doc_id", "text"])):
             texts = table.column("text").to_pylist()
             tokens = []
@@ -365,7 +365,7 @@ def vectorize_stage(
 
     def compute(pending: PendingEntry):
         passes = 1 if fitted_entry is not None else 2
-        counter = Counter(on_progress, passes * len(part_files(tokens.path)))
+        counter = ProgressCounter(on_progress, passes * len(part_files(tokens.path)))
         shards = TokenShards(tokens.path, counter)
         if fitted_entry is None:
             fitted = vectorize_logic.fit_vocabulary(shards.token_arrays(), params)
@@ -452,7 +452,7 @@ def word2vec_stage(
         inputs["phrases"] = phrases.fingerprint
 
     def compute(pending: PendingEntry):
-        counter = Counter(on_progress, (params.epochs + 1) * len(part_files(tokens.path)))
+        counter = ProgressCounter(on_progress, (params.epochs + 1) * len(part_files(tokens.path)))
         shards = TokenShards(tokens.path, counter)
         sentences = Sentences(shards)
         if phrases is None:

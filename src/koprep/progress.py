@@ -143,7 +143,7 @@ def stage_progress(stage: str, unit: str) -> ProgressCallback | None:
     return report
 
 
-class Counter:
+class ProgressCounter:
     """Counts units of work towards `total` for a stage: reports (0, total) at once, then each
     advance, never beyond `total`, and (total, total) on `finish`. Silent without a callback."""
 

@@ -60,13 +60,13 @@ def test_stages_report_progress_monotonically_to_the_total(tmp_path, corpus, wor
 
 def test_counter_never_passes_the_total_and_finishes_there():
     seen = Recorder()
-    counter = progress.Counter(seen, 3)
+    counter = progress.ProgressCounter(seen, 3)
     for _ in range(5):
         counter.advance()
     counter.finish()
     assert seen.calls == [(0, 3), (1, 3), (2, 3), (3, 3), (3, 3), (3, 3)]
     short = Recorder()
-    counter = progress.Counter(short, 4)
+    counter = progress.ProgressCounter(short, 4)
     counter.advance()
     counter.finish()
     assert short.calls == [(0, 4), (1, 4), (4, 4)]
@@ -87,7 +87,7 @@ def test_terminal_display_only_when_stdout_and_stderr_are_terminals():
     with progress.terminal_progress(stdout, stderr) as board:
         assert board is not None
         report = progress.stage_progress("tokenize", "documents")
-        counter = progress.Counter(report, 2000)
+        counter = progress.ProgressCounter(report, 2000)
         counter.advance(1000)
         counter.advance(1000)
     assert progress.stage_progress("tokenize", "documents") is None  # closed again
