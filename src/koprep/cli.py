@@ -154,7 +154,7 @@ def _run(args: argparse.Namespace) -> int:
     # Bad input fails here, before a Prefect server is contacted or started.
     store = ArtifactStore(args.artifacts)
     preflight(store, args.corpus, with_fitted_from(store, load_config(args.config_file, args.overrides, args.backend)))
-    from flows.preprocess import preprocess
+    from koprep.orchestration.flow import preprocess
 
     from koprep.progress import terminal_progress
 
@@ -220,15 +220,17 @@ def _clean_preview(args: argparse.Namespace) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    from koprep import orchestrate
+    from koprep.errors import OrchestrationError
+    from koprep.orchestration import client
+    from koprep.orchestration.parameters import PreprocessParameters
 
-    parameters = orchestrate.PreprocessParameters(
+    parameters = PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
         overrides=dict(_pairs(args.overrides)) or None, artifacts=args.artifacts,
     )
     try:
-        orchestrate.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)
-    except orchestrate.OrchestrationError as exc:
+        client.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)
+    except OrchestrationError as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     return 0
@@ -237,25 +239,27 @@ def _serve(args: argparse.Namespace) -> int:
 def _trigger(args: argparse.Namespace) -> int:
     """Exit 0: run created (or, with --watch, completed); 1: the run failed, crashed, was cancelled
     or outlived --timeout; 2: nothing was started (bad parameters, no server, no such deployment)."""
-    from koprep import orchestrate
+    from koprep.errors import OrchestrationError
+    from koprep.orchestration import client
+    from koprep.orchestration.parameters import parse_parameter_pairs
 
-    deployment = args.deployment or orchestrate.DEFAULT_DEPLOYMENT
+    deployment = args.deployment or client.DEFAULT_DEPLOYMENT
     try:
-        run = orchestrate.trigger(deployment, orchestrate.parse_parameter_pairs(args.params), _pairs(args.overrides))
-    except orchestrate.OrchestrationError as exc:
+        run = client.trigger(deployment, parse_parameter_pairs(args.params), _pairs(args.overrides))
+    except OrchestrationError as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
     print(f"created flow run {run.name} ({run.id}) of {deployment}")
-    if url := orchestrate.run_url(run.id):
+    if url := client.run_url(run.id):
         print(f"  {url}")
     if not args.watch:
         return 0
     try:
-        finished = orchestrate.watch(
+        finished = client.watch(
             run.id, timeout=args.timeout,
             on_state=lambda name, message: print(f"  {name}" + (f": {message}" if message else ""), flush=True),
         )
-    except orchestrate.OrchestrationError as exc:
+    except OrchestrationError as exc:
         print(f"koprep: error: {exc}", file=sys.stderr)
         return 1
     if finished.summary is not None:
@@ -356,7 +360,7 @@ def _show_lines(name: str, stage: dict) -> list[str]:
     elif "top_by_df" in stage:
         weight = stage["weight"]
         lines.append(f"  terms {stage['terms']:,}  documents {stage['documents']:,}  nonzeros {stage['nonzeros']:,}")
-        lines.append(f"  top terms by TF-IDF weight (summed over documents)" if weight == "tfidf" else "  top terms by count")
+        lines.append("  top terms by TF-IDF weight (summed over documents)" if weight == "tfidf" else "  top terms by count")
         lines += _term_columns([(t["term"], f"{t[weight]:,.2f}" if weight == "tfidf" else f"{t[weight]:,}")
                                 for t in stage[f"top_by_{weight}"]])
         lines.append("  top terms by document frequency")
@@ -451,7 +455,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     # The temporary Prefect server started when no PREFECT_API_URL is set would otherwise try to
     # send usage telemetry over the network; koprep makes no network calls of its own.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from koprep.orchestrate import BAD_INPUT_ERRORS
+    from koprep.orchestration.parameters import BAD_INPUT_ERRORS
 
     args = build_parser().parse_args(argv)
     try:

@@ -21,6 +21,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from koprep.errors import BadInputError
+from koprep.store import file_chunks
 
 READER_VERSION = "1"
 TEXT_COLUMN_GUESSES = ("document", "text", "content", "sentence", "Q")
@@ -65,9 +66,8 @@ def corpus_fingerprint(location: str | None, params: CorpusParams) -> str:
     digest.update(f"reader={READER_VERSION};params={params.model_dump_json()}".encode())
     for name, path in corpus_files(location):
         digest.update(name.encode("utf-8") + b"\0")
-        with open(path, "rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
+        for block in file_chunks(path):
+            digest.update(block)
         digest.update(b"\0")
     return digest.hexdigest()[:32]
 

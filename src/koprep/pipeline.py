@@ -2,7 +2,7 @@
 
 Each `*_stage` function computes its output's fingerprint from its parameters, code version and
 upstream fingerprints, returns the stored entry when one is complete, and otherwise computes and
-writes it atomically. `flows/preprocess.py` wraps each in a Prefect task; tests and other
+writes it atomically. `koprep.orchestration.flow` wraps each in a Prefect task; tests and other
 orchestrators can call them directly.
 
 Artifact layout per stage (all Parquet; `_manifest.json` beside them):
@@ -39,7 +39,7 @@ from koprep.store import (
     ArtifactStore, Entry, PendingEntry, StoreError, file_sha256, fingerprint, library_versions, write_json_atomic,
 )
 from koprep.tokenizers import get_tokenizer
-from koprep.tokenizers.base import Tokenizer, needs_fit
+from koprep.tokenizers.base import Tokenizer, TrainableTokenizer
 
 PART = "part-{:05d}.parquet"
 VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
@@ -194,7 +194,7 @@ def preflight(store: ArtifactStore, location: str | None, config: PipelineConfig
     tokenizer = get_tokenizer(params.backend, params.options)
     tokenize_logic.TokenFilter.for_backend(params, tokenizer)
     if params.model is not None:
-        if not needs_fit(tokenizer):
+        if not isinstance(tokenizer, TrainableTokenizer):
             raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
         resolve_model(store, params.model)
     if config.run.fitted_from is not None:
@@ -232,7 +232,7 @@ def prepare_tokenizer(
     the `clean` output (cached as the `model` stage)."""
     tokenizer = get_tokenizer(params.backend, params.options)
     model_fp = None
-    if needs_fit(tokenizer):
+    if isinstance(tokenizer, TrainableTokenizer):
         if params.model is not None:
             entry = resolve_model(store, params.model)
         elif clean is None:
@@ -279,6 +279,20 @@ def _clean_texts(path: str) -> Iterator[str]:
         yield from table.column("text").to_pylist()
 
 
+def tokenize_stage_params(
+    params: TokenizeParams, tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter
+) -> dict[str, Any]:
+    """What the tokenize fingerprint hashes: the backend, its version and the options that affect its
+    output (defaults filled in; execution-only options such as okt `threads` and options the chosen
+    mode ignores left out), and the resolved token filter. Never run settings (`run.*`)."""
+    return {
+        "backend": params.backend,
+        "backend_version": tokenizer.version(),
+        "options": tokenizer.options.affecting_output(),
+        "filter": asdict(token_filter),
+    }
+
+
 def tokenize_stage(
     store: ArtifactStore, clean: StageResult, config: PipelineConfig, on_progress: ProgressCallback | None = None,
 ) -> tuple[StageResult, str | None]:
@@ -291,12 +305,7 @@ def tokenize_stage(
     if model_fp is not None:
         inputs["model"] = model_fp
         model_path = str(store.entry_path("model", model_fp))
-    stage_params = {
-        "backend": params.backend,
-        "backend_version": tokenizer.version(),
-        "options": params.options,
-        "filter": asdict(token_filter),
-    }
+    stage_params = tokenize_stage_params(params, tokenizer, token_filter)
 
     def compute(pending: PendingEntry):
         documents = empty = tokens_total = 0

@@ -59,11 +59,16 @@ def fingerprint(stage: str, code_version: str, params: Any, inputs: Mapping[str,
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
 
 
+def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
+    """A file's bytes in blocks of `size`, for hashing files larger than memory."""
+    with open(path, "rb") as handle:
+        yield from iter(lambda: handle.read(size), b"")
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
+    for block in file_chunks(path):
+        digest.update(block)
     return digest.hexdigest()
 
 

@@ -7,6 +7,10 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
+pytestmark = pytest.mark.slow  # starts JVMs
+
 HIDE_SYSTEM_JAVA = """
 import jpype
 def _no_system_java():

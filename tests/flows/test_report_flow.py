@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from koprep import orchestrate
+from koprep.orchestration.client import flow_run_artifacts
 
 KOPREP = str(Path(sys.executable).with_name("koprep"))
 PROGRESS_MARKS = ("ETA", "━", "documents/s", "shards/s", "2480/2480")  # what the display draws
@@ -59,7 +59,7 @@ def test_progress_on_a_terminal_none_when_piped_and_the_report_in_store_and_ui(t
     assert (runs / "latest.html").read_text(encoding="utf-8") == page
     assert "<h1>koprep run " + run_id in page and 'id="chart-projection"' in page
 
-    artifacts = orchestrate.flow_run_artifacts(run_id)
+    artifacts = flow_run_artifacts(run_id)
     markdown = artifacts["koprep-report"].data
     assert f"runs/{run_id}.html" in markdown and "## Top tokens by count" in markdown and "한다" in markdown
     for stage in ("tokenize", "bow", "ngram", "tfidf", "word2vec"):

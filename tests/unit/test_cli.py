@@ -7,12 +7,11 @@ import json
 
 from koprep.cli import main
 from koprep.stages.clean import CleanParams, clean_text
-from tests.helpers import nsmc
+from tests.unit.korean_samples import REVIEWS
 
 
 def laughing_review() -> str:
-    reviews = nsmc(5000)["document"]
-    return next(r for r in reviews if "ㅋㅋㅋㅋ" in r and "." in r)
+    return next(r for r in REVIEWS if "ㅋㅋㅋㅋ" in r and "." in r)
 
 
 def preview_lines(capsys, *args) -> list[tuple[str, str, str]]:

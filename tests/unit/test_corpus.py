@@ -17,9 +17,9 @@ def test_default_corpus_is_konlpys_kolaw_and_kobill():
     from konlpy.corpus import kobill, kolaw
 
     frame = read_corpus(None, DEFAULT)
-    constitution = [l for l in kolaw.open("constitution.txt").read().splitlines() if l.strip()]
+    constitution = [line for line in kolaw.open("constitution.txt").read().splitlines() if line.strip()]
     bills = sum(
-        len([l for l in kobill.open(f).read().splitlines() if l.strip()]) for f in kobill.fileids()
+        len([line for line in kobill.open(f).read().splitlines() if line.strip()]) for f in kobill.fileids()
     )
     assert len(frame) == len(constitution) + bills
     assert frame["text"].iloc[0] == constitution[0]
@@ -27,6 +27,7 @@ def test_default_corpus_is_konlpys_kolaw_and_kobill():
     assert frame["doc_id"].is_unique
 
 
+@pytest.mark.slow  # the shared corpora
 def test_nsmc_txt_with_header_is_read_as_tsv_with_label_passthrough():
     path = require(NSMC_TEST)
     assert resolve_format(str(path), DEFAULT) == "tsv"
@@ -38,6 +39,7 @@ def test_nsmc_txt_with_header_is_read_as_tsv_with_label_passthrough():
     assert frame["label"].tolist() == direct["label"].tolist()
 
 
+@pytest.mark.slow  # the shared corpora
 def test_nsmc_quotes_are_kept_verbatim():
     path = require(NSMC_TEST)
     frame = read_corpus(str(path), DEFAULT)
@@ -46,16 +48,18 @@ def test_nsmc_quotes_are_kept_verbatim():
     assert (frame["text"] == "").sum() == 3  # the corpus README: 3 empty test documents
 
 
+@pytest.mark.slow  # the shared corpora
 def test_jsonl_petitions_with_named_field_and_id():
     path = require(PETITIONS / "petitions_2019-06.jsonl")
     frame = read_corpus(str(path), CorpusParams(text_column="content", id_column="petition_idx"))
-    records = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()]
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(frame) == len(records) == 572
     assert frame["doc_id"].tolist() == [r["petition_idx"] for r in records]
     assert frame["text"].iloc[0] == records[0]["content"]
     assert "title" in frame.columns and "petition_idx" not in frame.columns
 
 
+@pytest.mark.slow  # the shared corpora
 def test_csv_chatbot_guesses_q_column():
     path = require(CHATBOT)
     frame = read_corpus(str(path), DEFAULT)
@@ -65,6 +69,7 @@ def test_csv_chatbot_guesses_q_column():
     assert frame["doc_id"].tolist() == [str(i) for i in range(len(direct))]
 
 
+@pytest.mark.slow  # the shared corpora
 def test_text_folder_and_parquet(tmp_path):
     reviews = nsmc(30)["document"].tolist()
     text = tmp_path / "reviews.txt"

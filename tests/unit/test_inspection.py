@@ -22,6 +22,7 @@ from tests.helpers import W2V_EVAL, nsmc, require
 from tests.runs import record_pipeline_run
 
 FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2}
+pytestmark = pytest.mark.slow  # NSMC from the shared corpora, a soynlp model trained on 3,000 reviews
 HOUR = 3600.0
 
 

@@ -36,6 +36,7 @@ def corpus(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("workers", [1, 2])
 def test_stages_report_progress_monotonically_to_the_total(tmp_path, corpus, workers):
     store = ArtifactStore(tmp_path)
