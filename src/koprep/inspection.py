@@ -516,33 +516,48 @@ def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:
     }
 
 
-def word_vectors(entry: Entry):
-    """The stored vectors as gensim KeyedVectors with their real word counts (an entry never
-    changes once written, so the last few loaded are kept)."""
-    return _load_vectors(str(entry.file("vectors.parquet")))
+@dataclass(frozen=True)
+class WordVectors:
+    vectors: Any
+    """gensim KeyedVectors read from the entry's word2vec binary, as `koprep similar` reads them."""
+    counts: np.ndarray
+    """Each word's corpus count (from vectors.parquet), in `vectors.index_to_key` order."""
+
+    def most_frequent(self, n: int) -> list[str]:
+        order = np.argsort(-self.counts, kind="stable")[:n]
+        return [self.vectors.index_to_key[i] for i in order]
+
+    def count(self, word: str) -> int:
+        return int(self.counts[self.vectors.key_to_index[word]])
+
+
+def word_vectors(entry: Entry) -> WordVectors:
+    """A word2vec entry's vectors and word counts (an entry never changes once written, so the last
+    few loaded are kept)."""
+    return _load_vectors(str(entry.path))
 
 
 @lru_cache(maxsize=2)
-def _load_vectors(path: str):
-    from koprep.stages.embed import keyed_vectors_from_table
+def _load_vectors(folder: str) -> WordVectors:
+    from gensim.models import KeyedVectors
 
-    # Arrow-backed columns take keyed_vectors_from_table's vectorised path (no per-row arrays).
-    return keyed_vectors_from_table(pd.read_parquet(path, dtype_backend="pyarrow"))
+    vectors = KeyedVectors.load_word2vec_format(str(Path(folder) / "vectors.bin"), binary=True)
+    table = pq.read_table(Path(folder) / "vectors.parquet", columns=["term", "count"])
+    by_term = dict(zip(table.column("term").to_pylist(), table.column("count").to_pylist()))
+    return WordVectors(vectors, np.array([by_term[w] for w in vectors.index_to_key], dtype=np.int64))
 
 
 def word2vec_details(entry: Entry, *, top: int, neighbours: int) -> dict[str, Any]:
     """The `top` most frequent words with their nearest neighbours by cosine similarity."""
-    kv = word_vectors(entry)
-    counts = kv.expandos["count"]
-    order = np.argsort(-counts, kind="stable")[:top]
-    words = [kv.index_to_key[i] for i in order]
+    loaded = word_vectors(entry)
+    kv = loaded.vectors
     return {
         "terms": len(kv),
         "vector_size": kv.vector_size,
         "neighbours": [
-            {"word": word, "count": int(counts[kv.key_to_index[word]]),
+            {"word": word, "count": loaded.count(word),
              "similar": [[w, round(float(s), 4)] for w, s in kv.most_similar(word, topn=neighbours)] if len(kv) > 1 else []}
-            for word in words
+            for word in loaded.most_frequent(top)
         ],
     }
 
@@ -550,19 +565,17 @@ def word2vec_details(entry: Entry, *, top: int, neighbours: int) -> dict[str, An
 def projection(entry: Entry, n: int = 60) -> dict[str, Any]:
     """2-D PCA of the `n` most frequent words' vectors (centred, via SVD): words, x, y and the share
     of variance each axis explains."""
-    kv = word_vectors(entry)
-    counts = kv.expandos["count"]
-    order = np.argsort(-counts, kind="stable")[:n]
-    vectors = kv.vectors[order].astype(np.float64)
-    centred = vectors - vectors.mean(axis=0)
-    if len(order) < 3:
-        return {"words": [kv.index_to_key[i] for i in order], "x": [0.0] * len(order), "y": [0.0] * len(order),
-                "explained": [0.0, 0.0]}
+    loaded = word_vectors(entry)
+    words = loaded.most_frequent(n)
+    vectors = np.stack([loaded.vectors[w] for w in words]).astype(np.float64) if words else np.zeros((0, 1))
+    centred = vectors - vectors.mean(axis=0) if words else vectors
+    if len(words) < 3:
+        return {"words": words, "x": [0.0] * len(words), "y": [0.0] * len(words), "explained": [0.0, 0.0]}
     _, singular, components = np.linalg.svd(centred, full_matrices=False)
     points = centred @ components[:2].T
     variance = singular**2
     return {
-        "words": [kv.index_to_key[i] for i in order],
+        "words": words,
         "x": points[:, 0].tolist(),
         "y": points[:, 1].tolist(),
         "explained": (variance[:2] / variance.sum()).tolist() if variance.sum() else [0.0, 0.0],
