@@ -10,6 +10,7 @@ Prefect flow or task run, a progress artifact in the Prefect UI.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import sys
 import threading
 import time
@@ -91,29 +92,37 @@ def _isatty(stream: IO[str]) -> bool:
 
 class PrefectProgress:
     """A Prefect progress artifact (percent done) for one stage of the current flow run, created on
-    the first report and updated at most every `ARTIFACT_UPDATE_SECONDS` and at completion."""
+    the first report and updated at most every `ARTIFACT_UPDATE_SECONDS` and at completion.
+
+    Made in the task's thread; reports may come from other threads (gensim reads the corpus in its
+    own), which carry none of the run's Prefect context: without it Prefect would not know the
+    run's API and would start a temporary server. So every report runs in the creating thread's context.
+    """
 
     def __init__(self, stage: str, unit: str) -> None:
         self.stage, self.unit = stage, unit
         self.artifact_id = None
         self.last_update = 0.0
         self.lock = threading.Lock()
+        self.context = contextvars.copy_context()
 
     def __call__(self, done: int, total: int) -> None:
+        with self.lock:  # also keeps the context from being entered twice at once
+            self.context.run(self._report, done, total)
+
+    def _report(self, done: int, total: int) -> None:
         from prefect.artifacts import create_progress_artifact, update_progress_artifact
 
         percent = 100.0 * done / total if total else 100.0
-        with self.lock:
-            now = time.monotonic()
-            if self.artifact_id is None:
-                self.artifact_id = create_progress_artifact(
-                    progress=percent, key=f"koprep-progress-{self.stage}",
-                    description=f"koprep {self.stage}: {self.unit} done",
-                )
-                self.last_update = now
-            elif done >= total or now - self.last_update >= ARTIFACT_UPDATE_SECONDS:
-                update_progress_artifact(artifact_id=self.artifact_id, progress=percent)
-                self.last_update = now
+        now = time.monotonic()
+        if self.artifact_id is None:
+            self.artifact_id = create_progress_artifact(
+                progress=percent, key=f"koprep-progress-{self.stage}", description=f"koprep {self.stage}: {self.unit} done",
+            )
+            self.last_update = now
+        elif done >= total or now - self.last_update >= ARTIFACT_UPDATE_SECONDS:
+            update_progress_artifact(artifact_id=self.artifact_id, progress=percent)
+            self.last_update = now
 
 
 def _in_prefect_run() -> bool:

@@ -64,3 +64,18 @@ def test_progress_on_a_terminal_none_when_piped_and_the_report_in_store_and_ui(t
     assert f"runs/{run_id}.html" in markdown and "## Top tokens by count" in markdown and "한다" in markdown
     for stage in ("tokenize", "bow", "ngram", "tfidf", "word2vec"):
         assert float(artifacts[f"koprep-progress-{stage}"].data) == 100.0, stage
+
+
+@pytest.mark.slow
+def test_in_process_flow_reports_progress_to_its_own_server_from_gensims_thread(tmp_path, prefect_server):
+    """word2vec advances its progress from gensim's reader thread, which has none of the flow's
+    Prefect context: the reports must still reach the run's server, not start a temporary one."""
+    import psutil
+
+    from koprep.orchestration.flow import preprocess
+
+    summary = preprocess(backend="whitespace", overrides={"word2vec.epochs": 3}, artifacts=str(tmp_path))
+    artifacts = flow_run_artifacts(summary["run_id"])
+    assert float(artifacts["koprep-progress-word2vec"].data) == 100.0
+    servers = [" ".join(p.cmdline()) for p in psutil.Process().children(recursive=True) if "uvicorn" in " ".join(p.cmdline())]
+    assert servers == []
