@@ -10,16 +10,7 @@ from typing import Any, Iterable, Mapping
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from koprep.config import ConfigError, PipelineConfig, describe_validation_error, load_config, parse_pair
-from koprep.corpus import CorpusError
-from koprep.stages.filters import StopwordsFileError
-from koprep.store import StoreError
-from koprep.tokenizers import BackendOptionError, BackendUnavailable, get_tokenizer
-
-BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, CorpusError, BackendUnavailable, BackendOptionError, StoreError, StopwordsFileError, ValidationError,
-)
-"""Failures that the same input will always reproduce; retrying them only delays the message."""
-
+from koprep.tokenizers import get_tokenizer
 
 class PreprocessParameters(BaseModel):
     """The flow's parameters, as the Prefect UI, `koprep trigger --param` and `prefect.yaml` give them.
