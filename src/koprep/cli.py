@@ -165,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--similarity", metavar="FILE", help="word-pair file with scores, e.g. WS353_korean.csv")
     _add_store_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+    _add_inspection_commands(commands)
 
     verify = _command(
         commands, "verify", help="check every artifact against its manifest (SHA-256) and every run record's references; "
@@ -284,17 +285,22 @@ def _run(args: argparse.Namespace) -> int:
     # Human text goes to stderr with --json, so stdout holds the JSON object only.
     human = sys.stderr if args.json else sys.stdout
     if summary is not None:
+        from koprep.report import write_report
+
+        write_report(plan.store, summary)  # the flow publishes it too; this path never imports Prefect
         print("nothing to do: every stage is in the store (answered without Prefect)", file=human)
     else:
+        from koprep.orchestration.flow import preprocess
         from koprep.pipeline import preflight
+        from koprep.progress import terminal_progress
 
         preflight(plan.store, args.corpus, plan.config)  # fails before a Prefect server is contacted or started
-        from koprep.orchestration.flow import preprocess
 
-        summary = preprocess(
-            corpus=args.corpus, backend=args.backend, config_file=args.config_file,
-            overrides=dict(_overrides(args)), artifacts=args.artifacts,
-        )
+        with terminal_progress():
+            summary = preprocess(
+                corpus=args.corpus, backend=args.backend, config_file=args.config_file,
+                overrides=dict(_overrides(args)), artifacts=args.artifacts,
+            )
     _print_summary(summary, human)
     if args.json:
         print(json.dumps({k: summary[k] for k in ("run_id", "stages")}, ensure_ascii=False))
@@ -427,6 +433,185 @@ def _trigger(args: argparse.Namespace) -> int:
             record.update(run_id=finished.summary["run_id"], stages=finished.summary["stages"])
         print(json.dumps(record, ensure_ascii=False))
     return 0 if finished.succeeded else 1
+
+
+# ------------------------------------------------------------------ show / ls / gc (koprep.inspection)
+def _add_inspection_commands(commands) -> None:
+    formatter = argparse.RawDescriptionHelpFormatter
+    show = commands.add_parser(
+        "show", formatter_class=formatter,
+        help="what a run's stages hold: rows, vocabulary, top terms, token lengths, sample documents",
+        description="Show what a run made: rows, vocabulary size, top terms by frequency and by TF-IDF, the "
+        "token-length distribution, sample documents before/after cleaning and tokenization, word2vec neighbours.",
+        epilog="examples:\n  koprep show\n  koprep show tokenize --top 30\n  koprep show tfidf --run RUN_ID --json",
+    )
+    show.add_argument("stage", nargs="?", metavar="STAGE", help="one stage (clean, tokenize, bow, ngram, tfidf, word2vec, ...)")
+    show.add_argument("--top", type=int, default=20, help="how many top terms / words (default 20)")
+    show.add_argument("--samples", type=int, default=3, help="how many sample documents (default 3)")
+    _add_store_options(show)
+    show.set_defaults(handler=_show)
+
+    ls = commands.add_parser(
+        "ls", formatter_class=formatter, help="stored artifacts with sizes, ages and the runs that use them",
+        description="List every entry in the artifact store with its size, age and the runs that use it.",
+        epilog="examples:\n  koprep ls\n  koprep ls --artifacts /data/koprep --json",
+    )
+    ls.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    ls.add_argument("--json", action="store_true", help="print JSON only")
+    ls.set_defaults(handler=_ls)
+
+    gc = commands.add_parser(
+        "gc", formatter_class=formatter, help="remove artifacts that no recent run uses",
+        description="Keep the newest N run records and everything they use (their stages, trained soynlp "
+        "model, phrases, the runs their config names, evaluate reports of their vectors); remove older run "
+        "records and every other entry. Entries younger than --grace are kept: a run in progress may have "
+        "written them without having recorded itself yet.",
+        epilog="examples:\n  koprep gc --dry-run\n  koprep gc --keep-runs 3\n  koprep gc --keep-runs 1 --grace 0 --json",
+    )
+    gc.add_argument("--keep-runs", type=int, default=None, metavar="N",
+                    help="how many of the newest runs to keep (default 10)")
+    gc.add_argument("--grace", type=float, default=None, metavar="SECONDS",
+                    help="keep unused entries younger than this (default 3600)")
+    gc.add_argument("--dry-run", action="store_true", help="only say what would be removed")
+    gc.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    gc.add_argument("--json", action="store_true", help="print JSON only")
+    gc.set_defaults(handler=_gc)
+
+
+def _show(args: argparse.Namespace) -> int:
+    from koprep.inspection import show
+    from koprep.store import ArtifactStore
+
+    result = show(ArtifactStore(args.artifacts), args.run, args.stage, top=args.top, samples=args.samples)
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(f"run {result['run_id']}  corpus {result['corpus']}  backend {result['backend']}")
+    for name, stage in result["stages"].items():
+        print()
+        for line in _show_lines(name, stage):
+            print(line)
+    return 0
+
+
+def _show_lines(name: str, stage: dict) -> list[str]:
+    lines = [f"{name}  rows {stage['rows']:,}  {stage['path']}"]
+    if name == "clean":
+        lines.append(f"  documents {stage['documents']:,}  empty after cleaning {stage['empty_after_clean']:,}")
+        for sample in stage["samples"]:
+            lines.append(f"  [{sample['doc_id']}]")
+            if sample["raw"] is not None:
+                lines.append(f"    before {_clip(sample['raw'])}")
+            lines.append(f"    after  {_clip(sample['clean'])}")
+    elif name == "tokenize":
+        per_doc = stage["tokens_per_document"]
+        lines.append(
+            f"  documents {stage['documents']:,}  tokens {stage['tokens']:,}  vocabulary {stage['vocabulary']:,}  "
+            f"empty {stage['empty_documents']:,}"
+        )
+        lines.append(f"  tokens per document  mean {per_doc['mean']}  median {per_doc['median']:g}  max {per_doc['max']:,}")
+        lines.append(f"  tokens per document  {_bars(per_doc['histogram'])}")
+        lengths = stage["characters_per_token"]
+        lines.append("  characters per token " + "  ".join(f"{k}: {v:,}" for k, v in lengths.items()))
+        lines.append("  top terms by frequency")
+        lines += _term_columns([(t["term"], f"{t['count']:,}") for t in stage["top_terms"]])
+        for sample in stage["samples"]:
+            lines.append(f"  [{sample['doc_id']}]")
+            if sample["clean"] is not None:
+                lines.append(f"    text   {_clip(sample['clean'])}")
+            lines.append(f"    tokens {_clip(' · '.join(sample['tokens']))}")
+    elif "top_by_df" in stage:
+        weight = stage["weight"]
+        lines.append(f"  terms {stage['terms']:,}  documents {stage['documents']:,}  nonzeros {stage['nonzeros']:,}")
+        lines.append("  top terms by TF-IDF weight (summed over documents)" if weight == "tfidf" else "  top terms by count")
+        lines += _term_columns([(t["term"], f"{t[weight]:,.2f}" if weight == "tfidf" else f"{t[weight]:,}")
+                                for t in stage[f"top_by_{weight}"]])
+        lines.append("  top terms by document frequency")
+        lines += _term_columns([(t["term"], f"{t['df']:,}") for t in stage["top_by_df"]])
+    elif name == "word2vec":
+        lines.append(f"  words {stage['terms']:,}  vector size {stage['vector_size']}")
+        lines.append("  nearest neighbours of the most frequent words")
+        for item in stage["neighbours"]:
+            similar = ", ".join(f"{w} {s:.2f}" for w, s in item["similar"])
+            lines.append(f"    {item['word']} ({item['count']:,}): {similar}")
+    else:
+        lines.append(f"  {json.dumps(stage.get('extra', {}), ensure_ascii=False)[:200]}")
+    return lines
+
+
+def _clip(text: str, width: int = 100) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _term_columns(items: list[tuple[str, str]], per_line: int = 5) -> list[str]:
+    cells = [f"{term} ({value})" for term, value in items]
+    return ["    " + "   ".join(cells[i : i + per_line]) for i in range(0, len(cells), per_line)]
+
+
+def _bars(histogram: dict) -> str:
+    ticks = "▁▂▃▄▅▆▇█"
+    counts = histogram["counts"]
+    peak = max(counts) or 1
+    bars = "".join(ticks[min(int(c / peak * (len(ticks) - 1) + 0.999), len(ticks) - 1)] if c else " " for c in counts)
+    return f"0 {bars} {histogram['edges'][-1]}" + (f"  (+{histogram['above']:,} longer)" if histogram["above"] else "")
+
+
+def _ls(args: argparse.Namespace) -> int:
+    from koprep.inspection import listing
+    from koprep.store import ArtifactStore
+
+    result = listing(ArtifactStore(args.artifacts))
+    if args.json:
+        print(json.dumps(result, ensure_ascii=False))
+        return 0
+    print(f"{'stage':<10} {'fingerprint':<14} {'size':>9} {'age':>6}  runs")
+    for entry in result["entries"]:
+        users = ", ".join(run[:8] for run in entry["runs"][:3]) + (f" +{len(entry['runs']) - 3}" if len(entry["runs"]) > 3 else "")
+        state = "" if entry["complete"] else "  (incomplete: never used, removed by gc)"
+        print(f"{entry['stage']:<10} {entry['fingerprint'][:12]:<14} {_size(entry['bytes']):>9} "
+              f"{_age(entry['age_seconds']):>6}  {users or '-'}{state}")
+    print(f"{len(result['entries'])} entries, {_size(result['total_bytes'])}, {len(result['runs'])} runs in {result['root']}")
+    return 0
+
+
+def _gc(args: argparse.Namespace) -> int:
+    from koprep.inspection import DEFAULT_GRACE_SECONDS, DEFAULT_KEEP_RUNS, collect_garbage, plan_gc
+    from koprep.store import ArtifactStore
+
+    store = ArtifactStore(args.artifacts)
+    keep = DEFAULT_KEEP_RUNS if args.keep_runs is None else args.keep_runs
+    plan = plan_gc(store, keep, DEFAULT_GRACE_SECONDS if args.grace is None else args.grace)
+    if not args.dry_run:
+        collect_garbage(store, plan)
+    if args.json:
+        print(json.dumps({"dry_run": args.dry_run, **plan.as_dict()}, ensure_ascii=False))
+        return 0
+    verb = "would remove" if args.dry_run else "removed"
+    for record in plan.removed_runs:
+        print(f"{verb} run {record.run_id}")
+    for entry in plan.removed_entries:
+        print(f"{verb} {entry.stage}/{entry.fingerprint}  {_size(entry.bytes)}")
+    for entry in plan.young_entries:
+        print(f"kept   {entry.stage}/{entry.fingerprint}  unused, but younger than the grace period")
+    print(f"{verb} {len(plan.removed_runs)} run(s) and {len(plan.removed_entries)} entries ({_size(plan.freed_bytes)}); "
+          f"kept {len(plan.kept_runs)} run(s) and {len(plan.kept_entries)} entries they use")
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024 or unit == "GiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n} B"
+
+
+def _age(seconds: float) -> str:
+    for unit, size, limit in (("s", 1, 60), ("min", 60, 3600), ("h", 3600, 86400)):
+        if seconds < limit:
+            return f"{seconds / size:.0f}{unit}"
+    return f"{seconds / 86400:.0f}d"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -32,6 +32,7 @@ import pyarrow.parquet as pq
 
 from koprep import corpus as corpus_io
 from koprep.config import PipelineConfig, TokenizeParams
+from koprep.progress import ProgressCallback, ProgressCounter
 from koprep.stages import clean as clean_logic
 from koprep.stages import embed as embed_logic
 from koprep.stages import tokenize as tokenize_logic
@@ -229,18 +230,26 @@ class TokenShards:
     Arrow list<string> arrays, which the vectorizers and word2vec's reader consume without decoding
     every token to a Python string."""
 
-    def __init__(self, path: str | Path) -> None:
+    def __init__(self, path: str | Path, counter: ProgressCounter | None = None) -> None:
         self.files = part_files(path)
+        self.counter = counter
+        """Advanced by one each time a shard has been used (for progress reports)."""
 
     def __iter__(self) -> Iterator[tuple[list[str], pa.ListArray]]:
         """Each shard's (doc_ids, tokens)."""
         for file in self.files:
             table = pq.read_table(file, columns=["doc_id", "tokens"])
             yield table.column("doc_id").to_pylist(), table.column("tokens").combine_chunks()
+            self._shard_done()
 
     def token_arrays(self) -> Iterator[pa.ListArray]:
         for file in self.files:
             yield pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
+            self._shard_done()
+
+    def _shard_done(self) -> None:
+        if self.counter is not None:
+            self.counter.advance()
 
     def token_lists(self) -> Iterator[list[list[str]]]:
         for tokens in self.token_arrays():
@@ -426,9 +435,12 @@ def tokenize_stage_params(
     }
 
 
-def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineConfig) -> tuple[StageResult, str | None]:
+def tokenize_stage(
+    store: ArtifactStore, clean: StageResult, config: PipelineConfig, on_progress: ProgressCallback | None = None,
+) -> tuple[StageResult, str | None]:
     """Tokenize the cleaned corpus. Returns the result and, for trainable backends, the model's path.
-    The backend (and its JVM or trained model) is only loaded when the tokens are not stored yet."""
+    The backend (and its JVM or trained model) is only loaded when the tokens are not stored yet.
+    `on_progress(documents_done, documents)` is called as batches of documents are tokenized."""
     params = config.tokenize
     backend = get_tokenizer(params.backend, params.options)
     model = _model_entry(store, backend, params, clean, config)
@@ -439,14 +451,21 @@ def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineCon
         tokenizer = backend if model is None else backend.with_model(pd.read_parquet(model.file("model.parquet")))
         token_filter = tokenize_logic.TokenFilter.for_backend(params, tokenizer)
         documents = empty = tokens_total = 0
+        counter = ProgressCounter(on_progress, clean.rows)
         for index, table in enumerate(iter_parts(clean.path, ["doc_id", "text"])):
-            tokens = tokenize_logic.tokenize_texts(tokenizer, table.column("text").to_pylist(), token_filter)
+            texts = table.column("text").to_pylist()
+            tokens = []
+            # The backend's own batch size, one batch at a time, so progress moves between batches.
+            for start in range(0, len(texts), tokenize_logic.BATCH):
+                tokens += tokenize_logic.tokenize_texts(tokenizer, texts[start : start + tokenize_logic.BATCH], token_filter)
+                counter.advance(min(tokenize_logic.BATCH, len(texts) - start))
             out = pa.table({"doc_id": table.column("doc_id"), "tokens": pa.array(tokens, type=pa.list_(pa.string()))})
             pq.write_table(out, pending.path / PART.format(index))
             fault_point("tokenize.part-written")
             documents += len(tokens)
             empty += sum(1 for t in tokens if not t)
             tokens_total += sum(len(t) for t in tokens)
+        counter.finish()
         return documents, {
             "backend": params.backend,
             "backend_version": tokenizer.version(),
@@ -485,13 +504,19 @@ def fitted_vectorizer(store: ArtifactStore, config: PipelineConfig, name: str) -
     return store.open_entry(stages[name]["path"])
 
 
-def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig) -> StageResult:
-    """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard."""
+def vectorize_stage(
+    store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig,
+    on_progress: ProgressCallback | None = None,
+) -> StageResult:
+    """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard.
+    `on_progress(shards_done, shards)` counts shard reads: the fitting pass and the transform pass."""
     params = getattr(config, name)
     fitted_entry = fitted_vectorizer(store, config, name)
 
     def compute(pending: PendingEntry):
-        shards = TokenShards(tokens.path)
+        passes = 1 if fitted_entry is not None else 2
+        counter = ProgressCounter(on_progress, passes * len(part_files(tokens.path)))
+        shards = TokenShards(tokens.path, counter)
         if fitted_entry is None:
             fitted = vectorize_logic.fit_vocabulary(shards.token_arrays(), params)
         else:
@@ -516,6 +541,7 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
         nnz = pq.ParquetFile(pending.path / "matrix.parquet").metadata.num_rows if writer else 0
         documents = pd.DataFrame({"row": np.arange(len(doc_ids), dtype=np.int64), "doc_id": doc_ids})
         pq.write_table(arrow_table(documents), pending.path / "documents.parquet")
+        counter.finish()
         return len(doc_ids), {
             "documents": len(doc_ids),
             "terms": len(fitted.table),
@@ -574,13 +600,17 @@ class _Phrased:
         return embed_logic.apply_phrases(self.sentences, self.table, self.params)
 
 
-def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineConfig) -> StageResult:
-    """gensim Word2Vec streamed from the token shards (after the cached Phrases step, if enabled)."""
+def word2vec_stage(
+    store: ArtifactStore, tokens: StageResult, config: PipelineConfig, on_progress: ProgressCallback | None = None,
+) -> StageResult:
+    """gensim Word2Vec streamed from the token shards (after the cached Phrases step, if enabled).
+    `on_progress(shards_done, shards)` counts shard reads over the vocabulary pass and every epoch."""
     params = config.word2vec
     phrases = phrases_stage(store, tokens, config) if params.phrases else None
 
     def compute(pending: PendingEntry):
-        shards = TokenShards(tokens.path)
+        counter = ProgressCounter(on_progress, (params.epochs + 1) * len(part_files(tokens.path)))
+        shards = TokenShards(tokens.path, counter)
         sentences = Sentences(shards)
         if phrases is None:
             kv = embed_logic.train_word2vec(sentences, params, word_counts(shards))
@@ -591,6 +621,7 @@ def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCo
         pq.write_table(embed_logic.vectors_table(kv), pending.path / "vectors.parquet")
         fault_point("word2vec.vectors-parquet-written")
         embed_logic.write_word2vec_binary(kv, pending.path / "vectors.bin")
+        counter.finish()
         return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
 
     key = word2vec_key(tokens.fingerprint, config, phrases and phrases.fingerprint)

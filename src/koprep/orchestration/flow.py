@@ -28,6 +28,8 @@ from koprep.config import PipelineConfig  # noqa: E402
 from koprep.errors import BadInputError  # noqa: E402
 from koprep.orchestration.parameters import PreprocessParameters  # noqa: E402
 from koprep.plan import build_plan  # noqa: E402
+from koprep.progress import stage_progress  # noqa: E402
+from koprep.report import publish_report  # noqa: E402
 from koprep.store import ArtifactStore  # noqa: E402
 
 FLOW_NAME = "koprep-preprocess"
@@ -155,17 +157,17 @@ def clean_task(store: ArtifactStore, corpus: str | None, config: PipelineConfig)
 # Starting the JVM (Okt) can fail transiently; a bad backend name or option never heals on retry.
 @_task(name="tokenize", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
 def tokenize_task(store: ArtifactStore, clean: pipeline.StageResult, config: PipelineConfig):
-    return pipeline.tokenize_stage(store, clean, config)
+    return pipeline.tokenize_stage(store, clean, config, on_progress=stage_progress("tokenize", "documents"))
 
 
 @_task(name="vectorize")
 def vectorize_task(store: ArtifactStore, name: str, tokens: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
-    return pipeline.vectorize_stage(store, name, tokens, config)
+    return pipeline.vectorize_stage(store, name, tokens, config, on_progress=stage_progress(name, "shards"))
 
 
 @_task(name="word2vec")
 def word2vec_task(store: ArtifactStore, tokens: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
-    return pipeline.word2vec_stage(store, tokens, config)
+    return pipeline.word2vec_stage(store, tokens, config, on_progress=stage_progress("word2vec", "shards"))
 
 
 @flow(name=FLOW_NAME, log_prints=True)
@@ -219,4 +221,5 @@ def preprocess(
     summary = pipeline.run_summary(str(run_id), corpus, config, stages, model_path)
     run_json = store.record_run(str(run_id), summary)
     publish_run_artifacts(summary, run_json)
+    publish_report(store, summary)
     return summary

@@ -1,0 +1,39 @@
+"""Pipeline runs without Prefect for tests of what runs leave behind (inspection, gc, report):
+the stage functions called in the flow's order and the run recorded as the flow records it."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from koprep import pipeline
+from koprep.config import load_config
+from koprep.store import ArtifactStore
+
+
+def record_pipeline_run(
+    store: ArtifactStore, corpus: str | Path | None, run_id: str, backend: str = "whitespace",
+    overrides: dict[str, Any] | None = None, recorded_at: float | None = None, on_progress=None,
+) -> dict[str, Any]:
+    location = None if corpus is None else str(corpus)
+    config = pipeline.with_fitted_from(store, load_config(None, overrides or {}, backend))
+    clean = pipeline.clean_stage(store, location, config)
+    tokens, model_path = pipeline.tokenize_stage(store, clean, config)
+    stages = {"clean": clean, "tokenize": tokens}
+    for name in pipeline.VECTORIZER_STAGES:
+        stages[name] = pipeline.vectorize_stage(store, name, tokens, config)
+    stages["word2vec"] = pipeline.word2vec_stage(store, tokens, config)
+    summary: dict[str, Any] = {
+        "run_id": run_id,
+        "corpus": pipeline.corpus_io.describe_location(location),
+        "backend": config.tokenize.backend,
+        "stages": {name: result.summary() for name, result in stages.items()},
+    }
+    if model_path:
+        summary["model"] = {"path": model_path}
+    summary["config"] = config.model_dump(mode="json")
+    path = store.record_run(run_id, summary)
+    if recorded_at is not None:
+        os.utime(path, (recorded_at, recorded_at))
+    return summary

@@ -1,0 +1,97 @@
+"""Progress callbacks of the long stages (real stages over NSMC reviews) and the terminal display's
+rule: shown on a terminal, silent otherwise."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+
+from koprep import pipeline, progress
+from koprep.config import load_config
+from koprep.store import ArtifactStore
+from tests.helpers import nsmc
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.calls: list[tuple[int, int]] = []
+
+    def __call__(self, done: int, total: int) -> None:
+        self.calls.append((done, total))
+
+    def check(self, total: int) -> None:
+        """Starts at 0, never goes back, never passes the total, ends exactly at it."""
+        assert self.calls[0] == (0, total)
+        assert {t for _, t in self.calls} == {total}
+        done = [d for d, _ in self.calls]
+        assert done == sorted(done) and done[-1] == total
+        assert len(set(done)) > 2  # it moved in steps, not only start and end
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    path = tmp_path_factory.mktemp("corpus") / "nsmc5000.tsv"
+    nsmc(5000).to_csv(path, sep="\t", index=False, quoting=3)
+    return path
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("workers", [1, 2])
+def test_stages_report_progress_monotonically_to_the_total(tmp_path, corpus, workers):
+    store = ArtifactStore(tmp_path)
+    config = load_config(None, {"run.shard_size": 1000, "word2vec.vector_size": 16, "word2vec.epochs": 3,
+                                "word2vec.workers": workers}, "whitespace")
+    clean = pipeline.clean_stage(store, str(corpus), config)
+    tokenize = Recorder()
+    tokens, _ = pipeline.tokenize_stage(store, clean, config, on_progress=tokenize)
+    tokenize.check(5000)  # documents
+    assert [d for d, _ in tokenize.calls] == [0, 1000, 2000, 3000, 4000, 5000]
+    for name in pipeline.VECTORIZER_STAGES:
+        shards = Recorder()
+        pipeline.vectorize_stage(store, name, tokens, config, on_progress=shards)
+        shards.check(2 * 5)  # a fitting pass and a transform pass over 5 shards
+    word2vec = Recorder()
+    pipeline.word2vec_stage(store, tokens, config, on_progress=word2vec)
+    word2vec.check((3 + 1) * 5)  # the vocabulary pass and 3 epochs over 5 shards
+    # A cached stage does no work and reports none.
+    again = Recorder()
+    assert pipeline.tokenize_stage(store, clean, config, on_progress=again)[0].cached and again.calls == []
+
+
+def test_counter_never_passes_the_total_and_finishes_there():
+    seen = Recorder()
+    counter = progress.ProgressCounter(seen, 3)
+    for _ in range(5):
+        counter.advance()
+    counter.finish()
+    assert seen.calls == [(0, 3), (1, 3), (2, 3), (3, 3), (3, 3), (3, 3)]
+    short = Recorder()
+    counter = progress.ProgressCounter(short, 4)
+    counter.advance()
+    counter.finish()
+    assert short.calls == [(0, 4), (1, 4), (4, 4)]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+def test_terminal_display_only_when_stdout_and_stderr_are_terminals():
+    for stdout, stderr in ((io.StringIO(), io.StringIO()), (io.StringIO(), Terminal()), (Terminal(), io.StringIO())):
+        with progress.terminal_progress(stdout, stderr) as board:
+            assert board is None and progress.stage_progress("tokenize", "documents") is None
+        assert stdout.getvalue() == stderr.getvalue() == ""
+
+    stdout, stderr = Terminal(), Terminal()
+    with progress.terminal_progress(stdout, stderr) as board:
+        assert board is not None
+        report = progress.stage_progress("tokenize", "documents")
+        counter = progress.ProgressCounter(report, 2000)
+        counter.advance(1000)
+        counter.advance(1000)
+    assert progress.stage_progress("tokenize", "documents") is None  # closed again
+    shown = stderr.getvalue()
+    assert "tokenize" in shown and "2000/2000" in shown and "documents" in shown and "ETA" in shown
+    assert stdout.getvalue() == ""
