@@ -44,6 +44,11 @@ def vectorize_task(store: ArtifactStore, name: str, tokens: pipeline.StageResult
     return pipeline.vectorize_stage(store, name, tokens, config)
 
 
+@_task(name="chargram")
+def chargram_task(store: ArtifactStore, clean: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
+    return pipeline.chargram_stage(store, clean, config)
+
+
 @_task(name="word2vec")
 def word2vec_task(store: ArtifactStore, tokens: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
     return pipeline.word2vec_stage(store, tokens, config)
@@ -56,6 +61,7 @@ def preprocess(
     config_file: str | None = None,
     overrides: dict[str, Any] | None = None,
     artifacts: str = "artifacts",
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """Clean → tokenize → bow, ngram, tfidf, word2vec over CORPUS (default: konlpy's kolaw+kobill).
 
@@ -69,9 +75,10 @@ def preprocess(
         config_file: TOML config file; relative paths are relative to the run's working folder.
         overrides: Dotted settings, e.g. {"ngram.min_df": 2, "tokenize.options.mode": "nouns"}.
         artifacts: Artifact store folder; stages already stored there come from the cache.
+        preset: Named settings under the config file (topic, classify, search; `koprep presets`).
     """
     parameters = PreprocessParameters.parse(
-        dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts)
+        dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts, preset=preset)
     )
     store = ArtifactStore(artifacts)
     config = pipeline.with_fitted_from(store, parameters.config())
@@ -89,6 +96,8 @@ def preprocess(
             for name in pipeline.VECTORIZER_STAGES
             if name in wanted
         }
+        if "chargram" in wanted:
+            futures["chargram"] = chargram_task.submit(store, clean, config)
         if "word2vec" in wanted:
             futures["word2vec"] = word2vec_task.submit(store, tokens, config)
         stages.update({name: future.result() for name, future in futures.items()})

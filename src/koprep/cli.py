@@ -22,11 +22,20 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--backend", help="tokenizer backend (see `koprep backends`); default okt")
     parser.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
+    _add_preset_option(parser)
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set ngram.min_df=2 --set corpus.text_column=content (repeatable)",
     )
     parser.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+
+
+def _add_preset_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset", metavar="NAME",
+        help="named settings for a task, under --config/--backend/--set: topic (the defaults), classify, search "
+        "(`koprep presets` lists what each changes)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -46,6 +55,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview = commands.add_parser("clean-preview", help="show what each cleaning step does to TEXT")
     preview.add_argument("text")
     preview.add_argument("--config", dest="config_file", metavar="FILE")
+    _add_preset_option(preview)
     preview.add_argument("--set", dest="overrides", action="append", default=[], metavar="clean.KEY=VALUE")
     preview.set_defaults(handler=_clean_preview)
 
@@ -86,7 +96,67 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--similarity", metavar="FILE", help="word-pair file with scores, e.g. WS353_korean.csv")
     _add_store_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+    presets = commands.add_parser("presets", help="list the named presets (--preset NAME) and what each changes vs the defaults")
+    presets.add_argument("--json", action="store_true", help="print one JSON object")
+    presets.set_defaults(handler=_presets)
+
+    compare = commands.add_parser(
+        "compare",
+        help="cross-validated accuracy / macro-F1 of a LogisticRegression per backend × preset on a labelled corpus",
+        description="For each backend × preset, run (or reuse from the artifact store) the pipeline and cross-validate "
+        "a LogisticRegression (C=3) on the preset's TF-IDF features (tfidf, chargram). Prints a table and, as the "
+        "last stdout line, {\"results\": [{backend, preset, accuracy, macro_f1, std, docs_per_s, ...}]}.",
+    )
+    compare.add_argument("corpus", help="a labelled corpus (TSV/CSV, JSON Lines or Parquet with a label column)")
+    compare.add_argument("--label-column", required=True, metavar="COL", help="the column holding each document's class")
+    compare.add_argument("--backend", default="okt,kiwi,mecab", metavar="A,B,…", help="backends, comma-separated (default: okt,kiwi,mecab)")
+    compare.add_argument("--preset", default="classify", metavar="P,Q,…", help="presets, comma-separated (default: classify)")
+    compare.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    compare.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file, layered over each preset")
+    compare.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="override one setting for every combination (repeatable)")
+    compare.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    compare.add_argument("--json", action="store_true", help="print only the JSON object")
+    compare.set_defaults(handler=_compare)
     return parser
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from koprep import presets
+
+    listing = []
+    for name in presets.names():
+        preset = presets.load(name)
+        listing.append({"name": name, "description": preset.description, "changes": presets.changes(preset)})
+    if args.json:
+        print(json.dumps({"presets": listing}, ensure_ascii=False))
+        return 0
+    for item in listing:
+        print(f"{item['name']}: {item['description']}")
+        if not item["changes"]:
+            print("  (no changes: the defaults)")
+        for change in item["changes"]:
+            where = f"  [{change['backend']} only]" if change["backend"] else ""
+            print(f"  {change['setting']} = {json.dumps(change['value'], ensure_ascii=False)}"
+                  f"  (default {json.dumps(change['default'], ensure_ascii=False)}){where}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from koprep import compare
+
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    preset_names = [p.strip() for p in args.preset.split(",") if p.strip()]
+    if not args.json:
+        print(compare.table_header(), flush=True)
+    results = compare.compare(
+        args.corpus, args.label_column, backends, preset_names, folds=args.folds, artifacts=args.artifacts,
+        config_file=args.config_file, overrides=args.overrides,
+        on_result=None if args.json else lambda result: print(compare.table_row(result), flush=True),
+    )
+    print(json.dumps(compare.json_record(results), ensure_ascii=False))
+    return 0
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -152,12 +222,13 @@ def _run(args: argparse.Namespace) -> int:
 
     # Bad input fails here, before a Prefect server is contacted or started.
     store = ArtifactStore(args.artifacts)
-    preflight(store, args.corpus, with_fitted_from(store, load_config(args.config_file, args.overrides, args.backend)))
+    config = load_config(args.config_file, args.overrides, args.backend, args.preset)
+    preflight(store, args.corpus, with_fitted_from(store, config))
     from flows.preprocess import preprocess
 
     summary = preprocess(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
-        overrides=dict(_pairs(args.overrides)), artifacts=args.artifacts,
+        overrides=dict(_pairs(args.overrides)), artifacts=args.artifacts, preset=args.preset,
     )
     _print_summary(summary)
     if args.json:
@@ -204,7 +275,7 @@ def _clean_preview(args: argparse.Namespace) -> int:
     from koprep.config import load_config
     from koprep.stages.clean import preview
 
-    config = load_config(args.config_file, args.overrides)
+    config = load_config(args.config_file, args.overrides, preset=args.preset)
     steps = preview(args.text, config.clean)
     width = max(len(name) for name, _ in steps)
     previous = None
@@ -220,7 +291,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     parameters = orchestrate.PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
-        overrides=dict(_pairs(args.overrides)) or None, artifacts=args.artifacts,
+        overrides=dict(_pairs(args.overrides)) or None, artifacts=args.artifacts, preset=args.preset,
     )
     try:
         orchestrate.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)

@@ -7,6 +7,7 @@ this module only composes them, so validation happens in one place: `load_config
     [clean]    the cleaning steps            (koprep.stages.clean.CleanParams)
     [tokenize] backend, options, model, stopwords and tag filters
     [bow] [ngram] [tfidf]                    (koprep.stages.vectorize.CountParams / TfidfParams)
+    [chargram] character n-gram TF-IDF        (koprep.stages.vectorize.ChargramParams)
     [word2vec]                               (koprep.stages.embed.Word2VecParams)
     [run]      shard_size, stages
 """
@@ -25,10 +26,13 @@ from koprep.errors import BadInputError
 from koprep.stages.clean import CleanParams
 from koprep.stages.embed import Word2VecParams
 from koprep.stages.filters import TokenFilterParams
-from koprep.stages.vectorize import CountParams, TfidfParams
+from koprep.stages.vectorize import ChargramParams, CountParams, TfidfParams
 
 STAGES = ("clean", "tokenize", "bow", "ngram", "tfidf", "word2vec")
-StageName = Literal["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
+"""The stages a run runs by default."""
+OPTIONAL_STAGES = ("chargram",)
+"""Stages that run only when `run.stages` names them (the `classify` preset does)."""
+StageName = Literal["clean", "tokenize", "bow", "ngram", "tfidf", "chargram", "word2vec"]
 
 
 class ConfigError(BadInputError):
@@ -51,7 +55,8 @@ class RunParams(BaseModel):
     shard_size: int = 20_000
     """Documents per Parquet part; later stages stream shard by shard."""
     stages: tuple[StageName, ...] = STAGES
-    """Stages to run; the ones they depend on always run (or come from the cache)."""
+    """Stages to run; the ones they depend on always run (or come from the cache). `chargram` runs
+    only when listed here."""
     fitted_from: str | None = None
     """A run id: vectorize this corpus with that run's fitted bow/ngram/tfidf vocabularies (and
     its cleaning, tokenizer and trained model), e.g. the test split with the train split's."""
@@ -73,6 +78,7 @@ class PipelineConfig(BaseModel):
     bow: CountParams = CountParams()
     ngram: CountParams = CountParams(ngram_range=(1, 2))
     tfidf: TfidfParams = TfidfParams()
+    chargram: ChargramParams = ChargramParams()
     word2vec: Word2VecParams = Word2VecParams()
     run: RunParams = RunParams()
 
@@ -84,9 +90,11 @@ def load_config(
     config_file: str | Path | None = None,
     overrides: Iterable[str] | Mapping[str, Any] = (),
     backend: str | None = None,
+    preset: str | None = None,
 ) -> PipelineConfig:
-    """Defaults ← TOML file ← `backend` ← overrides (`"section.key=value"` strings or a mapping of
-    dotted keys to values). Raises ConfigError naming the offending setting."""
+    """Defaults ← `preset` (koprep.presets: topic, classify, search) ← TOML file ← `backend` ←
+    overrides (`"section.key=value"` strings or a mapping of dotted keys to values).
+    Raises ConfigError naming the offending setting (UnknownPresetError for an unknown preset)."""
     data: dict[str, Any] = {}
     if config_file is not None:
         path = Path(config_file)
@@ -98,9 +106,11 @@ def load_config(
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     if backend is not None:
         _assign(data, "tokenize.backend", backend)
-    items = overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides)
+    items = list(overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides))
     for key, value in items:
         _assign(data, key, value)
+    if preset is not None:
+        data = _under_preset(preset, data)
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"unknown config section(s) {unknown}; sections are {list(SECTIONS)}")
@@ -111,6 +121,18 @@ def load_config(
             f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False)
         )
         raise ConfigError(f"invalid configuration: {problems}") from None
+
+
+def _under_preset(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (file, backend and overrides, already layered) over the preset's settings for the
+    backend they resolve to (a preset's per-backend table applies to the backend finally used)."""
+    from koprep import presets
+
+    chosen = presets.load(name)
+    resolved_backend = (data.get("tokenize") or {}).get("backend") or (chosen.settings.get("tokenize") or {}).get(
+        "backend", TokenizeParams.model_fields["backend"].default
+    )
+    return presets.deep_merge(chosen.layer(str(resolved_backend)), data)
 
 
 def parse_override(text: str) -> tuple[str, Any]:

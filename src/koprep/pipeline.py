@@ -10,6 +10,7 @@ Artifact layout per stage (all Parquet; `_manifest.json` beside them):
     model/<fp>/model.parquet            a trainable tokenizer's learned table (soynlp)
     tokenize/<fp>/part-NNNNN.parquet    doc_id, tokens (list<string>)
     bow|ngram|tfidf/<fp>/               vocabulary.parquet, matrix.parquet, documents.parquet
+    chargram/<fp>/                      the same, over character n-grams of the clean texts
     phrases/<fp>/phrases.parquet        gensim Phrases collocations (with word2vec.phrases)
     word2vec/<fp>/                      vectors.parquet, vectors.bin (word2vec binary)
     evaluate/<fp>/evaluation.json       `koprep evaluate`'s report
@@ -20,7 +21,7 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -42,6 +43,8 @@ from koprep.tokenizers.base import Tokenizer, needs_fit
 
 PART = "part-{:05d}.parquet"
 VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
+TEXT_VECTORIZER_STAGES = ("chargram",)
+"""Vectorizers of the cleaned text (character n-grams) rather than of the tokens."""
 LIBRARIES = ("koprep", "konlpy", "soynlp", "scikit-learn", "gensim", "pandas", "pyarrow", "numpy", "kiwipiepy", "python-mecab-ko")
 
 
@@ -81,8 +84,10 @@ def _stage(
             "libraries": library_versions(*LIBRARIES),
         }
         with store.writing(stage, fp, manifest) as pending:
+            computing = time.perf_counter()
             rows, extra = compute(pending)
-            pending.manifest.update(rows=rows, extra=extra)
+            # How long computing took (throughput for `koprep compare` when the entry is reused later).
+            pending.manifest.update(rows=rows, extra=extra, compute_seconds=round(time.perf_counter() - computing, 3))
         entry = store.lookup(stage, fp)
         if entry is None:
             raise StoreError(f"{stage} output {fp} vanished right after it was written")
@@ -319,7 +324,7 @@ def with_fitted_from(store: ArtifactStore, config: PipelineConfig) -> PipelineCo
     if source.get("model") and tokenize.model is None:
         tokenize = tokenize.model_copy(update={"model": source["model"]["path"]})
     return config.model_copy(
-        update={"clean": fitted.clean, "tokenize": tokenize, **{n: getattr(fitted, n) for n in VECTORIZER_STAGES}}
+        update={"clean": fitted.clean, "tokenize": tokenize, **{n: getattr(fitted, n) for n in VECTORIZER_STAGES + TEXT_VECTORIZER_STAGES}}
     )
 
 
@@ -334,16 +339,48 @@ def _fitted_entry(store: ArtifactStore, config: PipelineConfig, name: str) -> En
 
 def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig) -> StageResult:
     """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard."""
-    params = getattr(config, name)
-    inputs = {"tokenize": tokens.fingerprint}
+    shards = TokenShards(tokens.path)
+    return _vectorize(store, name, getattr(config, name), config, {"tokenize": tokens.fingerprint}, shards, shards.token_arrays)
+
+
+def chargram_stage(store: ArtifactStore, clean: StageResult, config: PipelineConfig) -> StageResult:
+    """TF-IDF over character n-grams of the cleaned text (`[chargram]`), fitted and applied shard by
+    shard like the token vectorizers, with the same artifact layout."""
+    shards = TextShards(clean.path)
+    return _vectorize(store, "chargram", config.chargram, config, {"clean": clean.fingerprint}, shards, shards.texts)
+
+
+class TextShards:
+    """Restartable iteration over a clean output's texts, one shard (Parquet part) at a time."""
+
+    def __init__(self, path: str | Path) -> None:
+        self.files = part_files(path)
+
+    def __iter__(self) -> Iterator[tuple[list[str], list[str]]]:
+        """Each shard's (doc_ids, texts)."""
+        for file in self.files:
+            table = pq.read_table(file, columns=["doc_id", "text"])
+            yield table.column("doc_id").to_pylist(), table.column("text").to_pylist()
+
+    def texts(self) -> Iterator[list[str]]:
+        for file in self.files:
+            yield pq.read_table(file, columns=["text"]).column("text").to_pylist()
+
+
+def _vectorize(
+    store: ArtifactStore, name: str, params: Any, config: PipelineConfig, inputs: dict[str, str],
+    shards: Iterable[tuple[list[str], Any]], fit_documents: Callable[[], Iterable[Any]],
+) -> StageResult:
+    """One vectorizer stage: `shards` yields each shard's (doc_ids, documents) for transforming,
+    `fit_documents()` the documents alone for fitting (token arrays, or texts for chargram)."""
     fitted_entry = _fitted_entry(store, config, name)
     if fitted_entry is not None:
-        inputs["fitted"] = fitted_entry.fingerprint
+        inputs = {**inputs, "fitted": fitted_entry.fingerprint}
+    upstream_fp = next(iter(inputs.values()))
 
     def compute(pending: PendingEntry):
-        shards = TokenShards(tokens.path)
         if fitted_entry is None:
-            fitted = vectorize_logic.fit_vocabulary(shards.token_arrays(), params)
+            fitted = vectorize_logic.fit_vocabulary(fit_documents(), params)
         else:
             table = pd.read_parquet(fitted_entry.file("vocabulary.parquet"))
             fitted = vectorize_logic.FittedVocabulary(table, fitted_entry.manifest["extra"]["fitted_documents"], params)
@@ -351,8 +388,8 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
         doc_ids: list[str] = []
         writer = None
         try:
-            for shard_ids, shard_tokens in shards:
-                matrix = vectorize_logic.transform(shard_tokens, fitted, params)
+            for shard_ids, shard_documents in shards:
+                matrix = vectorize_logic.transform(shard_documents, fitted, params)
                 long = arrow_table(vectorize_logic.to_long(matrix, shard_ids))
                 if writer is None:
                     writer = pq.ParquetWriter(pending.path / "matrix.parquet", long.schema)
@@ -369,7 +406,7 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
             "terms": len(fitted.table),
             "nonzeros": nnz,
             "fitted_documents": fitted.n_docs,
-            "fitted_on": fitted_entry.fingerprint if fitted_entry else tokens.fingerprint,
+            "fitted_on": fitted_entry.fingerprint if fitted_entry else upstream_fp,
         }
 
     return _stage(store, name, vectorize_logic.VERSION, params, inputs, compute)
