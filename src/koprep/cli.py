@@ -138,8 +138,8 @@ def _presets(args: argparse.Namespace) -> int:
             print("  (no changes: the defaults)")
         for change in item["changes"]:
             where = f"  [{change['backend']} only]" if change["backend"] else ""
-            print(f"  {change['setting']} = {json.dumps(change['value'], ensure_ascii=False)}"
-                  f"  (default {json.dumps(change['default'], ensure_ascii=False)}){where}")
+            default = "per backend" if change["default"] is None else json.dumps(change["default"], ensure_ascii=False)
+            print(f"  {change['setting']} = {json.dumps(change['value'], ensure_ascii=False)}  (default {default}){where}")
     return 0
 
 

@@ -65,7 +65,8 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
 
 def changes(preset: Preset, backend: str | None = None) -> list[dict[str, Any]]:
     """What the preset changes against the defaults, one row per setting: `setting` (dotted),
-    `default`, `value`, and `backend` (None when it applies to every backend). With `backend`,
+    `default` (None where the default depends on the backend, as `tokenize.drop_tags`'s does),
+    `value`, and `backend` (None when it applies to every backend). With `backend`,
     only the rows that apply to it."""
     from koprep.config import PipelineConfig
 
@@ -79,7 +80,8 @@ def changes(preset: Preset, backend: str | None = None) -> list[dict[str, Any]]:
             default = _lookup(defaults, dotted)
             if default is None and dotted.startswith("tokenize.options.") and layer_backend is not None:
                 default = _backend_option_default(layer_backend, dotted.removeprefix("tokenize.options."))
-            rows.append({"setting": dotted, "default": default, "value": value, "backend": layer_backend})
+            if value != default:  # a preset may spell out a default; only real changes are listed
+                rows.append({"setting": dotted, "default": default, "value": value, "backend": layer_backend})
     return rows
 
 
