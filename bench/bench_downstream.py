@@ -73,7 +73,10 @@ def nsmc_rows(backends: list[str], presets: list[str], docs: int | None, artifac
     from koprep.compare import feature_stages
     from koprep.loaders import open_run
 
-    read = lambda split, n: pd.read_csv(NSMC / f"ratings_{split}.txt", sep="\t", quoting=3, dtype=str, keep_default_na=False, nrows=n)
+    def read(split: str, n: int | None) -> pd.DataFrame:
+        path = NSMC / f"ratings_{split}.txt"
+        return pd.read_csv(path, sep="\t", quoting=3, dtype=str, keep_default_na=False, nrows=n)
+
     test_docs = None if docs is None else max(1, docs // 3)
     train, test = read("train", docs), read("test", test_docs)
     label = dict(zip(train["id"], train["label"].astype(int))) | dict(zip(test["id"], test["label"].astype(int)))
@@ -89,7 +92,9 @@ def nsmc_rows(backends: list[str], presets: list[str], docs: int | None, artifac
         print(f"# {backend} direct: accuracy {direct:.4f}, features {direct_train.shape[1]}, {direct_seconds:.0f}s", flush=True)
         for preset in presets:
             start = time.perf_counter()
-            train_run = preprocess(str(NSMC / "ratings_train.txt"), backend, preset=preset, overrides=limit(docs), artifacts=artifacts)
+            train_run = preprocess(
+                str(NSMC / "ratings_train.txt"), backend, preset=preset, overrides=limit(docs), artifacts=artifacts
+            )
             test_run = preprocess(
                 str(NSMC / "ratings_test.txt"), backend, preset=preset, artifacts=artifacts,
                 overrides={**limit(test_docs), "run.fitted_from": train_run["run_id"]},

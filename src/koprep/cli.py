@@ -110,8 +110,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_argument("corpus", help="a labelled corpus (TSV/CSV, JSON Lines or Parquet with a label column)")
     compare.add_argument("--label-column", required=True, metavar="COL", help="the column holding each document's class")
-    compare.add_argument("--backend", default="okt,kiwi,mecab", metavar="A,B,…", help="backends, comma-separated (default: okt,kiwi,mecab)")
-    compare.add_argument("--preset", default="classify", metavar="P,Q,…", help="presets, comma-separated (default: classify)")
+    compare.add_argument("--backend", default="okt,kiwi,mecab", metavar="A,B,…",
+                         help="backends, comma-separated (default: okt,kiwi,mecab)")
+    compare.add_argument("--preset", default="classify", metavar="P,Q,…",
+                         help="presets, comma-separated (default: classify)")
     compare.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
     compare.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file, layered over each preset")
     compare.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",

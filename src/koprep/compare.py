@@ -181,7 +181,9 @@ def _labels(clean_path: str, column: str, folds: int) -> pd.Series:
         raise CompareInputError(f"document {missing!r} has no value in label column {column!r}; every document needs a label")
     counts = labels.value_counts()
     if len(counts) < 2:
-        raise CompareInputError(f"label column {column!r} has a single value ({counts.index[0]!r}); a classifier needs two or more")
+        raise CompareInputError(
+            f"label column {column!r} has a single value ({counts.index[0]!r}); a classifier needs two or more"
+        )
     if counts.min() < folds:
         raise CompareInputError(
             f"label {counts.idxmin()!r} has only {counts.min()} document(s), fewer than --folds {folds}; "

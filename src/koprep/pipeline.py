@@ -324,7 +324,10 @@ def with_fitted_from(store: ArtifactStore, config: PipelineConfig) -> PipelineCo
     if source.get("model") and tokenize.model is None:
         tokenize = tokenize.model_copy(update={"model": source["model"]["path"]})
     return config.model_copy(
-        update={"clean": fitted.clean, "tokenize": tokenize, **{n: getattr(fitted, n) for n in VECTORIZER_STAGES + TEXT_VECTORIZER_STAGES}}
+        update={
+            "clean": fitted.clean, "tokenize": tokenize,
+            **{n: getattr(fitted, n) for n in VECTORIZER_STAGES + TEXT_VECTORIZER_STAGES},
+        }
     )
 
 
@@ -340,14 +343,14 @@ def _fitted_entry(store: ArtifactStore, config: PipelineConfig, name: str) -> En
 def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config: PipelineConfig) -> StageResult:
     """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard."""
     shards = TokenShards(tokens.path)
-    return _vectorize(store, name, getattr(config, name), config, {"tokenize": tokens.fingerprint}, shards, shards.token_arrays)
+    return _vectorize(store, name, getattr(config, name), config, ("tokenize", tokens), shards, shards.token_arrays)
 
 
 def chargram_stage(store: ArtifactStore, clean: StageResult, config: PipelineConfig) -> StageResult:
     """TF-IDF over character n-grams of the cleaned text (`[chargram]`), fitted and applied shard by
     shard like the token vectorizers, with the same artifact layout."""
     shards = TextShards(clean.path)
-    return _vectorize(store, "chargram", config.chargram, config, {"clean": clean.fingerprint}, shards, shards.texts)
+    return _vectorize(store, "chargram", config.chargram, config, ("clean", clean), shards, shards.texts)
 
 
 class TextShards:
@@ -368,15 +371,17 @@ class TextShards:
 
 
 def _vectorize(
-    store: ArtifactStore, name: str, params: Any, config: PipelineConfig, inputs: dict[str, str],
+    store: ArtifactStore, name: str, params: Any, config: PipelineConfig, upstream: tuple[str, StageResult],
     shards: Iterable[tuple[list[str], Any]], fit_documents: Callable[[], Iterable[Any]],
 ) -> StageResult:
-    """One vectorizer stage: `shards` yields each shard's (doc_ids, documents) for transforming,
-    `fit_documents()` the documents alone for fitting (token arrays, or texts for chargram)."""
+    """One vectorizer stage over the `upstream` (stage name, result): `shards` yields each shard's
+    (doc_ids, documents) for transforming, `fit_documents()` the documents alone for fitting (token
+    arrays, or texts for chargram)."""
+    upstream_name, upstream_result = upstream
+    inputs = {upstream_name: upstream_result.fingerprint}
     fitted_entry = _fitted_entry(store, config, name)
     if fitted_entry is not None:
-        inputs = {**inputs, "fitted": fitted_entry.fingerprint}
-    upstream_fp = next(iter(inputs.values()))
+        inputs["fitted"] = fitted_entry.fingerprint
 
     def compute(pending: PendingEntry):
         if fitted_entry is None:
@@ -406,7 +411,7 @@ def _vectorize(
             "terms": len(fitted.table),
             "nonzeros": nnz,
             "fitted_documents": fitted.n_docs,
-            "fitted_on": fitted_entry.fingerprint if fitted_entry else upstream_fp,
+            "fitted_on": fitted_entry.fingerprint if fitted_entry else upstream_result.fingerprint,
         }
 
     return _stage(store, name, vectorize_logic.VERSION, params, inputs, compute)

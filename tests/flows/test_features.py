@@ -26,7 +26,9 @@ def split_runs(tmp_path_factory, prefect_server):
     artifacts = str(folder / "artifacts")
     # Shards of 250 documents: the vectorizers are fitted and applied over several parts.
     shards = {"run.shard_size": 250}
-    train = preprocess(corpus=str(train_file), backend="whitespace", preset="classify", overrides=shards, artifacts=artifacts)
+    train = preprocess(
+        corpus=str(train_file), backend="whitespace", preset="classify", overrides=shards, artifacts=artifacts
+    )
     test = preprocess(
         corpus=str(test_file), backend="whitespace", preset="classify",
         overrides={**shards, "run.fitted_from": train["run_id"]}, artifacts=artifacts,
@@ -79,10 +81,11 @@ def test_features_put_stages_side_by_side_in_document_order(split_runs):
     # A row is its document: the column "chargram:<gram>" is set exactly where the text has the gram.
     row = int(np.argmax(np.diff(features.matrix.indptr)))
     text = run.clean()["text"].iloc[row]
-    grams = {c.removeprefix("chargram:") for c, v in zip(features.columns, features.matrix[row].toarray()[0]) if v and c.startswith("chargram:")}
+    present = [c for c, v in zip(features.columns, features.matrix[row].toarray()[0]) if v]
+    grams = {c.removeprefix("chargram:") for c in present if c.startswith("chargram:")}
     analyze = TfidfVectorizer(**run.config.chargram.model_dump()).build_analyzer()
     assert grams == set(analyze(text)) & set(chargram.terms)
-    words = {c.removeprefix("tfidf:") for c, v in zip(features.columns, features.matrix[row].toarray()[0]) if v and c.startswith("tfidf:")}
+    words = {c.removeprefix("tfidf:") for c in present if c.startswith("tfidf:")}
     assert set(run.tokens()["tokens"].iloc[row]) & set(tfidf.terms) <= words
     with pytest.raises(Exception, match="no 'bow' stage"):
         run.features(["tfidf", "bow"])

@@ -46,7 +46,9 @@ def names() -> list[str]:
 def load(name: str) -> Preset:
     available = names()
     if name not in available:
-        raise UnknownPresetError(f"unknown preset {name!r}; the presets are {', '.join(available)} (`koprep presets` describes them)")
+        raise UnknownPresetError(
+            f"unknown preset {name!r}; the presets are {', '.join(available)} (`koprep presets` describes them)"
+        )
     data = tomllib.loads(resources.files(__name__).joinpath(f"{name}.toml").read_text(encoding="utf-8"))
     description = data.pop("description", "")
     per_backend = data.pop("backends", {})
