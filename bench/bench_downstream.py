@@ -117,6 +117,7 @@ def chatbot_rows(backends: list[str], presets: list[str], docs: int | None, arti
     from koprep.compare import compare, cross_validate_features
 
     frame = pd.read_csv(CHATBOT, dtype=str, keep_default_na=False, nrows=docs)
+    frame["label"] = frame["label"].str.strip()  # one row has "2   "
     corpus = Path(artifacts) / "chatbot.csv"
     frame[["Q", "label"]].to_csv(corpus, index=False)  # the question and its label only: no answer text
     rows = []

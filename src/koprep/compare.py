@@ -176,8 +176,12 @@ def _labels(clean_path: str, column: str, folds: int) -> pd.Series:
             "(use --label-column NAME; plain text files have no label column)"
         )
     labels = pd.read_parquet(clean_path, columns=["doc_id", column]).set_index("doc_id")[column]
-    if labels.isna().any() or (labels.astype(str).str.strip() == "").any():
-        missing = labels[labels.isna() | (labels.astype(str).str.strip() == "")].index[0]
+    if not pd.api.types.is_numeric_dtype(labels):
+        # Text labels are compared without surrounding whitespace ("2   " in ChatbotData.csv is class 2).
+        labels = labels.map(lambda value: value.strip() if isinstance(value, str) else value)
+    unlabelled = labels.isna() | (labels.astype(str) == "")
+    if unlabelled.any():
+        missing = labels[unlabelled].index[0]
         raise CompareInputError(f"document {missing!r} has no value in label column {column!r}; every document needs a label")
     counts = labels.value_counts()
     if len(counts) < 2:

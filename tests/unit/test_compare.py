@@ -92,3 +92,19 @@ def test_bad_label_column_and_folds_are_bad_input(labelled, tmp_path, capsys):
     assert "label column 'rating' is not among the corpus's columns; it has ['label']" in capsys.readouterr().err
     assert main([*base, "--label-column", "label", "--folds", "1"]) == 2
     assert "at least 2 folds" in capsys.readouterr().err
+
+
+def test_text_labels_are_stripped_and_one_class_is_refused(tmp_path, capsys):
+    frame = nsmc(120)
+    frame["label"] = frame["label"].map({"0": "neg", "1": "pos"})
+    frame.loc[frame.index[0], "label"] = frame["label"].iloc[0] + "   "  # as ChatbotData.csv's "2   "
+    corpus = tmp_path / "labelled.csv"
+    frame.to_csv(corpus, index=False)
+    (result,) = compare.compare(str(corpus), "label", ["whitespace"], ["classify"], folds=2, artifacts=str(tmp_path / "a"))
+    assert result.documents == 120 and 0 < result.accuracy < 1
+
+    frame["label"] = "pos"
+    frame.to_csv(corpus, index=False)
+    argv = ["compare", str(corpus), "--label-column", "label", "--backend", "whitespace", "--artifacts", str(tmp_path / "a")]
+    assert main(argv) == 2
+    assert "has a single value ('pos')" in capsys.readouterr().err
