@@ -150,12 +150,17 @@ def _compare(args: argparse.Namespace) -> int:
 
     backends = [b.strip() for b in args.backend.split(",") if b.strip()]
     preset_names = [p.strip() for p in args.preset.split(",") if p.strip()]
-    if not args.json:
-        print(compare.table_header(), flush=True)
+    printed: list[str] = []
+
+    def print_row(result) -> None:
+        if not printed:
+            print(compare.table_header())
+        printed.append(compare.table_row(result))
+        print(printed[-1], flush=True)
+
     results = compare.compare(
         args.corpus, args.label_column, backends, preset_names, folds=args.folds, artifacts=args.artifacts,
-        config_file=args.config_file, overrides=args.overrides,
-        on_result=None if args.json else lambda result: print(compare.table_row(result), flush=True),
+        config_file=args.config_file, overrides=args.overrides, on_result=None if args.json else print_row,
     )
     print(json.dumps(compare.json_record(results), ensure_ascii=False))
     return 0
