@@ -126,11 +126,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _presets(args: argparse.Namespace) -> int:
     from koprep import presets
+    from koprep.config import preset_changes
 
     listing = []
     for name in presets.names():
         preset = presets.load(name)
-        listing.append({"name": name, "description": preset.description, "changes": presets.changes(preset)})
+        listing.append({"name": name, "description": preset.description, "changes": preset_changes(preset)})
     if args.json:
         print(json.dumps({"presets": listing}, ensure_ascii=False))
         return 0

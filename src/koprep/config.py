@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -27,6 +27,9 @@ from koprep.stages.clean import CleanParams
 from koprep.stages.embed import Word2VecParams
 from koprep.stages.filters import TokenFilterParams
 from koprep.stages.vectorize import ChargramParams, CountParams, TfidfParams
+
+if TYPE_CHECKING:
+    from koprep.presets import Preset
 
 STAGES = ("clean", "tokenize", "bow", "ngram", "tfidf", "word2vec")
 """The stages a run runs by default."""
@@ -128,7 +131,10 @@ def _under_preset(name: str, data: dict[str, Any]) -> dict[str, Any]:
     backend they resolve to (a preset's per-backend table applies to the backend finally used)."""
     from koprep import presets
 
-    chosen = presets.load(name)
+    try:
+        chosen = presets.load(name)
+    except presets.UnknownPresetError as exc:
+        raise ConfigError(str(exc)) from None
     resolved_backend = (data.get("tokenize") or {}).get("backend") or (chosen.settings.get("tokenize") or {}).get(
         "backend", TokenizeParams.model_fields["backend"].default
     )
@@ -165,3 +171,52 @@ def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"cannot set {dotted}: {part} is a value, not a section")
         node = child
     node[leaf] = value
+
+
+def preset_changes(preset: "Preset", backend: str | None = None) -> list[dict[str, Any]]:
+    """What the preset changes against the defaults, one row per setting: `setting` (dotted),
+    `default` (None where the default depends on the backend, as `tokenize.drop_tags`'s does),
+    `value`, and `backend` (None when it applies to every backend). With `backend`,
+    only the rows that apply to it."""
+    defaults = PipelineConfig().model_dump(mode="json")
+    rows: list[dict[str, Any]] = []
+    layers = [(None, preset.settings)] + [
+        (name, sections) for name, sections in sorted(preset.per_backend.items()) if backend in (None, name)
+    ]
+    for layer_backend, sections in layers:
+        for dotted, value in _flatten_settings(sections):
+            default = _lookup_setting(defaults, dotted)
+            if default is None and dotted.startswith("tokenize.options.") and layer_backend is not None:
+                default = _backend_option_default(layer_backend, dotted.removeprefix("tokenize.options."))
+            if value != default:  # a preset may spell out a default; only real changes are listed
+                rows.append({"setting": dotted, "default": default, "value": value, "backend": layer_backend})
+    return rows
+
+
+def _flatten_settings(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.extend(_flatten_settings(value, dotted + "."))
+        else:
+            out.append((dotted, value))
+    return out
+
+
+def _backend_option_default(backend: str, option: str) -> Any:
+    from koprep.tokenizers import get_tokenizer
+
+    try:  # building a backend imports its library but starts nothing (no JVM)
+        return getattr(get_tokenizer(backend, {}).options, option, None)
+    except Exception:  # noqa: BLE001 - a backend that is not installed has no default to show
+        return None
+
+
+def _lookup_setting(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

@@ -67,6 +67,8 @@ def test_each_layer_overrides_the_previous(tmp_path):
 def test_unknown_preset_is_a_config_error_naming_the_presets():
     with pytest.raises(ConfigError, match="unknown preset 'sentiment'.*classify, search, topic"):
         load_config(preset="sentiment")
+    with pytest.raises(presets.UnknownPresetError, match="unknown preset 'sentiment'"):
+        presets.load("sentiment")
 
 
 @pytest.mark.parametrize("command", [["run"], ["clean-preview", "텍스트"], ["compare", "x.tsv", "--label-column", "label"]])

@@ -17,11 +17,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
-from koprep.config import ConfigError
+from koprep.errors import BadInputError
 
 
-class UnknownPresetError(ConfigError):
-    """No preset of that name ships with koprep; the message lists the ones that do."""
+class UnknownPresetError(BadInputError, LookupError):
+    """No preset of that name ships with koprep; the message lists the ones that do.
+    (`load_config` reports it as a ConfigError.)"""
 
 
 @dataclass(frozen=True)
@@ -63,54 +64,3 @@ def deep_merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
         else:
             base[key] = dict(value) if isinstance(value, dict) else value
     return base
-
-
-def changes(preset: Preset, backend: str | None = None) -> list[dict[str, Any]]:
-    """What the preset changes against the defaults, one row per setting: `setting` (dotted),
-    `default` (None where the default depends on the backend, as `tokenize.drop_tags`'s does),
-    `value`, and `backend` (None when it applies to every backend). With `backend`,
-    only the rows that apply to it."""
-    from koprep.config import PipelineConfig
-
-    defaults = PipelineConfig().model_dump(mode="json")
-    rows: list[dict[str, Any]] = []
-    layers = [(None, preset.settings)] + [
-        (name, sections) for name, sections in sorted(preset.per_backend.items()) if backend in (None, name)
-    ]
-    for layer_backend, sections in layers:
-        for dotted, value in _flatten(sections):
-            default = _lookup(defaults, dotted)
-            if default is None and dotted.startswith("tokenize.options.") and layer_backend is not None:
-                default = _backend_option_default(layer_backend, dotted.removeprefix("tokenize.options."))
-            if value != default:  # a preset may spell out a default; only real changes are listed
-                rows.append({"setting": dotted, "default": default, "value": value, "backend": layer_backend})
-    return rows
-
-
-def _flatten(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
-    out: list[tuple[str, Any]] = []
-    for key, value in data.items():
-        dotted = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.extend(_flatten(value, dotted + "."))
-        else:
-            out.append((dotted, value))
-    return out
-
-
-def _backend_option_default(backend: str, option: str) -> Any:
-    from koprep.tokenizers import get_tokenizer
-
-    try:  # building a backend imports its library but starts nothing (no JVM)
-        return getattr(get_tokenizer(backend, {}).options, option, None)
-    except Exception:  # noqa: BLE001 - a backend that is not installed has no default to show
-        return None
-
-
-def _lookup(data: dict[str, Any], dotted: str) -> Any:
-    node: Any = data
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
