@@ -13,6 +13,8 @@ from koprep.loaders import open_run
 from koprep.stages.clean import clean_texts
 from tests.helpers import nsmc
 
+pytestmark = pytest.mark.slow  # a Prefect server, NSMC reviews
+
 
 @pytest.fixture(scope="module")
 def split_runs(tmp_path_factory, prefect_server):

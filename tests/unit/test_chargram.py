@@ -39,6 +39,7 @@ def _shards(texts: list[str], n: int) -> list[list[str]]:
     return [texts[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
 
 
+@pytest.mark.slow  # NSMC reviews
 @pytest.mark.parametrize("n_shards", [1, 4])
 @pytest.mark.parametrize("params", PARAMS, ids=repr)
 def test_chargram_equals_sklearn(texts, params, n_shards):
@@ -60,6 +61,7 @@ def test_chargram_equals_sklearn(texts, params, n_shards):
         np.testing.assert_allclose(ours.data, expected.data, rtol=0, atol=1e-6)
 
 
+@pytest.mark.slow  # NSMC reviews
 @pytest.mark.parametrize("analyzer", ["char_wb", "char"])
 def test_chargram_counts_equal_sklearn_exactly(texts, analyzer):
     # Raw counts (no idf, no norm) are integers in both: they must match exactly.

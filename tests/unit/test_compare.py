@@ -14,6 +14,8 @@ from koprep.cli import main
 from koprep.loaders import open_run
 from tests.helpers import nsmc
 
+pytestmark = pytest.mark.slow  # NSMC reviews, mecab
+
 
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory):
