@@ -72,7 +72,7 @@ def classifier() -> LogisticRegression:
 
 
 def nsmc_rows(backends: list[str], presets: list[str], docs: int | None, artifacts: str) -> list[dict]:
-    from flows.preprocess import preprocess
+    from koprep.orchestration.flow import preprocess
 
     from koprep.compare import feature_stages
     from koprep.loaders import open_run

@@ -139,7 +139,7 @@ def compare(
         run_id = uuid.uuid4().hex
         summary = {
             "run_id": run_id,
-            "corpus": pipeline.corpus_io.describe_location(corpus),
+            "corpus": pipeline.corpus_io.describe_source(corpus),
             "backend": config.tokenize.backend,
             "stages": {name: result.summary() for name, result in stages.items()},
             "compare": {"preset": preset, "label_column": label_column},

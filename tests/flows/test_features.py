@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow  # a Prefect server, NSMC reviews
 
 @pytest.fixture(scope="module")
 def split_runs(tmp_path_factory, prefect_server):
-    from flows.preprocess import preprocess
+    from koprep.orchestration.flow import preprocess
 
     folder = tmp_path_factory.mktemp("nsmc-splits")
     frame = nsmc(900)
