@@ -153,7 +153,7 @@ def main() -> None:
     scope = "whole corpus" if args.docs is None else f"first {args.docs} documents"
     measure = "test accuracy (fit on train)" if args.corpus == "nsmc" else "5-fold CV accuracy"
     print(f"\n{args.corpus} ({scope}), {measure}, LogisticRegression C={C}")
-    print(f"| backend | preset | features | koprep | direct | koprep − direct | koprep s | direct s |")
+    print("| backend | preset | features | koprep | direct | koprep − direct | koprep s | direct s |")
     print("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: |")
     for r in rows:
         print(f"| {r['backend']} | {r['preset']} | {r['features']} ({r['n_features']:,}) | {r['koprep']:.4f} | {r['direct']:.4f} "
