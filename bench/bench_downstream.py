@@ -16,7 +16,8 @@ through the same function).
 
     .venv/bin/python bench/bench_downstream.py                                  # NSMC 150k/50k, okt,kiwi,mecab × presets
     .venv/bin/python bench/bench_downstream.py --backend mecab --preset classify
-    .venv/bin/python bench/bench_downstream.py --backend okt --docs 20000       # first 20k train / 20k*1/3 test reviews
+    .venv/bin/python bench/bench_downstream.py --backend okt --docs 30000       # first 30k train / 10k test reviews
+    .venv/bin/python bench/bench_downstream.py --backend mecab --preset topic --config examples/sentiment.toml
     .venv/bin/python bench/bench_downstream.py --corpus chatbot --backend mecab,kiwi,okt
 
 Okt on the whole of NSMC takes about 4 minutes per pass (train + test) on this machine.
@@ -71,7 +72,10 @@ def classifier() -> LogisticRegression:
     return LogisticRegression(C=C, max_iter=3000)
 
 
-def nsmc_rows(backends: list[str], presets: list[str], docs: int | None, artifacts: str) -> list[dict]:
+def nsmc_rows(
+    backends: list[str], presets: list[str], docs: int | None, artifacts: str,
+    config_file: str | None = None, settings: dict | None = None,
+) -> list[dict]:
     from koprep.orchestration.flow import preprocess
 
     from koprep.compare import feature_stages
@@ -84,17 +88,18 @@ def nsmc_rows(backends: list[str], presets: list[str], docs: int | None, artifac
     test_docs = None if docs is None else max(1, docs // 3)
     train, test = read("train", docs), read("test", test_docs)
     label = dict(zip(train["id"], train["label"].astype(int))) | dict(zip(test["id"], test["label"].astype(int)))
-    limit = lambda n: {} if n is None else {"corpus.limit": n}
+    limit = lambda n: {**(settings or {}), **({} if n is None else {"corpus.limit": n})}
     rows = []
     for backend in backends:
         backend_rows = []
         for preset in presets:
             start = time.perf_counter()
             train_run = preprocess(
-                str(NSMC / "ratings_train.txt"), backend, preset=preset, overrides=limit(docs), artifacts=artifacts
+                str(NSMC / "ratings_train.txt"), backend, config_file, preset=preset, overrides=limit(docs),
+                artifacts=artifacts,
             )
             test_run = preprocess(
-                str(NSMC / "ratings_test.txt"), backend, preset=preset, artifacts=artifacts,
+                str(NSMC / "ratings_test.txt"), backend, config_file, preset=preset, artifacts=artifacts,
                 overrides={**limit(test_docs), "run.fitted_from": train_run["run_id"]},
             )
             seconds = time.perf_counter() - start
@@ -145,11 +150,20 @@ def main() -> None:
     parser.add_argument("--backend", default="okt,kiwi,mecab", help="comma-separated (default okt,kiwi,mecab)")
     parser.add_argument("--preset", default="topic,classify,search", help="comma-separated (default: every preset)")
     parser.add_argument("--docs", type=int, help="NSMC: first N train and N/3 test reviews; chatbot: first N questions")
+    parser.add_argument("--config", metavar="FILE", help="NSMC: a koprep TOML config over each preset")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="NSMC: a setting over each preset (repeatable)")
     args = parser.parse_args()
     backends, presets = args.backend.split(","), args.preset.split(",")
 
+    from koprep.config import parse_override
+
     with tempfile.TemporaryDirectory() as artifacts:
-        rows = (nsmc_rows if args.corpus == "nsmc" else chatbot_rows)(backends, presets, args.docs, artifacts)
+        if args.corpus == "nsmc":
+            settings = dict(map(parse_override, args.overrides))
+            rows = nsmc_rows(backends, presets, args.docs, artifacts, args.config, settings)
+        else:
+            rows = chatbot_rows(backends, presets, args.docs, artifacts)
     scope = "whole corpus" if args.docs is None else f"first {args.docs} documents"
     measure = "test accuracy (fit on train)" if args.corpus == "nsmc" else "5-fold CV accuracy"
     print(f"\n{args.corpus} ({scope}), {measure}, LogisticRegression C={C}")
