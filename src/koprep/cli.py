@@ -63,6 +63,12 @@ Needs a running Prefect server: export PREFECT_API_URL=http://127.0.0.1:4200/api
     "verify": """examples:
   koprep verify                        # every artifact's files against its manifest, every run record
   koprep verify --artifacts /data/koprep-store --json""",
+    "presets": """examples:
+  koprep presets                       # each preset and the settings it changes
+  koprep run reviews.tsv --preset classify""",
+    "compare": """examples:
+  koprep compare ../shared/corpora/nsmc/ratings_test.txt --label-column label --backend mecab,kiwi --preset topic,classify
+  koprep compare labelled.csv --label-column label --backend whitespace --folds 3 --json""",
     "evaluate": """examples:
   koprep evaluate --analogies ../shared/corpora/word2vec_eval/word_analogy_korean.txt \\
                   --similarity ../shared/corpora/word2vec_eval/WS353_korean.csv""",
@@ -83,6 +89,7 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--backend", help="tokenizer backend (see `koprep backends`); default okt")
     parser.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file")
+    _add_preset_option(parser)
     parser.add_argument(
         "--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
         help="override one setting, e.g. --set ngram.min_df=2 --set corpus.text_column=content (repeatable)",
@@ -92,6 +99,14 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--force", action="append", default=[], choices=STAGE_NAMES, metavar="STAGE",
         help="recompute STAGE and every stage after it even if stored, replacing their entries (repeatable; "
         f"one of {', '.join(STAGE_NAMES)})",
+    )
+
+
+def _add_preset_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--preset", metavar="NAME",
+        help="named settings for a task, under --config/--backend/--set: topic (the defaults), classify, search "
+        "(`koprep presets` lists what each changes)",
     )
 
 
@@ -123,6 +138,7 @@ def build_parser() -> argparse.ArgumentParser:
     preview = _command(commands, "clean-preview", help="show what each cleaning step does to TEXT")
     preview.add_argument("text")
     preview.add_argument("--config", dest="config_file", metavar="FILE")
+    _add_preset_option(preview)
     preview.add_argument("--set", dest="overrides", action="append", default=[], metavar="clean.KEY=VALUE")
     preview.add_argument("--json", action="store_true", help="print the steps as a JSON array of {step, text, changed}")
     preview.set_defaults(handler=_clean_preview)
@@ -167,6 +183,31 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.set_defaults(handler=_evaluate)
     _add_inspection_commands(commands)
 
+    presets = _command(commands, "presets", help="list the named presets (--preset NAME) and what each changes vs the defaults")
+    presets.add_argument("--json", action="store_true", help="print one JSON object")
+    presets.set_defaults(handler=_presets)
+
+    compare = _command(
+        commands, "compare",
+        help="cross-validated accuracy / macro-F1 of a LogisticRegression per backend × preset on a labelled corpus",
+        description="For each backend × preset, run (or reuse from the artifact store) the pipeline and cross-validate "
+        "a LogisticRegression (C=3) on the preset's TF-IDF features (tfidf, chargram). Prints a table and, as the "
+        "last stdout line, {\"results\": [{backend, preset, accuracy, macro_f1, std, docs_per_s, ...}]}.",
+    )
+    compare.add_argument("corpus", help="a labelled corpus (TSV/CSV, JSON Lines or Parquet with a label column)")
+    compare.add_argument("--label-column", required=True, metavar="COL", help="the column holding each document's class")
+    compare.add_argument("--backend", default="okt,kiwi,mecab", metavar="A,B,…",
+                         help="backends, comma-separated (default: okt,kiwi,mecab)")
+    compare.add_argument("--preset", default="classify", metavar="P,Q,…",
+                         help="presets, comma-separated (default: classify)")
+    compare.add_argument("--folds", type=int, default=5, help="cross-validation folds (default 5)")
+    compare.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file, layered over each preset")
+    compare.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                         help="override one setting for every combination (repeatable)")
+    compare.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    compare.add_argument("--json", action="store_true", help="print only the JSON object")
+    compare.set_defaults(handler=_compare)
+
     verify = _command(
         commands, "verify", help="check every artifact against its manifest (SHA-256) and every run record's references; "
         "exit 3 if anything is corrupt or missing",
@@ -181,6 +222,49 @@ def build_parser() -> argparse.ArgumentParser:
     for command in commands.choices.values():
         command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from koprep import presets
+    from koprep.config import preset_changes
+
+    listing = []
+    for name in presets.names():
+        preset = presets.load(name)
+        listing.append({"name": name, "description": preset.description, "changes": preset_changes(preset)})
+    if args.json:
+        print(json.dumps({"presets": listing}, ensure_ascii=False))
+        return 0
+    for item in listing:
+        print(f"{item['name']}: {item['description']}")
+        if not item["changes"]:
+            print("  (no changes: the defaults)")
+        for change in item["changes"]:
+            where = f"  [{change['backend']} only]" if change["backend"] else ""
+            default = "per backend" if change["default"] is None else json.dumps(change["default"], ensure_ascii=False)
+            print(f"  {change['setting']} = {json.dumps(change['value'], ensure_ascii=False)}  (default {default}){where}")
+    return 0
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from koprep import compare
+
+    backends = [b.strip() for b in args.backend.split(",") if b.strip()]
+    preset_names = [p.strip() for p in args.preset.split(",") if p.strip()]
+    printed: list[str] = []
+
+    def print_row(result) -> None:
+        if not printed:
+            print(compare.table_header())
+        printed.append(compare.table_row(result))
+        print(printed[-1], flush=True)
+
+    results = compare.compare(
+        args.corpus, args.label_column, backends, preset_names, folds=args.folds, artifacts=args.artifacts,
+        config_file=args.config_file, overrides=args.overrides, on_result=None if args.json else print_row,
+    )
+    print(json.dumps(compare.json_record(results), ensure_ascii=False))
+    return 0
 
 
 def _verify(args: argparse.Namespace) -> int:
@@ -270,7 +354,8 @@ def _plan(args: argparse.Namespace):
     from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
-    return build_plan(ArtifactStore(args.artifacts), args.corpus, load_config(args.config_file, dict(_overrides(args)), args.backend))
+    config = load_config(args.config_file, dict(_overrides(args)), args.backend, args.preset)
+    return build_plan(ArtifactStore(args.artifacts), args.corpus, config)
 
 
 def _status(args: argparse.Namespace) -> int:
@@ -299,7 +384,7 @@ def _run(args: argparse.Namespace) -> int:
         with terminal_progress():
             summary = preprocess(
                 corpus=args.corpus, backend=args.backend, config_file=args.config_file,
-                overrides=dict(_overrides(args)), artifacts=args.artifacts,
+                overrides=dict(_overrides(args)), artifacts=args.artifacts, preset=args.preset,
             )
     _print_summary(summary, human)
     if args.json:
@@ -363,7 +448,7 @@ def _clean_preview(args: argparse.Namespace) -> int:
     from koprep.config import load_config
     from koprep.stages.clean import preview
 
-    config = load_config(args.config_file, args.overrides)
+    config = load_config(args.config_file, args.overrides, preset=args.preset)
     steps = preview(args.text, config.clean)
     if args.json:
         changed = [index == 0 or text != steps[index - 1][1] for index, (_, text) in enumerate(steps)]
@@ -386,7 +471,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     parameters = PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
-        overrides=dict(_overrides(args)) or None, artifacts=args.artifacts,
+        overrides=dict(_overrides(args)) or None, artifacts=args.artifacts, preset=args.preset,
     )
     try:
         client.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)

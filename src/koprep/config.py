@@ -7,6 +7,7 @@ this module only composes them, so validation happens in one place: `load_config
     [clean]    the cleaning steps            (koprep.stages.clean.CleanParams)
     [tokenize] backend, options, model, stopwords and tag filters
     [bow] [ngram] [tfidf]                    (koprep.stages.vectorize.CountParams / TfidfParams)
+    [chargram] character n-gram TF-IDF        (koprep.stages.vectorize.ChargramParams)
     [word2vec]                               (koprep.stages.embed.Word2VecParams)
     [run]      shard_size, stages
 """
@@ -16,7 +17,7 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -25,11 +26,17 @@ from koprep.errors import BadInputError
 from koprep.stages.clean import CleanParams
 from koprep.stages.embed import Word2VecParams
 from koprep.stages.filters import TokenFilterParams
-from koprep.stages.vectorize import CountParams, TfidfParams
+from koprep.stages.vectorize import ChargramParams, CountParams, TfidfParams
+
+if TYPE_CHECKING:
+    from koprep.presets import Preset
 
 STAGES = ("clean", "tokenize", "bow", "ngram", "tfidf", "word2vec")
-StageName = Literal["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
-StoredStage = Literal["clean", "model", "tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec"]
+"""The stages a run runs by default."""
+OPTIONAL_STAGES = ("chargram",)
+"""Stages that run only when `run.stages` names them (the `classify` preset does)."""
+StageName = Literal["clean", "tokenize", "bow", "ngram", "tfidf", "chargram", "word2vec"]
+StoredStage = Literal["clean", "model", "tokenize", "bow", "ngram", "tfidf", "chargram", "phrases", "word2vec"]
 """Every stage that keeps an artifact: the run stages plus soynlp's trained `model` and word2vec's `phrases`."""
 
 
@@ -60,7 +67,8 @@ class RunParams(BaseModel):
     shard_size: int = 20_000
     """Documents per Parquet part; later stages stream shard by shard."""
     stages: tuple[StageName, ...] = STAGES
-    """Stages to run; the ones they depend on always run (or come from the cache)."""
+    """Stages to run; the ones they depend on always run (or come from the cache). `chargram` runs
+    only when listed here."""
     fitted_from: str | None = None
     """A run id: vectorize this corpus with that run's fitted bow/ngram/tfidf vocabularies (and
     its cleaning, tokenizer and trained model), e.g. the test split with the train split's."""
@@ -85,6 +93,7 @@ class PipelineConfig(BaseModel):
     bow: CountParams = CountParams()
     ngram: NgramParams = NgramParams()
     tfidf: TfidfParams = TfidfParams()
+    chargram: ChargramParams = ChargramParams()
     word2vec: Word2VecParams = Word2VecParams()
     run: RunParams = RunParams()
 
@@ -96,9 +105,11 @@ def load_config(
     config_file: str | Path | None = None,
     overrides: Iterable[str] | Mapping[str, Any] = (),
     backend: str | None = None,
+    preset: str | None = None,
 ) -> PipelineConfig:
-    """Defaults ← TOML file ← `backend` ← overrides (`"section.key=value"` strings or a mapping of
-    dotted keys to values). Raises ConfigError naming the offending setting."""
+    """Defaults ← `preset` (koprep.presets: topic, classify, search) ← TOML file ← `backend` ←
+    overrides (`"section.key=value"` strings or a mapping of dotted keys to values).
+    Raises ConfigError naming the offending setting (UnknownPresetError for an unknown preset)."""
     data: dict[str, Any] = {}
     if config_file is not None:
         path = Path(config_file)
@@ -110,9 +121,11 @@ def load_config(
             raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
     if backend is not None:
         _assign(data, "tokenize.backend", backend)
-    items = overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides)
+    items = list(overrides.items() if isinstance(overrides, Mapping) else (parse_override(o) for o in overrides))
     for key, value in items:
         _assign(data, key, value)
+    if preset is not None:
+        data = _under_preset(preset, data)
     unknown = sorted(set(data) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"unknown config section(s) {unknown}; sections are {list(SECTIONS)}")
@@ -128,6 +141,21 @@ def describe_validation_error(error: ValidationError, root: str = "") -> str:
         f"{'.'.join(str(part) for part in problem['loc']) or root}: {problem['msg']}"
         for problem in error.errors(include_url=False)
     )
+
+
+def _under_preset(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    """`data` (file, backend and overrides, already layered) over the preset's settings for the
+    backend they resolve to (a preset's per-backend table applies to the backend finally used)."""
+    from koprep import presets
+
+    try:
+        chosen = presets.load(name)
+    except presets.UnknownPresetError as exc:
+        raise ConfigError(str(exc)) from None
+    resolved_backend = (data.get("tokenize") or {}).get("backend") or (chosen.settings.get("tokenize") or {}).get(
+        "backend", TokenizeParams.model_fields["backend"].default
+    )
+    return presets.deep_merge(chosen.layer(str(resolved_backend)), data)
 
 
 def parse_override(text: str) -> tuple[str, Any]:
@@ -167,3 +195,52 @@ def _assign(data: dict[str, Any], dotted: str, value: Any) -> None:
             raise ConfigError(f"cannot set {dotted}: {part} is a value, not a section")
         node = child
     node[leaf] = value
+
+
+def preset_changes(preset: "Preset", backend: str | None = None) -> list[dict[str, Any]]:
+    """What the preset changes against the defaults, one row per setting: `setting` (dotted),
+    `default` (None where the default depends on the backend, as `tokenize.drop_tags`'s does),
+    `value`, and `backend` (None when it applies to every backend). With `backend`,
+    only the rows that apply to it."""
+    defaults = PipelineConfig().model_dump(mode="json")
+    rows: list[dict[str, Any]] = []
+    layers = [(None, preset.settings)] + [
+        (name, sections) for name, sections in sorted(preset.per_backend.items()) if backend in (None, name)
+    ]
+    for layer_backend, sections in layers:
+        for dotted, value in _flatten_settings(sections):
+            default = _lookup_setting(defaults, dotted)
+            if default is None and dotted.startswith("tokenize.options.") and layer_backend is not None:
+                default = _backend_option_default(layer_backend, dotted.removeprefix("tokenize.options."))
+            if value != default:  # a preset may spell out a default; only real changes are listed
+                rows.append({"setting": dotted, "default": default, "value": value, "backend": layer_backend})
+    return rows
+
+
+def _flatten_settings(data: dict[str, Any], prefix: str = "") -> list[tuple[str, Any]]:
+    out: list[tuple[str, Any]] = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.extend(_flatten_settings(value, dotted + "."))
+        else:
+            out.append((dotted, value))
+    return out
+
+
+def _backend_option_default(backend: str, option: str) -> Any:
+    from koprep.tokenizers import get_tokenizer
+
+    try:  # building a backend imports its library but starts nothing (no JVM)
+        return getattr(get_tokenizer(backend, {}).options, option, None)
+    except Exception:  # noqa: BLE001 - a backend that is not installed has no default to show
+        return None
+
+
+def _lookup_setting(data: dict[str, Any], dotted: str) -> Any:
+    node: Any = data
+    for part in dotted.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

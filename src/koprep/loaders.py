@@ -6,6 +6,7 @@
     tfidf = run.matrix("tfidf")              # .matrix (csr_matrix), .vocabulary (DataFrame), .doc_ids
     kv = run.word_vectors()                  # gensim KeyedVectors
     X = run.transform(["새로 들어온 리뷰"], "tfidf")  # new raw texts → the same vectors (csr_matrix)
+    features = run.features(["tfidf", "chargram"])  # .matrix: stages side by side, .columns "stage:term", .doc_ids
 
 Every read goes through the artifact store, which refuses incomplete or corrupt entries.
 The files are plain Parquet, so `pandas.read_parquet(run.path("tokenize"))` or duckdb's
@@ -36,6 +37,15 @@ class Matrix:
     @property
     def terms(self) -> list[str]:
         return self.vocabulary["term"].tolist()
+
+
+@dataclass(frozen=True)
+class Features:
+    matrix: sp.csr_matrix
+    """Rows follow `doc_ids`; columns follow `columns`."""
+    columns: list[str]
+    """"stage:term" for each column, the stages' vocabularies side by side."""
+    doc_ids: list[str]
 
 
 class Run:
@@ -94,15 +104,36 @@ class Run:
 
     def transform(self, texts: Sequence[str], stage: str = "tfidf") -> sp.csr_matrix:
         """Vectorize new raw texts with this run's fitted `stage` vectorizer; equals scikit-learn's
-        `transform` of the fitted vectorizer on the same tokens."""
-        from koprep.stages.vectorize import FittedVocabulary, transform
+        `transform` of the fitted vectorizer on the same tokens (for `chargram`: on the same
+        cleaned texts)."""
+        from koprep.stages.clean import clean_texts
+        from koprep.stages.vectorize import ChargramParams, FittedVocabulary, transform
 
         entry = self.entry(stage)
         params = getattr(self.config, stage)
         fitted = FittedVocabulary(
             pd.read_parquet(entry.file("vocabulary.parquet")), entry.manifest["extra"]["fitted_documents"], params
         )
+        if isinstance(params, ChargramParams):
+            return transform(clean_texts(list(texts), self.config.clean), fitted, params)
         return transform(self.preprocess(texts), fitted, params)
+
+    def features(self, stages: Sequence[str] = ("tfidf", "chargram")) -> Features:
+        """The matrices of several vectorizer stages side by side: one csr matrix whose rows follow
+        the documents (in corpus order) and whose columns are each stage's vocabulary in turn,
+        named "stage:term" (e.g. "tfidf:재밌", "chargram: 재")."""
+        if not stages:
+            raise ValueError("features() needs at least one vectorizer stage, e.g. ['tfidf', 'chargram']")
+        matrices = [self.matrix(stage) for stage in stages]
+        doc_ids = matrices[0].doc_ids
+        for stage, other in zip(stages[1:], matrices[1:]):
+            if other.doc_ids != doc_ids:
+                raise StoreError(
+                    f"the {stage!r} matrix of run {self.run_id} has other documents than the {stages[0]!r} matrix; "
+                    "they must come from the same clean output"
+                )
+        columns = [f"{stage}:{term}" for stage, m in zip(stages, matrices) for term in m.terms]
+        return Features(sp.hstack([m.matrix for m in matrices], format="csr"), columns, doc_ids)
 
     def word_vectors(self):
         if self._vectors is None:

@@ -11,6 +11,7 @@ Artifact layout per stage (all Parquet; `_manifest.json` beside them):
     model/<fp>/model.parquet            a trainable tokenizer's learned table (soynlp)
     tokenize/<fp>/part-NNNNN.parquet    doc_id, tokens (list<string>)
     bow|ngram|tfidf/<fp>/               vocabulary.parquet, matrix.parquet, documents.parquet
+    chargram/<fp>/                      the same, over character n-grams of the clean texts
     phrases/<fp>/phrases.parquet        gensim Phrases collocations (with word2vec.phrases)
     word2vec/<fp>/                      vectors.parquet, vectors.bin (word2vec binary)
     evaluate/<fp>/evaluation.json       `koprep evaluate`'s report
@@ -51,9 +52,15 @@ PART = "part-{:05d}.parquet"
 MAX_WORDS_IN_BATCH = 10_000
 """gensim's word2vec reads at most this many tokens of one sentence (gensim.models.word2vec)."""
 VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
+TEXT_VECTORIZER_STAGES = ("chargram",)
+"""Vectorizers of the cleaned text (character n-grams) rather than of the tokens."""
+TOKEN_STAGES = ("tokenize", *VECTORIZER_STAGES, "word2vec")
+"""The stages that need the tokenize output: tokenization runs only when one of them is wanted."""
+RUN_ORDER = ("clean", "tokenize", *VECTORIZER_STAGES, *TEXT_VECTORIZER_STAGES, "word2vec")
+"""The order a run reports its stages in, whichever finished first."""
 LIBRARIES = ("koprep", "konlpy", "soynlp", "scikit-learn", "gensim", "pandas", "pyarrow", "numpy", "kiwipiepy", "python-mecab-ko")
 DOWNSTREAM = {
-    "clean": ("model", "tokenize"),
+    "clean": ("model", "tokenize", *TEXT_VECTORIZER_STAGES),
     "model": ("tokenize",),
     "tokenize": (*VECTORIZER_STAGES, "phrases", "word2vec"),
     "phrases": ("word2vec",),
@@ -124,11 +131,14 @@ def _stage(store: ArtifactStore, key: StageKey, compute, *, force: bool = False)
                     "libraries": library_versions(*LIBRARIES),
                 }
                 with store.writing(stage, fp, manifest, replace=force) as pending:
+                    computing = time.perf_counter()
                     try:
                         rows, extra = compute(pending)
                     except EmptyResultError as exc:
                         raise EmptyResultError(f"the {stage} stage has nothing to compute: {exc}") from None
-                    pending.manifest.update(rows=rows, extra=extra)
+                    # How long computing took (throughput for `koprep compare` when the entry is reused later).
+                    seconds = round(time.perf_counter() - computing, 3)
+                    pending.manifest.update(rows=rows, extra=extra, compute_seconds=seconds)
                 entry = store.lookup(stage, fp)
                 if entry is None:
                     raise CorruptArtifactError(f"{stage} output {fp} is not readable right after it was written")
@@ -181,8 +191,11 @@ def tokenize_key(clean_fp: str, params: TokenizeParams, tokenizer: Tokenizer, mo
     return StageKey("tokenize", tokenize_logic.VERSION, tokenize_stage_params(params, tokenizer, token_filter), inputs)
 
 
-def vectorize_key(name: str, tokens_fp: str, config: PipelineConfig, fitted: Entry | None) -> StageKey:
-    inputs = {"tokenize": tokens_fp}
+def vectorize_key(
+    name: str, upstream_name: str, upstream_fp: str, config: PipelineConfig, fitted: Entry | None
+) -> StageKey:
+    """bow/ngram/tfidf read the tokenize output; chargram reads the clean output."""
+    inputs = {upstream_name: upstream_fp}
     if fitted is not None:
         inputs["fitted"] = fitted.fingerprint
     return StageKey(name, vectorize_logic.VERSION, getattr(config, name), inputs)
@@ -246,6 +259,10 @@ class TokenShards:
         for file in self.files:
             yield pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
             self._shard_done()
+
+    def documents(self) -> Iterator[pa.ListArray]:
+        """What bow/ngram/tfidf fit on: each shard's token lists."""
+        return self.token_arrays()
 
     def _shard_done(self) -> None:
         if self.counter is not None:
@@ -490,7 +507,10 @@ def with_fitted_from(store: ArtifactStore, config: PipelineConfig) -> PipelineCo
     if source.get("model") and tokenize.model is None:
         tokenize = tokenize.model_copy(update={"model": source["model"]["path"]})
     return config.model_copy(
-        update={"clean": fitted.clean, "tokenize": tokenize, **{n: getattr(fitted, n) for n in VECTORIZER_STAGES}}
+        update={
+            "clean": fitted.clean, "tokenize": tokenize,
+            **{n: getattr(fitted, n) for n in VECTORIZER_STAGES + TEXT_VECTORIZER_STAGES},
+        }
     )
 
 
@@ -510,15 +530,59 @@ def vectorize_stage(
 ) -> StageResult:
     """Fit (or, with `run.fitted_from`, reuse) a vocabulary shard-wise, then transform shard by shard.
     `on_progress(shards_done, shards)` counts shard reads: the fitting pass and the transform pass."""
+    return _vectorize(store, name, config, ("tokenize", tokens), TokenShards, on_progress)
+
+
+def chargram_stage(
+    store: ArtifactStore, clean: StageResult, config: PipelineConfig, on_progress: ProgressCallback | None = None,
+) -> StageResult:
+    """TF-IDF over character n-grams of the cleaned text (`[chargram]`), fitted and applied shard by
+    shard like the token vectorizers, with the same artifact layout."""
+    return _vectorize(store, "chargram", config, ("clean", clean), TextShards, on_progress)
+
+
+class TextShards:
+    """Restartable iteration over a clean output's texts, one shard (Parquet part) at a time."""
+
+    def __init__(self, path: str | Path, counter: ProgressCounter | None = None) -> None:
+        self.files = part_files(path)
+        self.counter = counter
+
+    def __iter__(self) -> Iterator[tuple[list[str], list[str]]]:
+        """Each shard's (doc_ids, texts)."""
+        for file in self.files:
+            table = pq.read_table(file, columns=["doc_id", "text"])
+            yield table.column("doc_id").to_pylist(), table.column("text").to_pylist()
+            self._shard_done()
+
+    def documents(self) -> Iterator[list[str]]:
+        """What chargram fits on: each shard's texts."""
+        for file in self.files:
+            yield pq.read_table(file, columns=["text"]).column("text").to_pylist()
+            self._shard_done()
+
+    def _shard_done(self) -> None:
+        if self.counter is not None:
+            self.counter.advance()
+
+
+def _vectorize(
+    store: ArtifactStore, name: str, config: PipelineConfig, upstream: tuple[str, StageResult],
+    shard_reader: type[TokenShards] | type[TextShards], on_progress: ProgressCallback | None,
+) -> StageResult:
+    """One vectorizer stage over the `upstream` (stage name, result): `shard_reader(path, counter)`
+    yields each shard's (doc_ids, documents) for transforming, and its `documents()` the documents
+    alone for fitting (token arrays, or texts for chargram)."""
     params = getattr(config, name)
+    upstream_name, upstream_result = upstream
     fitted_entry = fitted_vectorizer(store, config, name)
 
     def compute(pending: PendingEntry):
         passes = 1 if fitted_entry is not None else 2
-        counter = ProgressCounter(on_progress, passes * len(part_files(tokens.path)))
-        shards = TokenShards(tokens.path, counter)
+        counter = ProgressCounter(on_progress, passes * len(part_files(upstream_result.path)))
+        shards = shard_reader(upstream_result.path, counter)
         if fitted_entry is None:
-            fitted = vectorize_logic.fit_vocabulary(shards.token_arrays(), params)
+            fitted = vectorize_logic.fit_vocabulary(shards.documents(), params)
         else:
             table = pd.read_parquet(fitted_entry.file("vocabulary.parquet"))
             fitted = vectorize_logic.FittedVocabulary(table, fitted_entry.manifest["extra"]["fitted_documents"], params)
@@ -527,8 +591,8 @@ def vectorize_stage(
         doc_ids: list[str] = []
         writer = None
         try:
-            for shard_ids, shard_tokens in shards:
-                matrix = vectorize_logic.transform(shard_tokens, fitted, params)
+            for shard_ids, shard_documents in shards:
+                matrix = vectorize_logic.transform(shard_documents, fitted, params)
                 long = arrow_table(vectorize_logic.to_long(matrix, shard_ids))
                 if writer is None:
                     writer = pq.ParquetWriter(pending.path / "matrix.parquet", long.schema)
@@ -547,10 +611,10 @@ def vectorize_stage(
             "terms": len(fitted.table),
             "nonzeros": nnz,
             "fitted_documents": fitted.n_docs,
-            "fitted_on": fitted_entry.fingerprint if fitted_entry else tokens.fingerprint,
+            "fitted_on": fitted_entry.fingerprint if fitted_entry else upstream_result.fingerprint,
         }
 
-    key = vectorize_key(name, tokens.fingerprint, config, fitted_entry)
+    key = vectorize_key(name, upstream_name, upstream_result.fingerprint, config, fitted_entry)
     return _stage(store, key, compute, force=_forced(name, config))
 
 
@@ -686,7 +750,7 @@ def run_summary(
         "run_id": run_id,
         "corpus": corpus_io.describe_source(location),
         "backend": config.tokenize.backend,
-        "stages": {name: result.summary() for name, result in stages.items()},
+        "stages": {name: stages[name].summary() for name in RUN_ORDER if name in stages},
     }
     if model_path:
         summary["model"] = {"path": model_path}

@@ -143,7 +143,7 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
     tokenizer = get_tokenizer(params.backend, params.options)
     if params.model is not None and not isinstance(tokenizer, TrainableTokenizer):
         raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
-    if wanted - {"clean"}:
+    if wanted & set(pipeline.TOKEN_STAGES):
         model_fp = None
         if isinstance(tokenizer, TrainableTokenizer):
             if params.model is not None:
@@ -159,7 +159,7 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
         for name in pipeline.VECTORIZER_STAGES:
             if name in wanted:
                 fitted = pipeline.fitted_vectorizer(store, config, name)
-                keys.append(pipeline.vectorize_key(name, tokens.fingerprint, config, fitted))
+                keys.append(pipeline.vectorize_key(name, "tokenize", tokens.fingerprint, config, fitted))
         if "word2vec" in wanted:
             phrases_fp = None
             if config.word2vec.phrases:
@@ -169,6 +169,10 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
             keys.append(pipeline.word2vec_key(tokens.fingerprint, config, phrases_fp))
     else:
         pipeline.tokenize_logic.TokenFilter.for_backend(params, tokenizer)  # a bad stopword file fails now too
+    for name in pipeline.TEXT_VECTORIZER_STAGES:
+        if name in wanted:
+            fitted = pipeline.fitted_vectorizer(store, config, name)
+            keys.append(pipeline.vectorize_key(name, "clean", clean.fingerprint, config, fitted))
 
     forced = pipeline.forced_stages(config)
     history = RunHistory(store)

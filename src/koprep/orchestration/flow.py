@@ -165,6 +165,11 @@ def vectorize_task(store: ArtifactStore, name: str, tokens: pipeline.StageResult
     return pipeline.vectorize_stage(store, name, tokens, config, on_progress=stage_progress(name, "shards"))
 
 
+@_task(name="chargram")
+def chargram_task(store: ArtifactStore, clean: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
+    return pipeline.chargram_stage(store, clean, config, on_progress=stage_progress("chargram", "shards"))
+
+
 @_task(name="word2vec")
 def word2vec_task(store: ArtifactStore, tokens: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
     return pipeline.word2vec_stage(store, tokens, config, on_progress=stage_progress("word2vec", "shards"))
@@ -177,6 +182,7 @@ def preprocess(
     config_file: str | None = None,
     overrides: dict[str, Any] | None = None,
     artifacts: str = "artifacts",
+    preset: str | None = None,
 ) -> dict[str, Any]:
     """Clean → tokenize → bow, ngram, tfidf, word2vec over CORPUS (default: konlpy's kolaw+kobill).
 
@@ -190,9 +196,13 @@ def preprocess(
         config_file: TOML config file; relative paths are relative to the run's working folder.
         overrides: Dotted settings, e.g. {"ngram.min_df": 2, "tokenize.options.mode": "nouns"}.
         artifacts: Artifact store folder; stages already stored there come from the cache.
+        preset: Named settings under the config file (topic, classify, search; `koprep presets`).
     """
     parameters = PreprocessParameters.parse(
-        dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts)
+        dict(
+            corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts,
+            preset=preset,
+        )
     )
     store = ArtifactStore(artifacts)
     # The plan resolves and validates the settings and references (bad input fails here, before any
@@ -204,18 +214,18 @@ def preprocess(
 
     clean = clean_task(store, corpus, config)
     stages = {"clean": clean}
+    # chargram reads the cleaned text only, so it runs beside tokenization.
+    futures = {"chargram": chargram_task.submit(store, clean, config)} if "chargram" in wanted else {}
     model_path = None
-    if wanted - {"clean"}:
+    if wanted & set(pipeline.TOKEN_STAGES):
         tokens, model_path = tokenize_task(store, clean, config)
         stages["tokenize"] = tokens
-        futures = {
-            name: vectorize_task.with_options(name=name).submit(store, name, tokens, config)
-            for name in pipeline.VECTORIZER_STAGES
-            if name in wanted
-        }
+        for name in pipeline.VECTORIZER_STAGES:
+            if name in wanted:
+                futures[name] = vectorize_task.with_options(name=name).submit(store, name, tokens, config)
         if "word2vec" in wanted:
             futures["word2vec"] = word2vec_task.submit(store, tokens, config)
-        stages.update({name: future.result() for name, future in futures.items()})
+    stages.update({name: future.result() for name, future in futures.items()})
 
     run_id = flow_run.get_id() or uuid.uuid4().hex
     summary = pipeline.run_summary(str(run_id), corpus, config, stages, model_path)

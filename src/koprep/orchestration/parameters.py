@@ -26,6 +26,7 @@ class PreprocessParameters(BaseModel):
     config_file: str | None = None
     overrides: dict[str, Any] | None = None
     artifacts: str = "artifacts"
+    preset: str | None = None
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> "PreprocessParameters":
@@ -43,7 +44,9 @@ class PreprocessParameters(BaseModel):
 
         `with_config_file=False` leaves the config file out: a client checking parameters for a run
         that executes on a worker cannot read the file the worker will read."""
-        return load_config(self.config_file if with_config_file else None, self.overrides or {}, self.backend)
+        return load_config(
+            self.config_file if with_config_file else None, self.overrides or {}, self.backend, self.preset
+        )
 
     def check_before_submit(self) -> PipelineConfig:
         """What a client can check before it creates a run that executes elsewhere: the settings

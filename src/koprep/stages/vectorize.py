@@ -114,6 +114,36 @@ class TfidfParams(CountParams):
     sublinear_tf: bool = False
 
 
+class ChargramParams(TfidfParams):
+    """TF-IDF over character n-grams of the cleaned text: scikit-learn's
+    `TfidfVectorizer(analyzer=..., ngram_range=..., lowercase=..., <TfidfParams>)`.
+
+    `char_wb` (the default) builds n-grams only inside words, each word padded with one space on
+    either side (" 재밌 " gives " 재", "재밌", "밌 "); `char` slides over the whole text, spaces
+    included. `ngram_range` counts characters here.
+    """
+
+    analyzer: Literal["char_wb", "char"] = "char_wb"
+    ngram_range: tuple[int, int] = (1, 3)
+    lowercase: bool = True
+
+    def term_params(self) -> TfidfParams:
+        """The same counting and weighting with each character n-gram taken as one term: what the
+        shared machinery applies to the n-gram lists `char_ngrams` makes."""
+        return TfidfParams(**self.model_dump(exclude={"analyzer", "lowercase", "ngram_range"}))
+
+
+def char_ngrams(texts: Iterable[str], params: ChargramParams) -> list[list[str]]:
+    """Each text's character n-grams, in order, made by scikit-learn's own analyzer for `params`
+    (so preprocessing, whitespace handling and short-word rules are scikit-learn's exactly)."""
+    from sklearn.feature_extraction.text import TfidfVectorizer
+
+    analyze = TfidfVectorizer(
+        analyzer=params.analyzer, ngram_range=params.ngram_range, lowercase=params.lowercase
+    ).build_analyzer()
+    return [analyze(text) for text in texts]
+
+
 @dataclass(frozen=True)
 class FittedVocabulary:
     """A fitted vocabulary.
@@ -299,10 +329,15 @@ def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVo
 
     Equals scikit-learn's `CountVectorizer(...).fit(all_docs).vocabulary_` (and `TfidfVectorizer`'s
     `idf_`) for the same parameters, independently of how the documents are split into shards.
+    With `ChargramParams` the shards hold texts (lists of str), and each text's character n-grams
+    are counted as its terms.
     Each shard is read once and dropped; what stays in memory is the table of every distinct
     n-gram seen so far with its counts (pruning needs global counts, as in Spark), so memory
     follows the number of distinct n-grams, not the number of documents.
     """
+    if isinstance(params, ChargramParams):
+        fitted = fit_vocabulary((char_ngrams(texts, params) for texts in shards), params.term_params())
+        return FittedVocabulary(fitted.table, fitted.n_docs, params)
     counts = _TermCounts()
     n_docs = 0
     for shard in shards:
@@ -378,8 +413,10 @@ def transform(docs: Documents, vocabulary: FittedVocabulary | pd.DataFrame, para
 
     Values are scikit-learn's: counts (int64), 0/1 for `binary`, or TF-IDF (float64) with
     `sublinear_tf`, idf and `norm` for `TfidfParams`. Terms outside the vocabulary are ignored.
-    `vocabulary` is a `FittedVocabulary` or its `table`.
+    `vocabulary` is a `FittedVocabulary` or its `table`. With `ChargramParams`, `docs` are texts.
     """
+    if isinstance(params, ChargramParams):
+        return transform(char_ngrams(docs, params), vocabulary, params.term_params())
     table = vocabulary.table if isinstance(vocabulary, FittedVocabulary) else vocabulary
     term_index = vocabulary.term_index if isinstance(vocabulary, FittedVocabulary) else _term_index(table)
     n_terms = len(table)
