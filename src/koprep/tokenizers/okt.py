@@ -15,7 +15,7 @@ from pydantic import BaseModel, ConfigDict, model_validator
 
 from koprep.stages.filters import OKT_DEFAULT_DROP_TAGS
 from koprep.tokenizers.base import Tagged
-from koprep.tokenizers.jvm import ensure_jvm
+from koprep.tokenizers.jvm import ensure_jvm, python_heap_frozen
 
 _okt = None
 _okt_lock = threading.Lock()
@@ -76,7 +76,8 @@ class OktTokenizer:
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
         shared_okt()  # start the JVM on this thread before fanning out
-        if self.options.threads == 1 or len(texts) < 64:
-            return [self._one(text) for text in texts]
-        with ThreadPoolExecutor(self.options.threads) as pool:
-            return list(pool.map(self._one, texts))
+        with python_heap_frozen():
+            if self.options.threads == 1 or len(texts) < 64:
+                return [self._one(text) for text in texts]
+            with ThreadPoolExecutor(self.options.threads) as pool:
+                return list(pool.map(self._one, texts))
