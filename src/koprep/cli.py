@@ -27,6 +27,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="override one setting, e.g. --set ngram.min_df=2 --set corpus.text_column=content (repeatable)",
     )
     parser.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="cores to tokenize on (default: every core; the same as --set run.workers=N); never changes an output",
+    )
+
+
+def _workers_as_override(args: argparse.Namespace) -> None:
+    """`--workers N` is `--set run.workers=N`, so it travels wherever the overrides go (flow parameters too)."""
+    if getattr(args, "workers", None) is not None:
+        args.overrides.append(f"run.workers={args.workers}")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -271,6 +281,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from koprep.orchestrate import BAD_INPUT_ERRORS
 
     args = build_parser().parse_args(argv)
+    _workers_as_override(args)
     try:
         return args.handler(args)
     except BAD_INPUT_ERRORS as exc:

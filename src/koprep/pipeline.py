@@ -18,6 +18,7 @@ Artifact layout per stage (all Parquet; `_manifest.json` beside them):
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -29,6 +30,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from koprep import corpus as corpus_io
+from koprep import parallel
 from koprep.config import PipelineConfig, TokenizeParams
 from koprep.stages import clean as clean_logic
 from koprep.stages import embed as embed_logic
@@ -288,13 +290,20 @@ def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineCon
 
     def compute(pending: PendingEntry):
         documents = empty = tokens_total = 0
-        for index, table in enumerate(iter_parts(clean.path, ["doc_id", "text"])):
-            tokens = tokenize_logic.tokenize_texts(tokenizer, table.column("text").to_pylist(), token_filter)
-            out = pa.table({"doc_id": table.column("doc_id"), "tokens": pa.array(tokens, type=pa.list_(pa.string()))})
-            pq.write_table(out, pending.path / PART.format(index))
+        doc_ids: deque[pa.ChunkedArray] = deque()
+
+        def shard_texts() -> Iterator[list[str]]:
+            for table in iter_parts(clean.path, ["doc_id", "text"]):
+                doc_ids.append(table.column("doc_id"))
+                yield table.column("text").to_pylist()
+
+        how = parallel.plan(tokenizer, config.run.workers or parallel.default_workers(), clean.rows)
+        for index, tokens in enumerate(parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
+            pq.write_table(pa.table({"doc_id": doc_ids.popleft(), "tokens": tokens}), pending.path / PART.format(index))
+            lengths = pc.list_value_length(tokens)
             documents += len(tokens)
-            empty += sum(1 for t in tokens if not t)
-            tokens_total += sum(len(t) for t in tokens)
+            empty += pc.sum(pc.equal(lengths, 0)).as_py() or 0
+            tokens_total += pc.sum(lengths).as_py() or 0
         return documents, {
             "backend": params.backend,
             "backend_version": tokenizer.version(),
@@ -303,6 +312,7 @@ def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineCon
             "tokens": tokens_total,
             "stopwords": len(token_filter.stopwords),
             "drop_tags": list(token_filter.drop_tags),
+            "parallel": str(how),
         }
 
     return _stage(store, "tokenize", tokenize_logic.VERSION, stage_params, inputs, compute), model_path
