@@ -22,11 +22,13 @@ import multiprocessing
 import os
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Callable, Iterable, Iterator, Literal, Sequence
 
 import pyarrow as pa
 
+from koprep.errors import KoprepError
 from koprep.stages import tokenize as tokenize_logic
 from koprep.tokenizers.base import Tokenizer
 
@@ -40,6 +42,10 @@ PROCESS_BATCH = 500
 worker busy, large enough that pickling a batch costs nothing beside tokenizing it."""
 MIN_TEXTS_PER_PROCESS = 2_000
 """Below this many texts per worker, starting a process (imports, a JVM for Okt) costs more than it saves."""
+
+
+class WorkerProcessError(KoprepError):
+    """A worker process died without an answer (not an exception in the backend: those are re-raised as they are)."""
 
 
 def default_workers() -> int:
@@ -122,6 +128,12 @@ def _on_processes(
     )
     try:
         yield from _by_shard(ordered_map(pool, _worker_batch, _batches(shards, PROCESS_BATCH), in_flight=2 * workers))
+    except BrokenProcessPool as exc:
+        raise WorkerProcessError(
+            f"a tokenizer worker process ended abruptly ({exc}). A script that calls koprep must guard its entry "
+            "point with `if __name__ == \"__main__\":`, because spawned workers import it; a worker killed for "
+            "lack of memory ends the same way. `--workers 1` (run.workers = 1) tokenizes in this process instead."
+        ) from exc
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 

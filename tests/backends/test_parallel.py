@@ -4,6 +4,9 @@ output or a fingerprint (issue 10)."""
 from __future__ import annotations
 
 import hashlib
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow as pa
@@ -105,3 +108,22 @@ def test_an_explicit_backend_setting_overrides_workers():
 def test_workers_must_be_positive(value):
     with pytest.raises(ConfigError, match="run.workers"):
         load_config(overrides={"run.workers": value})
+
+
+def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path):
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from koprep import parallel\n"
+        "from koprep.stages.tokenize import TokenFilter\n"
+        "from tests.backends.test_parallel import _SpawnedWhitespace\n"
+        "tokenizer = _SpawnedWhitespace()\n"
+        "list(parallel.tokenize_shards(tokenizer, TokenFilter((), (), 1), [['a b'] * 10], parallel.plan(tokenizer, 2)))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("koprep.parallel.WorkerProcessError") and 'if __name__ == "__main__":' in last_line
