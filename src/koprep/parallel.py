@@ -40,8 +40,9 @@ BATCH = tokenize_logic.BATCH
 PROCESS_BATCH = 500
 """Texts per batch sent to a worker process: small enough that the last batches of a stage keep every
 worker busy, large enough that pickling a batch costs nothing beside tokenizing it."""
-MIN_TEXTS_PER_PROCESS = 2_000
-"""Below this many texts per worker, starting a process (imports, a JVM for Okt) costs more than it saves."""
+MIN_TEXTS_PER_PROCESS = 10_000
+"""Below this many texts per worker, starting one costs more than it saves: a spawned worker takes 1-2 s
+to import Python, pyarrow and pandas and load its dictionary, in which MeCab alone tokenizes ~10,000 reviews."""
 
 
 class WorkerProcessError(KoprepError):

@@ -25,8 +25,8 @@ from tests.helpers import nsmc
 # that do not divide into whole batches, so batches of one shard are reassembled across workers.
 CASES = {
     "okt": dict(documents=1_500, shard_size=700, expected="2 of the backend's own workers"),
-    "mecab": dict(documents=5_000, shard_size=1_700, expected="2 worker processes"),
-    "soynlp-word": dict(documents=5_000, shard_size=1_700, expected="2 worker processes"),
+    "mecab": dict(documents=20_000, shard_size=6_900, expected="2 worker processes"),
+    "soynlp-word": dict(documents=20_000, shard_size=6_900, expected="2 worker processes"),
 }
 
 
@@ -42,6 +42,7 @@ def _tokenize(tmp_path: Path, corpus: Path, backend: str, shard_size: int, worke
     return clean, tokens
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", list(CASES))
 def test_two_workers_give_the_same_files_and_fingerprints_as_one(tmp_path, backend):
     if not _installed(backend):
@@ -110,6 +111,7 @@ def test_workers_must_be_positive(value):
         load_config(overrides={"run.workers": value})
 
 
+@pytest.mark.slow
 def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path):
     script = tmp_path / "no_guard.py"
     script.write_text(
