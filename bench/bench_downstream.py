@@ -51,9 +51,9 @@ def main() -> None:
     parser.add_argument("--limit", type=int, help="first N reviews of each split")
     args = parser.parse_args()
 
-    from flows.preprocess import preprocess
     from koprep.config import parse_override
     from koprep.loaders import open_run
+    from koprep.orchestration.flow import preprocess
 
     overrides = {**TFIDF, "run.stages": ["clean", "tokenize", "tfidf"], **dict(map(parse_override, args.overrides))}
     if args.limit:

@@ -1,8 +1,15 @@
-"""Session fixtures shared by every test folder.
+"""Session fixtures and rules shared by every test folder.
 
 `prefect_server` starts one real `prefect server start` on 127.0.0.1 (SQLite under a temporary
 PREFECT_HOME) for the whole session and exports PREFECT_API_URL, so in-process flow runs and CLI
 subprocesses all talk to it instead of each starting an ephemeral server.
+
+The fast tier, `pytest -m "not slow"`, needs neither the shared corpora nor a JVM nor a Prefect
+server: a test that is not marked `slow` fails when it uses the `prefect_server` fixture, starts the
+JVM, or reads the shared corpora (`tests.helpers.require`).
+
+One hypothesis profile for every property test: `KOPREP_HYPOTHESIS_EXAMPLES` examples (default 300),
+no deadline (the first example pays for imports and compiled regular expressions).
 """
 
 from __future__ import annotations
@@ -17,8 +24,44 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+from tests import helpers
 
 REPO = Path(__file__).resolve().parents[1]
+
+settings.register_profile("koprep", max_examples=int(os.environ.get("KOPREP_HYPOTHESIS_EXAMPLES", "300")), deadline=None)
+settings.load_profile("koprep")
+
+
+def _is_slow(item: pytest.Item) -> bool:
+    return item.get_closest_marker("slow") is not None
+
+
+def _jvm_started() -> bool:
+    jpype = sys.modules.get("jpype")
+    return jpype is not None and jpype.isJVMStarted()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Before any fixture of `item` is set up: hold a fast test to the fast tier's promises."""
+    helpers.fast_test = None if _is_slow(item) else item.nodeid
+    if helpers.fast_test and "prefect_server" in getattr(item, "fixturenames", ()):
+        pytest.fail(f"{item.nodeid} uses the prefect_server fixture: mark it slow", pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    jvm_before = _jvm_started()
+    result = yield
+    if not _is_slow(item) and not jvm_before and _jvm_started():
+        pytest.fail(f"{item.nodeid} started the JVM: mark it slow (the fast tier runs without Java)", pytrace=False)
+    return result
+
+
+def pytest_runtest_teardown(item: pytest.Item) -> None:
+    helpers.fast_test = None
 
 
 def _free_port() -> int:

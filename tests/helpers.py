@@ -15,8 +15,15 @@ PETITIONS = CORPORA / "petitions"
 CHATBOT = CORPORA / "chatbot" / "ChatbotData.csv"
 W2V_EVAL = CORPORA / "word2vec_eval"
 
+fast_test: str | None = None
+"""The node id of the running test when it is not marked slow (set by tests/conftest.py)."""
+
 
 def require(path: Path) -> Path:
+    """`path` in the shared corpora; skips the test when the corpora are not beside the checkout.
+    Only slow tests may read them: the fast tier runs without."""
+    if fast_test is not None:
+        pytest.fail(f"{fast_test} reads the shared corpora ({path.name}): mark it slow or use inline text", pytrace=False)
     if not path.exists():
         pytest.skip(f"shared corpus {path} is not available beside the checkout")
     return path

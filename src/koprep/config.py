@@ -117,19 +117,31 @@ def load_config(
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}" for error in exc.errors(include_url=False)
-        )
-        raise ConfigError(f"invalid configuration: {problems}") from None
+        raise ConfigError(f"invalid configuration: {describe_validation_error(exc)}") from None
+
+
+def describe_validation_error(error: ValidationError, root: str = "") -> str:
+    """pydantic's errors as one line, each as `dotted.location: message` (`root` names an empty location)."""
+    return "; ".join(
+        f"{'.'.join(str(part) for part in problem['loc']) or root}: {problem['msg']}"
+        for problem in error.errors(include_url=False)
+    )
 
 
 def parse_override(text: str) -> tuple[str, Any]:
     """`section.key=value`; the value is read as JSON or TOML when it parses (numbers, booleans,
     lists, inline tables), else kept as a string."""
+    return parse_pair(text, option="override", example="ngram.min_df=2", dotted=True)
+
+
+def parse_pair(text: str, *, option: str, example: str, dotted: bool = False) -> tuple[str, Any]:
+    """`KEY=VALUE` with the value read by `parse_value`; ConfigError shows `example` when malformed.
+    `dotted` requires a SECTION.KEY name."""
     key, sep, raw = text.partition("=")
     key = key.strip()
-    if not sep or "." not in key:
-        raise ConfigError(f"override {text!r} must look like SECTION.KEY=VALUE, e.g. ngram.min_df=2")
+    if not sep or not key or (dotted and "." not in key):
+        shape = "SECTION.KEY=VALUE" if dotted else "KEY=VALUE"
+        raise ConfigError(f"{option} {text!r} must look like {shape}, e.g. {example}")
     return key, parse_value(raw.strip())
 
 

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from typing import Any, Mapping
 
 import pandas as pd
 import pytest
 
 from koprep.tokenizers import get_tokenizer
-from koprep.tokenizers.base import needs_fit
+from koprep.tokenizers.base import TrainableTokenizer
 from tests.helpers import PETITIONS, nsmc, require
 
 FIT_REVIEWS = 4000
@@ -28,7 +28,7 @@ EDGE_TEXTS = [
 ]
 
 
-@lru_cache(maxsize=None)
+@cache
 def nsmc_documents() -> tuple[str, ...]:
     return tuple(nsmc(1000 + FIT_REVIEWS)["document"])
 
@@ -64,7 +64,7 @@ def build(fit_texts):
 
     def _build(name: str, options: Mapping[str, Any] | None = None, model: pd.DataFrame | None = None):
         tokenizer = get_tokenizer(name, options)
-        if not needs_fit(tokenizer):
+        if not isinstance(tokenizer, TrainableTokenizer):
             return tokenizer
         if model is None:
             key = f"{name}:{json.dumps(dict(options or {}), sort_keys=True)}"

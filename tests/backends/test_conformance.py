@@ -7,6 +7,8 @@ import pytest
 from koprep.tokenizers import BackendOptionError, BackendUnavailable, Tokenizer, available_backends, get_tokenizer
 from koprep.tokenizers.registry import _BUILTIN
 
+pytestmark = pytest.mark.slow  # every backend on NSMC reviews; Okt starts a JVM
+
 BACKENDS = [
     pytest.param(info.name, marks=pytest.mark.skipif(not info.available, reason=info.problem))
     for info in available_backends()

@@ -17,6 +17,8 @@ except BackendUnavailable as exc:
 
 from kiwipiepy import Kiwi  # noqa: E402  (only importable when the backend is available)
 
+pytestmark = pytest.mark.slow  # NSMC reviews and petitions from the shared corpora
+
 
 @pytest.fixture(scope="module")
 def kiwi():

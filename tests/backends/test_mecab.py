@@ -19,6 +19,8 @@ import mecab  # noqa: E402  (only importable when the backend is available)
 
 from koprep.tokenizers.mecab import shared_mecab  # noqa: E402
 
+pytestmark = pytest.mark.slow  # NSMC reviews and petitions from the shared corpora
+
 
 @pytest.fixture(scope="module")
 def tagger():

@@ -16,6 +16,8 @@ from konlpy.tag import Okt  # noqa: E402  (only importable when the backend is a
 
 from koprep.tokenizers.jvm import ensure_jvm  # noqa: E402
 
+pytestmark = pytest.mark.slow  # starts the JVM
+
 
 @pytest.fixture(scope="module")
 def okt():

@@ -22,6 +22,8 @@ except BackendUnavailable as exc:
 if not Path("/proc/thread-self/comm").exists():
     pytest.skip("per-thread CPU times come from Linux /proc", allow_module_level=True)
 
+pytestmark = pytest.mark.slow  # starts the JVM, reads the shared corpora
+
 REFERENCE_QUEUE = "Python Referenc"
 """JPype's Java thread "Python Reference Queue" as Linux shows it (names are cut to 15 characters)."""
 

@@ -77,6 +77,7 @@ class _SpawnedWhitespace(WhitespaceTokenizer):
     parallelism = "processes"
 
 
+@pytest.mark.slow  # spawns worker processes
 def test_process_batches_are_reassembled_in_order_shard_by_shard():
     shards = [
         [f"w{i} x{i % 7}" for i in range(1_234)],

@@ -20,6 +20,8 @@ from soynlp.word import WordExtractor  # noqa: E402
 
 from koprep.tokenizers.soynlp import NotFittedError, split_sentences  # noqa: E402
 
+pytestmark = pytest.mark.slow  # trains on thousands of NSMC reviews
+
 
 @pytest.fixture(scope="module")
 def noun_model(fit_texts):

@@ -18,6 +18,8 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 from koprep.loaders import open_run
 from tests.helpers import CHATBOT, PETITIONS, nsmc, require
 
+pytestmark = pytest.mark.slow  # real Prefect runs with Okt (JVM) on NSMC
+
 ALL_STAGES = ["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
 FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2}
 
@@ -28,7 +30,7 @@ def _server(prefect_server):
 
 
 def run_flow(artifacts: Path, corpus=None, backend=None, **overrides):
-    from flows.preprocess import preprocess
+    from koprep.orchestration.flow import preprocess
 
     return preprocess(corpus=None if corpus is None else str(corpus), backend=backend,
                       overrides=overrides or None, artifacts=str(artifacts))
@@ -88,6 +90,20 @@ def test_changing_one_parameter_recomputes_only_its_dependants(okt_run, nsmc_fil
     changed = run_flow(artifacts, nsmc_file, **FAST_W2V, **{"tokenize.min_length": 2})
     cached = {name: stage["cached"] for name, stage in changed["stages"].items()}
     assert cached == {"clean": True, "tokenize": False, "bow": False, "ngram": False, "tfidf": False, "word2vec": False}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [{"threads": 1}, {"threads": 4}, {"stem": True, "norm": True, "mode": "morphs"}, {"keep_tags": ["Noun"]}],
+    ids=["threads-1", "threads-4", "defaults-spelled-out", "keep_tags-outside-pos-mode"],
+)
+def test_options_that_cannot_change_the_output_leave_every_stage_cached(okt_run, nsmc_file, options):
+    artifacts, first = okt_run
+    again = run_flow(artifacts, nsmc_file, **FAST_W2V, **{f"tokenize.options.{k}": v for k, v in options.items()})
+    assert {name: stage["cached"] for name, stage in again["stages"].items()} == dict.fromkeys(ALL_STAGES, True)
+    assert {n: s["fingerprint"] for n, s in again["stages"].items()} == {
+        n: s["fingerprint"] for n, s in first["stages"].items()
+    }
 
 
 def _direct_tokens(artifacts: Path):

@@ -189,7 +189,7 @@ def sklearn_document_frequencies(tokenize_path: str) -> tuple[pd.DataFrame, int]
 def test_deployment_from_prefect_yaml_has_cron_scheduled_runs(nightly, api):
     from prefect import get_client
 
-    from koprep.orchestrate import scheduled_runs
+    from koprep.orchestration.client import scheduled_runs
 
     with get_client(sync_client=True) as client:
         deployment = client.read_deployment_by_name(NIGHTLY)
@@ -210,9 +210,9 @@ def test_deployment_from_prefect_yaml_has_cron_scheduled_runs(nightly, api):
 
 
 def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(nightly, env, api):
-    from koprep.orchestrate import (
-        RUN_JSON_ARTIFACT, STAGES_ARTIFACT, SUMMARY_ARTIFACT, TOP_TERMS, TOP_TERMS_ARTIFACT,
-        VOCABULARY_ARTIFACT, flow_run_artifacts,
+    from koprep.orchestration.client import flow_run_artifacts
+    from koprep.orchestration.flow import (
+        RUN_JSON_ARTIFACT, STAGES_ARTIFACT, SUMMARY_ARTIFACT, TOP_TERMS, TOP_TERMS_ARTIFACT, VOCABULARY_ARTIFACT,
     )
 
     code, out, err, first = trigger_on_worker(env, NIGHTLY)
@@ -224,7 +224,14 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
     assert f"run {first['run_id']}" in out and "word2vec   no" in out  # the stage table was printed
     artifacts = Path(nightly["artifacts"])
     run_json = artifacts / "runs" / f"{first['run_id']}.json"
-    assert json.loads(run_json.read_text(encoding="utf-8"))["stages"] == first["stages"]
+    from koprep.store import ArtifactStore
+
+    assert ArtifactStore(artifacts).read_run(first["run_id"])["stages"] == first["stages"]
+    # the record itself holds paths relative to the store (it can be moved); read_run resolves them
+    recorded = json.loads(run_json.read_text(encoding="utf-8"))["stages"]
+    assert {name: stage["path"] for name, stage in recorded.items()} == {
+        name: f"{name}/{stage['fingerprint']}" for name, stage in first["stages"].items()
+    }
     for stage in first["stages"].values():
         assert Path(stage["path"]).parent.parent == artifacts
         assert (Path(stage["path"]) / "_manifest.json").is_file()
@@ -264,7 +271,7 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
     assert "nothing (every stage came from the cache)" in markdown
 
     # Watching from a machine that cannot read the run JSON: the summary comes from the stage table.
-    from koprep.orchestrate import watch
+    from koprep.orchestration.client import watch
 
     run_json.rename(run_json.with_suffix(".moved"))
     remote = watch(first["flow_run_id"])
@@ -342,7 +349,7 @@ def test_watch_timeout_exits_nonzero_and_leaves_the_run(nightly, api, capsys):
 def test_serve_schedules_runs_and_executes_triggered_ones(env, api, corpus_file, tmp_path):
     from prefect import get_client
 
-    from koprep.orchestrate import scheduled_runs
+    from koprep.orchestration.client import scheduled_runs
 
     deployment = "koprep-preprocess/served-test"
     serve = subprocess.Popen(
@@ -355,6 +362,9 @@ def test_serve_schedules_runs_and_executes_triggered_ones(env, api, corpus_file,
                         what="koprep serve to register its deployment and the scheduler to create runs")
         assert all(run.expected_start_time.astimezone(dt.timezone.utc).hour == 3 for run in runs)
         assert runs[0].parameters["artifacts"] == str(tmp_path)
+        with get_client(sync_client=True) as client:
+            # A module path inside the installed package: no top-level `flows` package is needed.
+            assert client.read_deployment_by_name(deployment).entrypoint == "koprep.orchestration.flow.preprocess"
         triggered = subprocess.run(
             [str(BIN / "koprep"), "trigger", deployment, "--watch", "--json", "--timeout", "90"],
             cwd=REPO, env=env, capture_output=True, text=True, timeout=PROCESS_TIMEOUT,
@@ -393,8 +403,8 @@ def test_tokenize_retries_transient_failures_but_not_bad_input(api, monkeypatch,
     succeeds; a bad backend option fails on the first attempt."""
     from prefect import flow
 
-    from flows.preprocess import tokenize_task
     from koprep import pipeline
+    from koprep.orchestration.flow import tokenize_task
     from koprep.tokenizers import BackendOptionError
 
     attempts: list[str] = []

@@ -8,20 +8,24 @@ import json
 import re
 import time
 import unicodedata
-from functools import lru_cache
-from pathlib import Path
+from functools import cache
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 from pydantic import ValidationError
 from soynlp.normalizer import emoticon_normalize as soynlp_emoticon_normalize
 from soynlp.normalizer import repeat_normalize as soynlp_repeat_normalize
 
 from koprep.stages.clean import VERSION, CleanParams, clean_text, clean_texts, describe, preview
+from tests.helpers import CORPORA, require
+from tests.unit.korean_samples import CHATBOT_QUESTIONS, PETITION_EXCERPTS, REVIEWS, law_documents
 
-CORPORA = Path(__file__).resolve().parents[2].parent / "shared" / "corpora"
 DEFAULTS = CleanParams()
+
+SOURCES = [pytest.param("written"), pytest.param("corpora", marks=pytest.mark.slow)]
+"""For the tests that want many documents: `written` is every inline sample plus konlpy's bundled law texts
+(tests/unit/korean_samples.py); `corpora` is the real shared corpora, slow tier only."""
 
 ALL_STEPS_OFF = dict(
     html="keep", remove_invisible=False, fullwidth_to_halfwidth=False, nfc=False, unify_punctuation=False,
@@ -38,39 +42,31 @@ def only(**steps) -> CleanParams:
     return CleanParams(**{**ALL_STEPS_OFF, **steps})
 
 
-def _require(path: Path) -> Path:
-    if not path.exists():
-        pytest.skip(f"real corpus {path} is missing: these tests need the shared corpora next to the checkout")
-    return path
-
-
-@lru_cache(maxsize=None)
+@cache
 def nsmc_reviews() -> tuple[str, ...]:
-    with _require(CORPORA / "nsmc" / "ratings_train.txt").open(encoding="utf-8", newline="") as handle:
+    with require(CORPORA / "nsmc" / "ratings_train.txt").open(encoding="utf-8", newline="") as handle:
         rows = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
         next(rows)
         return tuple(row[1] for row in rows)
 
 
-@lru_cache(maxsize=None)
-def petitions() -> tuple[str, ...]:
-    files = sorted(_require(CORPORA / "petitions").glob("*.jsonl"))
-    return tuple(json.loads(line)["content"] for path in files for line in path.open(encoding="utf-8"))
-
-
-@lru_cache(maxsize=None)
+@cache
 def chatbot_questions() -> tuple[str, ...]:
-    with _require(CORPORA / "chatbot" / "ChatbotData.csv").open(encoding="utf-8", newline="") as handle:
+    with require(CORPORA / "chatbot" / "ChatbotData.csv").open(encoding="utf-8", newline="") as handle:
         return tuple(row["Q"] for row in csv.DictReader(handle))
 
 
+def written_documents() -> tuple[str, ...]:
+    return REVIEWS + PETITION_EXCERPTS + CHATBOT_QUESTIONS + law_documents()
+
+
 def first_with(docs: tuple[str, ...], pattern: str) -> str:
-    """The first real document matching `pattern`: examples come from the corpus, not from us."""
+    """The first sample matching `pattern` (tests/unit/korean_samples.py has one for each case the tests need)."""
     compiled = re.compile(pattern)
     for doc in docs:
         if compiled.search(doc):
             return doc
-    pytest.fail(f"no document matches {pattern!r}; the corpus changed")
+    pytest.fail(f"no sample matches {pattern!r}; add one to tests/unit/korean_samples.py")
 
 
 def syllables(text: str) -> str:
@@ -92,7 +88,7 @@ def is_subsequence(short: str, long: str) -> bool:
 
 
 def test_preview_shows_every_enabled_step_in_the_order_describe_records():
-    review = first_with(nsmc_reviews(), r"ㅋ{6,}")
+    review = first_with(REVIEWS, r"ㅋ{6,}")
     shown = preview(review, DEFAULTS)
     assert shown[0] == ("input", review)
     assert [name for name, _ in shown[1:]] == [step["step"] for step in describe(DEFAULTS)["steps"]]
@@ -119,7 +115,7 @@ def test_describe_is_json_and_follows_the_params():
 
 def test_all_steps_off_is_the_identity_and_empty_text_is_fine():
     identity = CleanParams(**ALL_STEPS_OFF)
-    review = first_with(nsmc_reviews(), r"ㅋ{4,}")
+    review = first_with(REVIEWS, r"ㅋ{4,}")
     assert clean_text(review, identity) == review
     assert describe(identity)["steps"] == []
     for params in (DEFAULTS, identity):
@@ -127,8 +123,9 @@ def test_all_steps_off_is_the_identity_and_empty_text_is_fine():
     assert clean_text("!!! ... ♥♥", DEFAULTS) == ""
 
 
-def test_clean_texts_equals_clean_text_per_document():
-    docs = nsmc_reviews()[:500] + chatbot_questions()[:500]
+@pytest.mark.parametrize("source", SOURCES)
+def test_clean_texts_equals_clean_text_per_document(source):
+    docs = written_documents() if source == "written" else nsmc_reviews()[:500] + chatbot_questions()[:500]
     assert clean_texts(iter(docs), DEFAULTS) == [clean_text(doc, DEFAULTS) for doc in docs]
 
 
@@ -136,7 +133,7 @@ def test_clean_texts_equals_clean_text_per_document():
 
 
 def test_html_entities_are_decoded_before_the_filter():
-    review = first_with(nsmc_reviews(), r"&#39;")
+    review = first_with(REVIEWS, r"&#39;")
     after_html = dict(preview(review, DEFAULTS))["html"]
     assert after_html == review.replace("&#39;", html.unescape("&#39;"))
     assert "39" not in clean_text(review, DEFAULTS)
@@ -144,22 +141,23 @@ def test_html_entities_are_decoded_before_the_filter():
 
 
 def test_html_tags_are_removed_but_angle_bracket_titles_survive():
-    petition = first_with(petitions(), r"</span>")
+    petition = first_with(PETITION_EXCERPTS, r"</span>")
     assert "span" not in clean_text(petition, DEFAULTS)
     assert "span" in clean_text(petition, CleanParams(html="keep"))
     assert "<html>" in clean_text(petition, CleanParams(html="placeholder")).split()
 
     # Korean writing quotes titles with <...>: only real element names are tags.
-    quoted = first_with(petitions(), r"<America>")
+    quoted = first_with(PETITION_EXCERPTS, r"<America>")
     cleaned = clean_text(quoted, DEFAULTS).split()
     assert {"America", "the", "United", "States", "일본"} <= set(cleaned)
-    review = first_with(nsmc_reviews(), r"<street of philadelpia>")
-    assert "street of philadelpia" in clean_text(review, DEFAULTS)
+    review = first_with(REVIEWS, r"<street of [a-z ]+>")
+    title = re.search(r"<(street of [a-z ]+)>", review).group(1)
+    assert title in clean_text(review, DEFAULTS)
 
 
 def test_remove_invisible_deletes_zero_width_space_and_bom():
-    zwsp = first_with(petitions(), "\u200b")
-    bom = first_with(petitions(), "\ufeff")
+    zwsp = first_with(PETITION_EXCERPTS, "\u200b")
+    bom = first_with(PETITION_EXCERPTS, "\ufeff")
     for doc, char in ((zwsp, "\u200b"), (bom, "\ufeff")):
         steps = dict(preview(doc, DEFAULTS))
         assert steps["remove_invisible"] == "".join(c for c in steps["html"] if not is_invisible(c))
@@ -168,22 +166,26 @@ def test_remove_invisible_deletes_zero_width_space_and_bom():
 
 
 def test_fullwidth_latin_becomes_ascii_and_survives_the_filter():
-    petition = first_with(petitions(), "3.3ｍ2당")
+    petition = first_with(PETITION_EXCERPTS, "3.3ｍ2당")
     assert "m2당" in clean_text(petition, DEFAULTS)
     assert "m2당" not in clean_text(petition, CleanParams(fullwidth_to_halfwidth=False))  # ｍ is not ASCII Latin
-    review = first_with(nsmc_reviews(), "，")
+    review = first_with(REVIEWS, "，")
     expected_comma = unicodedata.normalize("NFKC", "，")
     assert "，" not in clean_text(review, only(fullwidth_to_halfwidth=True))
     assert expected_comma in clean_text(review, only(fullwidth_to_halfwidth=True))
-    # Hangul is never touched by the width step (NFKC would be wrong for compatibility jamo runs etc.).
-    korean = nsmc_reviews()[:2000]
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_width_step_never_touches_hangul_syllables(source):
+    # NFKC would be wrong for compatibility jamo runs etc.
+    korean = written_documents() if source == "written" else nsmc_reviews()[:2000]
     assert all(syllables(clean_text(doc, only(fullwidth_to_halfwidth=True))) == syllables(doc) for doc in korean)
 
 
 def test_width_step_is_not_nfkc_and_keeps_compatibility_jamo():
     # NFKC turns ㅋ into the conjoining jamo U+110F, which would break ㅋㅋ and every jamo filter.
     assert unicodedata.normalize("NFKC", "ㅋ") != "ㅋ"
-    review = first_with(nsmc_reviews(), r"ㅋㅋ")
+    review = first_with(REVIEWS, r"ㅋㅋ")
     assert clean_text(review, only(fullwidth_to_halfwidth=True)) == review
     halfwidth_kiyeok = "\uffa1"
     assert unicodedata.decomposition(halfwidth_kiyeok) == "<narrow> 3131"
@@ -191,7 +193,7 @@ def test_width_step_is_not_nfkc_and_keeps_compatibility_jamo():
 
 
 def test_nfc_composes_decomposed_hangul_and_without_it_the_filter_loses_it():
-    review = first_with(nsmc_reviews(), r"ㅠㅠ")
+    review = first_with(REVIEWS, r"ㅠㅠ")
     decomposed = unicodedata.normalize("NFD", review)
     assert decomposed != review and not HANGUL_SYLLABLE.search(decomposed)
     assert clean_text(decomposed, DEFAULTS) == clean_text(review, DEFAULTS)
@@ -199,32 +201,32 @@ def test_nfc_composes_decomposed_hangul_and_without_it_the_filter_loses_it():
 
 
 def test_unify_punctuation_maps_curly_quotes_dashes_and_ellipsis():
-    quoted = first_with(petitions(), r'\A[^"]*[“”][^"]*\Z')
+    quoted = first_with(PETITION_EXCERPTS, r'\A[^"]*[“”][^"]*\Z')
     kept = clean_text(quoted, CleanParams(keep_chars='"'))
     assert '"' in kept and "“" not in kept
     assert '"' not in clean_text(quoted, CleanParams(keep_chars='"', unify_punctuation=False))
-    dashed = first_with(petitions(), "—")
+    dashed = first_with(PETITION_EXCERPTS, "—")
     assert "—" not in clean_text(dashed, only(unify_punctuation=True))
-    ellipsis = first_with(nsmc_reviews(), "…")
+    ellipsis = first_with(REVIEWS, "…")
     assert clean_text(ellipsis, only(unify_punctuation=True)) == ellipsis.replace("…", "...")
 
 
 def test_urls_are_removed_or_replaced_before_the_filter():
-    review = first_with(nsmc_reviews(), r"https?://\S+/")
+    review = first_with(REVIEWS, r"https?://\S+/")
     assert "http" not in clean_text(review, DEFAULTS)
     assert "<url>" in clean_text(review, CleanParams(urls="placeholder")).split()
     assert "http" in clean_text(review, CleanParams(urls="keep"))  # only the letters survive the filter
     # URLs are ASCII: the Korean word glued to the end of one is kept.
-    glued = first_with(nsmc_reviews(), r"https?://[\x21-\x7e]+[가-힣]")
+    glued = first_with(REVIEWS, r"https?://[\x21-\x7e]+[가-힣]")
     tail = re.search(r"https?://[\x21-\x7e]+([가-힣]+)", glued).group(1)
     assert tail in clean_text(glued, DEFAULTS)
 
 
 def test_emails_including_masked_ones_are_removed_or_replaced():
-    review = first_with(nsmc_reviews(), r"[a-z0-9]+@naver\.com")
+    review = first_with(REVIEWS, r"[a-z0-9]+@naver\.com")
     assert "naver" not in clean_text(review, DEFAULTS)
     assert "<email>" in clean_text(review, CleanParams(emails="placeholder")).split()
-    masked = first_with(petitions(), r"\*+@gmail\.com")
+    masked = first_with(PETITION_EXCERPTS, r"\*+@gmail\.com")
     assert "gmail" not in clean_text(masked, DEFAULTS)
     # A kept address still has an '@word' for the mention step, which runs after it.
     assert "gmail" not in clean_text(masked, CleanParams(emails="keep"))
@@ -232,18 +234,19 @@ def test_emails_including_masked_ones_are_removed_or_replaced():
 
 
 def test_mentions_are_ascii_handles_and_korean_at_quotes_are_words():
-    handle = first_with(petitions(), r"@justicewithus")
-    assert "justicewithus" not in clean_text(handle, DEFAULTS)
+    handle = first_with(PETITION_EXCERPTS, r"\s@[A-Za-z]\w+")
+    name = re.search(r"\s@([A-Za-z]\w+)", handle).group(1)
+    assert name not in clean_text(handle, DEFAULTS)
     assert "<mention>" in clean_text(handle, CleanParams(mentions="placeholder")).split()
-    assert "justicewithus" in clean_text(handle, CleanParams(mentions="keep"))
-    at_quoted = first_with(nsmc_reviews(), r"@[가-힣]+@")
+    assert name in clean_text(handle, CleanParams(mentions="keep"))
+    at_quoted = first_with(REVIEWS, r"@[가-힣]+@")
     word = re.search(r"@([가-힣]+)@", at_quoted).group(1)
     assert word in clean_text(at_quoted, CleanParams(mentions="placeholder"))
 
 
 def test_placeholders_survive_the_character_filter_and_are_single_tokens():
     params = CleanParams(urls="placeholder", emails="placeholder", mentions="placeholder", url_placeholder="[URL]")
-    review = first_with(nsmc_reviews(), r"https?://")
+    review = first_with(REVIEWS, r"https?://")
     tokens = clean_text(review, params).split()
     assert "[URL]" in tokens
     assert clean_text(" ".join(tokens), params).split() == tokens
@@ -257,19 +260,21 @@ def test_placeholders_survive_the_character_filter_and_are_single_tokens():
         ("keep_digits", "[0-9]"),
     ],
 )
-def test_filter_keeps_what_the_policy_says(setting, pattern):
+@pytest.mark.parametrize("source", SOURCES)
+def test_filter_keeps_what_the_policy_says(setting, pattern, source):
     # URLs, e-mails and mentions are removed with their letters and digits, so they are left out here.
-    reviews = [doc for doc in nsmc_reviews()[:5000] if re.search(pattern, doc) and not re.search("http|www|@", doc)][:200]
+    docs = REVIEWS + law_documents() if source == "written" else nsmc_reviews()[:5000]
+    reviews = [doc for doc in docs if re.search(pattern, doc) and not re.search("http|www|@", doc)][:200]
     assert reviews
     assert all(re.search(pattern, clean_text(doc, DEFAULTS)) for doc in reviews)
     assert not any(re.search(pattern, clean_text(doc, CleanParams(**{setting: False}))) for doc in reviews)
 
 
 def test_filter_hanja_and_keep_chars():
-    hanja_doc = first_with(petitions(), r"美")
+    hanja_doc = first_with(PETITION_EXCERPTS, r"美")
     assert "美" not in clean_text(hanja_doc, DEFAULTS)
     assert "美" in clean_text(hanja_doc, CleanParams(keep_hanja=True))
-    review = first_with(nsmc_reviews(), r"\A(?!.*(.)\1{3})[가-힣 ]*[가-힣][.?!][가-힣 .?!]*\Z")
+    review = first_with(REVIEWS, r"\A(?!.*(.)\1{3})[가-힣 ]*[가-힣][.?!][가-힣 .?!]*\Z")
     assert not re.search(r"[.?!]", clean_text(review, DEFAULTS))
     assert re.search(r"[.?!]", clean_text(review, CleanParams(keep_chars=".?!")))
     # Switching the filter off keeps every symbol the other steps leave.
@@ -277,21 +282,22 @@ def test_filter_hanja_and_keep_chars():
 
 
 def test_filter_off_keeps_masked_names_and_on_removes_the_asterisks():
-    petition = first_with(petitions(), r"[가-힣]\*\*")
+    petition = first_with(PETITION_EXCERPTS, r"[가-힣]\*\*")
     assert "*" not in clean_text(petition, DEFAULTS)
     assert "*" in clean_text(petition, CleanParams(filter_chars=False))
 
 
 def test_collapse_whitespace_off_leaves_the_spaces_of_removed_symbols():
-    review = first_with(nsmc_reviews(), r"[가-힣]\.\.[가-힣]")
+    review = first_with(REVIEWS, r"[가-힣]\.\.[가-힣]")
     collapsed = clean_text(review, DEFAULTS)
     spaced = clean_text(review, CleanParams(collapse_whitespace=False))
     assert "  " in spaced and "  " not in collapsed
     assert " ".join(spaced.split()) == collapsed
 
 
-def test_chatbot_questions_lose_only_punctuation():
-    for question in chatbot_questions()[:3000]:
+@pytest.mark.parametrize("source", SOURCES)
+def test_chatbot_questions_lose_only_punctuation(source):
+    for question in CHATBOT_QUESTIONS if source == "written" else chatbot_questions()[:3000]:
         cleaned = clean_text(question, CleanParams(emoticon_normalize=False, repeat_normalize=None))
         assert syllables(cleaned) == syllables(question)
 
@@ -299,32 +305,34 @@ def test_chatbot_questions_lose_only_punctuation():
 # --- soynlp's normalizers, called directly -----------------------------------------------------
 
 
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("num_repeats", [1, 2, 3])
-def test_repeat_normalize_matches_soynlp_on_nsmc(num_repeats):
-    docs = nsmc_reviews()[:30000]
+def test_repeat_normalize_matches_soynlp(num_repeats, source):
+    docs = written_documents() if source == "written" else nsmc_reviews()[:30000]
     for_digits = only(repeat_normalize=num_repeats, repeat_digits=True, collapse_whitespace=True)
     assert [clean_text(doc, for_digits) for doc in docs] == [soynlp_repeat_normalize(doc, num_repeats) for doc in docs]
     assert any(re.search(r"(\w)\1{3,}", doc) for doc in docs)
 
 
 def test_repeat_normalize_keeps_digit_runs_that_soynlp_shortens():
-    review = first_with(nsmc_reviews(), r"10000원")
+    review = first_with(REVIEWS, r"10000원")
     soynlp_result = soynlp_repeat_normalize(review, 2)
     assert "10000원" not in soynlp_result  # soynlp's (\w)\1{3,} also matches digits: 10000 -> 100
     assert "10000원" in clean_text(review, DEFAULTS)
-    laughing = first_with(nsmc_reviews(), r"ㅋ{6,}")
+    laughing = first_with(REVIEWS, r"ㅋ{6,}")
     assert clean_text(laughing, only(repeat_normalize=2, collapse_whitespace=True)) == soynlp_repeat_normalize(laughing, 2)
 
 
 def test_repeat_normalize_only_shortens():
-    review = first_with(nsmc_reviews(), r"(?<!ㅋ)ㅋ{4}(?!ㅋ)")
+    review = first_with(REVIEWS, r"(?<!ㅋ)ㅋ{4}(?!ㅋ)")
     assert "ㅋ" * 5 in soynlp_repeat_normalize(review, 5)  # soynlp lengthens 4-runs to num_repeats
     assert "ㅋ" * 5 not in clean_text(review, only(repeat_normalize=5))
     assert "ㅋ" * 4 in clean_text(review, only(repeat_normalize=5))
 
 
-def test_emoticon_normalize_matches_soynlp_except_the_syllables_soynlp_drops():
-    docs = nsmc_reviews()[:30000]
+@pytest.mark.parametrize("source", SOURCES)
+def test_emoticon_normalize_matches_soynlp_except_the_syllables_soynlp_drops(source):
+    docs = written_documents() if source == "written" else nsmc_reviews()[:30000]
     ours = only(emoticon_normalize=True, collapse_whitespace=True)
     same = dropped = 0
     for doc in docs:
@@ -342,12 +350,12 @@ def test_emoticon_normalize_matches_soynlp_except_the_syllables_soynlp_drops():
         assert all(HANGUL_SYLLABLE.fullmatch(char) for char in extra), (doc, extra)
         dropped += 1
     assert same > 0.9 * len(docs) and dropped > 0
-    decomposed = first_with(nsmc_reviews(), r"ㅋ큐ㅠ")
+    decomposed = first_with(REVIEWS, r"ㅋ큐ㅠ")
     assert soynlp_emoticon_normalize(decomposed, 0) == clean_text(decomposed, ours)
 
 
 def test_emoticon_normalize_keeps_the_word_before_laughter():
-    review = first_with(nsmc_reviews(), r"[가-힣]ㅋㅋㅋㅋ")
+    review = first_with(REVIEWS, r"[가-힣]ㅋㅋㅋㅋ")
     word = re.search(r"([가-힣]+)ㅋㅋㅋㅋ", review).group(1)
     assert word not in soynlp_emoticon_normalize(review)  # the soynlp bug this step fixes
     assert word in clean_text(review, DEFAULTS)
@@ -357,6 +365,7 @@ def test_emoticon_normalize_keeps_the_word_before_laughter():
 # --- The whole corpus: speed and idempotence ---------------------------------------------------
 
 
+@pytest.mark.slow  # the whole corpus
 def test_nsmc_train_is_cleaned_fast_and_a_second_pass_changes_nothing():
     docs = nsmc_reviews()
     clean_text("warm up", DEFAULTS)
@@ -369,12 +378,18 @@ def test_nsmc_train_is_cleaned_fast_and_a_second_pass_changes_nothing():
     assert not any(re.search(r"(\w)\1{3,}", text) and not re.search(r"(\d)\1{3,}", text) for text in cleaned)
 
 
+def test_a_second_pass_over_the_written_samples_changes_nothing():
+    cleaned = clean_texts(written_documents(), DEFAULTS)
+    assert clean_texts(cleaned, DEFAULTS) == cleaned
+    assert not any(re.search(r"(\w)\1{3,}", text) and not re.search(r"(\d)\1{3,}", text) for text in cleaned)
+
+
 # --- Validation --------------------------------------------------------------------------------
 
 
 def test_repeat_normalize_zero_means_off_like_soynlp():
     assert CleanParams(repeat_normalize=0) == CleanParams(repeat_normalize=None)
-    review = first_with(nsmc_reviews(), r"ㅋ{6,}")
+    review = first_with(REVIEWS, r"ㅋ{6,}")
     assert clean_text(review, only(repeat_normalize=0, collapse_whitespace=True)) == soynlp_repeat_normalize(review, 0)
 
 
@@ -426,7 +441,6 @@ CONFIGS = [
 ]
 
 
-@settings(max_examples=int(__import__("os").environ.get("KOPREP_HYPOTHESIS_EXAMPLES", "300")), deadline=None)
 @given(text=st.one_of(any_text, korean_text), params=st.sampled_from(CONFIGS))
 def test_clean_never_raises_and_is_idempotent(text, params):
     once = clean_text(text, params)
@@ -434,7 +448,6 @@ def test_clean_never_raises_and_is_idempotent(text, params):
     assert clean_text(once, params) == once
 
 
-@settings(max_examples=int(__import__("os").environ.get("KOPREP_HYPOTHESIS_EXAMPLES", "300")), deadline=None)
 @given(text=st.one_of(any_text, korean_text))
 def test_clean_never_creates_conjoining_jamo(text):
     # With the filter off, whatever conjoining jamo remain were already in the (NFC) input: no
@@ -444,7 +457,6 @@ def test_clean_never_creates_conjoining_jamo(text):
     assert not CONJOINING_JAMO.search(clean_text(text, DEFAULTS))
 
 
-@settings(max_examples=int(__import__("os").environ.get("KOPREP_HYPOTHESIS_EXAMPLES", "300")), deadline=None)
 @given(text=st.one_of(any_text, korean_text))
 def test_hangul_syllables_survive_in_order(text):
     # Without the steps that are meant to remove or merge syllables (HTML tags with their attributes,
@@ -455,9 +467,7 @@ def test_hangul_syllables_survive_in_order(text):
 
 
 def test_line_breaks_are_kept_as_sentence_boundaries():
-    from tests.helpers import nsmc
-
-    reviews = [r for r in nsmc(200)["document"] if r.strip()][:5]
+    reviews = [r for r in REVIEWS[:200] if r.strip()][:5]
     document = "\n\n".join(f"  {r} \t" for r in reviews)
     cleaned = clean_text(document, CleanParams())
     lines = cleaned.split("\n")

@@ -7,12 +7,11 @@ import json
 
 from koprep.cli import main
 from koprep.stages.clean import CleanParams, clean_text
-from tests.helpers import nsmc
+from tests.unit.korean_samples import REVIEWS
 
 
 def laughing_review() -> str:
-    reviews = nsmc(5000)["document"]
-    return next(r for r in reviews if "ㅋㅋㅋㅋ" in r and "." in r)
+    return next(r for r in REVIEWS if "ㅋㅋㅋㅋ" in r and "." in r)
 
 
 def preview_lines(capsys, *args) -> list[tuple[str, str, str]]:
@@ -32,7 +31,7 @@ def test_clean_preview_shows_each_step_and_ends_with_the_cleaned_text(capsys):
     changed = {name for marker, name, _ in rows if marker == "*"}
     assert {"filter_chars", "repeat_normalize"} <= changed
     unchanged = {name for marker, name, _ in rows if marker == " "}
-    assert "nfc" in unchanged  # NSMC is already NFC
+    assert "nfc" in unchanged  # the review is already NFC
 
 
 def test_clean_preview_follows_the_settings(capsys):

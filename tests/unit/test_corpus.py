@@ -17,9 +17,9 @@ def test_default_corpus_is_konlpys_kolaw_and_kobill():
     from konlpy.corpus import kobill, kolaw
 
     frame = read_corpus(None, DEFAULT)
-    constitution = [l for l in kolaw.open("constitution.txt").read().splitlines() if l.strip()]
+    constitution = [line for line in kolaw.open("constitution.txt").read().splitlines() if line.strip()]
     bills = sum(
-        len([l for l in kobill.open(f).read().splitlines() if l.strip()]) for f in kobill.fileids()
+        len([line for line in kobill.open(f).read().splitlines() if line.strip()]) for f in kobill.fileids()
     )
     assert len(frame) == len(constitution) + bills
     assert frame["text"].iloc[0] == constitution[0]
@@ -27,6 +27,7 @@ def test_default_corpus_is_konlpys_kolaw_and_kobill():
     assert frame["doc_id"].is_unique
 
 
+@pytest.mark.slow  # the shared corpora
 def test_nsmc_txt_with_header_is_read_as_tsv_with_label_passthrough():
     path = require(NSMC_TEST)
     assert resolve_format(str(path), DEFAULT) == "tsv"
@@ -38,6 +39,7 @@ def test_nsmc_txt_with_header_is_read_as_tsv_with_label_passthrough():
     assert frame["label"].tolist() == direct["label"].tolist()
 
 
+@pytest.mark.slow  # the shared corpora
 def test_nsmc_quotes_are_kept_verbatim():
     path = require(NSMC_TEST)
     frame = read_corpus(str(path), DEFAULT)
@@ -46,16 +48,18 @@ def test_nsmc_quotes_are_kept_verbatim():
     assert (frame["text"] == "").sum() == 3  # the corpus README: 3 empty test documents
 
 
+@pytest.mark.slow  # the shared corpora
 def test_jsonl_petitions_with_named_field_and_id():
     path = require(PETITIONS / "petitions_2019-06.jsonl")
     frame = read_corpus(str(path), CorpusParams(text_column="content", id_column="petition_idx"))
-    records = [json.loads(l) for l in path.read_text(encoding="utf-8").splitlines()]
+    records = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
     assert len(frame) == len(records) == 572
     assert frame["doc_id"].tolist() == [r["petition_idx"] for r in records]
     assert frame["text"].iloc[0] == records[0]["content"]
     assert "title" in frame.columns and "petition_idx" not in frame.columns
 
 
+@pytest.mark.slow  # the shared corpora
 def test_csv_chatbot_guesses_q_column():
     path = require(CHATBOT)
     frame = read_corpus(str(path), DEFAULT)
@@ -65,6 +69,7 @@ def test_csv_chatbot_guesses_q_column():
     assert frame["doc_id"].tolist() == [str(i) for i in range(len(direct))]
 
 
+@pytest.mark.slow  # the shared corpora
 def test_text_folder_and_parquet(tmp_path):
     reviews = nsmc(30)["document"].tolist()
     text = tmp_path / "reviews.txt"
@@ -111,6 +116,14 @@ def test_fingerprint_follows_content_not_name(tmp_path):
         (b'{"content": "a"\n', CorpusParams(format="jsonl"), "not valid JSON"),
         (b"a,b\n1,2\n", CorpusParams(format="csv"), "corpus.text_column"),
         (b"id\tdocument\n1\tx\n1\ty\n", CorpusParams(format="tsv"), "not unique"),
+        ("영화 좋다\n".encode("cp949"), CorpusParams(format="text"), "CP949/EUC-KR.*corpus.encoding=cp949"),
+        (b"a\nb\0c\n", CorpusParams(format="text"), "bad:2 contains a NUL byte"),
+        (b"", CorpusParams(format="text"), "is empty"),
+        (b" \n\t\n", CorpusParams(format="text"), "every document .* is empty or whitespace only"),
+        (b"Q,A\n1,2\n3\n", CorpusParams(format="csv"), "bad:3 has 1 fields but the header has 2"),
+        (b'Q,A\n"open,2\n', CorpusParams(format="csv"), "bad:2 is not valid CSV: unexpected end of data"),
+        (b"document\tlabel\nx\t1\ty\n", CorpusParams(format="tsv"), "bad:2 has 3 fields"),
+        (b'{"content": 3}\n', CorpusParams(format="jsonl"), "non-text values .*document 0"),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, content, params, message):
@@ -123,3 +136,20 @@ def test_bad_input_gets_a_clear_error(tmp_path, content, params, message):
 def test_missing_corpus_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         corpus_fingerprint(str(tmp_path / "nope.txt"), DEFAULT)
+
+
+def test_cp949_is_read_with_the_encoding_setting_which_changes_the_fingerprint(tmp_path):
+    path = tmp_path / "windows.txt"
+    path.write_bytes("영화 정말 좋다\n배우 연기\n".encode("cp949"))
+    frame = read_corpus(str(path), CorpusParams(encoding="cp949"))
+    assert frame["text"].tolist() == ["영화 정말 좋다", "배우 연기"]
+    assert CorpusParams(encoding="CP949").encoding == "cp949"  # normalised codec name
+    assert corpus_fingerprint(str(path), CorpusParams(encoding="cp949")) != corpus_fingerprint(str(path), DEFAULT)
+
+
+def test_missing_text_values_are_empty_documents_that_keep_their_ids(tmp_path):
+    path = tmp_path / "gaps.jsonl"
+    path.write_text('{"text": "좋다"}\n{"text": null}\n{"other": 1}\n{"text": "별로"}\n', encoding="utf-8")
+    frame = read_corpus(str(path), CorpusParams())
+    assert frame["doc_id"].tolist() == ["0", "1", "2", "3"]
+    assert frame["text"].tolist() == ["좋다", "", "", "별로"]

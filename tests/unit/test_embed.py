@@ -15,7 +15,6 @@ from pydantic import ValidationError
 from koprep.stages.embed import (
     Word2VecParams,
     apply_phrases,
-    keyed_vectors_from_table,
     learn_phrases,
     train_word2vec,
     vectors_table,
@@ -59,6 +58,7 @@ def _assert_same_keyed_vectors(ours: KeyedVectors, theirs: KeyedVectors) -> None
     np.testing.assert_array_equal(ours.vectors, theirs.vectors)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_streamed_training_equals_gensim_on_the_list(sentences, trained):
     stream = ParquetLikeShards(sentences, 700)
     ours = train_word2vec(stream, SMALL)
@@ -70,6 +70,7 @@ def test_streamed_training_equals_gensim_on_the_list(sentences, trained):
     assert all(ours.get_vecattr(word, "count") == counts[word] for word in ours.index_to_key[:50])
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_one_shot_iterators_are_refused(sentences):
     with pytest.raises(TypeError, match="restartable"):
         train_word2vec((s for s in sentences), SMALL)
@@ -77,23 +78,27 @@ def test_one_shot_iterators_are_refused(sentences):
         train_word2vec(iter(sentences), SMALL)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_too_high_min_count_gives_a_clear_error(sentences):
     with pytest.raises(ValueError, match="min_count"):
         train_word2vec(sentences[:20], Word2VecParams(min_count=10_000, epochs=1))
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_vectors_table_round_trips_exactly(trained, tmp_path):
     table = vectors_table(trained)
     assert table.schema.names == ["term", "count", "vector"]
     assert [str(t) for t in table.schema.types] == ["string", "int64", "list<item: float>"]  # float32
-    _assert_same_keyed_vectors(keyed_vectors_from_table(table.to_pandas()), trained)
-
     pq.write_table(table, tmp_path / "vectors.parquet")
-    _assert_same_keyed_vectors(keyed_vectors_from_table(pd.read_parquet(tmp_path / "vectors.parquet")), trained)
-    arrow_backed = pd.read_parquet(tmp_path / "vectors.parquet", dtype_backend="pyarrow")
-    _assert_same_keyed_vectors(keyed_vectors_from_table(arrow_backed), trained)
+    stored = pq.read_table(tmp_path / "vectors.parquet")
+    assert stored.column("term").to_pylist() == list(trained.index_to_key)
+    np.testing.assert_array_equal(stored.column("count").to_numpy(), trained.expandos["count"])
+    vectors = stored.column("vector").combine_chunks().flatten().to_numpy().reshape(len(trained), -1)
+    assert vectors.dtype == np.float32
+    np.testing.assert_array_equal(vectors, trained.vectors)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_word2vec_binary_is_readable_by_gensim(trained, tmp_path):
     write_word2vec_binary(trained, tmp_path / "vectors.bin")
     loaded = KeyedVectors.load_word2vec_format(tmp_path / "vectors.bin", binary=True)
@@ -107,6 +112,7 @@ PHRASES = Word2VecParams(
 )
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_phrase_table_equals_gensim_phrases(sentences):
     table = learn_phrases(ParquetLikeShards(sentences, 1000), PHRASES)
     direct = Phrases(sentences, min_count=3, threshold=5.0)
@@ -120,6 +126,7 @@ def test_phrase_table_equals_gensim_phrases(sentences):
     assert any("_" in token for sentence in applied for token in sentence)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_training_with_phrases_equals_gensim_on_phrased_sentences(sentences):
     ours = train_word2vec(ParquetLikeShards(sentences, 1000), PHRASES)
     frozen = Phrases(sentences, min_count=3, threshold=5.0).freeze()

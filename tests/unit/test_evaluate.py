@@ -11,6 +11,8 @@ from koprep.evaluate import evaluate_analogies, evaluate_similarity
 from koprep.stages.embed import Word2VecParams, train_word2vec
 from tests.helpers import W2V_EVAL, nsmc, require
 
+pytestmark = pytest.mark.slow  # the shared word2vec evaluation sets and NSMC
+
 
 @pytest.fixture(scope="module")
 def analogy_path():

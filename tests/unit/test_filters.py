@@ -9,14 +9,14 @@ import pytest
 from pydantic import ValidationError
 
 from koprep.stages.filters import (
-    OKT_DEFAULT_DROP_TAGS,
-    SEJONG_DEFAULT_DROP_TAGS,
     StopwordsFileError,
     TokenFilterParams,
     default_stopwords,
     filter_tokens,
     resolve_stopwords,
 )
+from koprep.tokenizers.okt import OKT_DEFAULT_DROP_TAGS
+from koprep.tokenizers.sejong import SEJONG_DEFAULT_DROP_TAGS
 
 # Tagged documents as the real analysers return them (konlpy 0.6.0 Okt.pos and kiwipiepy Kiwi.tokenize
 # on these sentences, copied from their output), so no JVM is needed here.

@@ -13,6 +13,8 @@ from koprep.pipeline import Sentences, TokenShards, word_counts
 from koprep.stages.embed import VocabularySentences, Word2VecParams, train_word2vec
 from tests.helpers import nsmc
 
+pytestmark = pytest.mark.slow  # thousands of NSMC reviews
+
 
 def write_shards(tmp_path, docs, size):
     for index, start in enumerate(range(0, len(docs), size)):

@@ -106,6 +106,7 @@ def _arrow(shards: list[list]) -> list[pa.ListArray]:
 SHARD_FORMS = {"lists": lambda shards: shards, "arrow": _arrow}
 
 
+@pytest.mark.slow  # NSMC reviews
 @pytest.mark.parametrize("form", list(SHARD_FORMS))
 @pytest.mark.parametrize("tokenizer", list(TOKENIZERS))
 @pytest.mark.parametrize("params", PARAMS, ids=repr)
@@ -139,6 +140,7 @@ def test_fit_and_transform_equal_sklearn_on_the_whole_corpus(reviews, tokenizer,
     _assert_same_matrix(matrix, expected, params)
 
 
+@pytest.mark.slow  # NSMC reviews
 @pytest.mark.parametrize("params", [PARAMS[4], PARAMS[7], PARAMS[11]], ids=repr)
 def test_shard_count_does_not_change_the_result(reviews, params):
     docs = _docs(reviews, "whitespace")
@@ -149,6 +151,7 @@ def test_shard_count_does_not_change_the_result(reviews, params):
         assert many.n_docs == one.n_docs
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_buffered_merges_give_the_same_vocabulary(reviews, monkeypatch):
     docs = _docs(reviews, "whitespace")
     params = TfidfParams(ngram_range=(1, 2), min_df=2)
@@ -158,6 +161,7 @@ def test_buffered_merges_give_the_same_vocabulary(reviews, monkeypatch):
     pd.testing.assert_frame_equal(merged_often.table, merged_once.table)
 
 
+@pytest.mark.slow  # NSMC reviews
 @pytest.mark.parametrize("params", [PARAMS[2], PARAMS[5], PARAMS[7], PARAMS[8]], ids=repr)
 def test_transform_of_unseen_documents_equals_sklearn_transform(reviews, params):
     train = _docs(reviews[:2500], "whitespace")
@@ -169,6 +173,7 @@ def test_transform_of_unseen_documents_equals_sklearn_transform(reviews, params)
     _assert_same_matrix(transform(iter(unseen), fitted.table, params), reference.transform(unseen), params)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_fit_reads_shards_one_at_a_time(reviews):
     class Shard(list):
         pass
@@ -187,6 +192,7 @@ def test_fit_reads_shards_one_at_a_time(reviews):
     assert fitted.n_docs == len(reviews)
 
 
+@pytest.mark.slow  # NSMC reviews
 def test_pruning_errors_match_sklearn(reviews):
     docs = _docs(reviews[:300], "whitespace")
     for params in (CountParams(min_df=0.9, max_df=5), CountParams(min_df=0.9)):
@@ -250,6 +256,7 @@ def test_transform_requires_idf_when_asked_for():
         transform(docs, fitted, TfidfParams())
 
 
+@pytest.mark.slow  # NSMC reviews
 @pytest.mark.parametrize("params", [CountParams(ngram_range=(1, 2)), TfidfParams(ngram_range=(1, 2))], ids=repr)
 def test_long_form_round_trips(reviews, params):
     docs = _docs(reviews[:1200], "whitespace")

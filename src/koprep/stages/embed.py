@@ -21,6 +21,8 @@ from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.phrases import FrozenPhrases, Phrases
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from koprep.errors import EmptyResultError
+
 VERSION = "1"
 
 
@@ -142,7 +144,7 @@ def train_word2vec(
     else:
         model.build_vocab(corpus_iterable=corpus)
     if len(model.wv) == 0:
-        raise ValueError(
+        raise EmptyResultError(
             f"word2vec vocabulary is empty: no token occurs min_count={params.min_count} times; "
             "lower min_count or give a larger corpus"
         )
@@ -219,44 +221,6 @@ def vectors_table(kv: KeyedVectors) -> pa.Table:
             "vector": pa.ListArray.from_arrays(pa.array(offsets), pa.array(vectors.reshape(-1))),
         }
     )
-
-
-def keyed_vectors_from_table(table: pd.DataFrame) -> KeyedVectors:
-    """Inverse of `vectors_table`: same words, order, counts and float32 vectors.
-
-    The vector column may be Arrow-backed (`pd.read_parquet(..., dtype_backend="pyarrow")`) or hold
-    one array per row (plain `pd.read_parquet`, or `vectors_table(kv).to_pandas()`).
-    """
-    terms = table["term"].astype(object).tolist()
-    if len(set(terms)) != len(terms):
-        raise ValueError("the vectors table repeats a term; each word must appear once")
-    vectors = _vector_matrix(table["vector"])
-    kv = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
-    kv.add_vectors(terms, vectors)
-    kv.allocate_vecattrs(attrs=["count"], types=[np.int64])
-    kv.expandos["count"][:] = table["count"].to_numpy(dtype=np.int64)
-    return kv
-
-
-def _vector_matrix(column: pd.Series) -> np.ndarray:
-    if len(column) == 0:
-        raise ValueError("the vectors table is empty; nothing to load")
-    if isinstance(column.dtype, pd.ArrowDtype):
-        lists = pa.chunked_array(column.array._pa_array).combine_chunks()
-        lengths = _list_lengths(lists)
-        values = lists.flatten().to_numpy(zero_copy_only=False)
-    else:
-        rows = [np.asarray(v, dtype=np.float32) for v in column]
-        lengths = np.array([len(r) for r in rows])
-        values = np.concatenate(rows)
-    if (lengths != lengths[0]).any():
-        raise ValueError("vectors in the table have different lengths; every vector must have vector_size floats")
-    return values.astype(np.float32, copy=False).reshape(len(lengths), int(lengths[0]))
-
-
-def _list_lengths(lists: pa.ListArray) -> np.ndarray:
-    offsets = lists.offsets.to_numpy()
-    return np.diff(offsets)
 
 
 def write_word2vec_binary(kv: KeyedVectors, path: str | os.PathLike) -> None:

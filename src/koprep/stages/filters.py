@@ -14,15 +14,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, field_validator
 
 from koprep.errors import BadInputError
-
-OKT_DEFAULT_DROP_TAGS = ("Josa", "Eomi", "Punctuation")
-"""Okt `pos()` tags are whole words; these are particles, endings and punctuation."""
-
-SEJONG_DEFAULT_DROP_TAGS = ("J", "E", "XS", "SF", "SP", "SS", "SE", "SO", "SW", "SY", "SC", "Z_")
-"""Sejong-style tags (Kiwi, MeCab-ko), matched by prefix: particles J*, endings E*, derivational
-suffixes XS* (공부+하+다 keeps 공부), punctuation and symbols S[FPSEOWYC]* (ㅋㅋ is SW in Kiwi;
-MeCab-ko tags it IC and keeps it), Kiwi's Z_CODA/Z_SIOT. Nouns, predicates, adverbs, foreign words
-(SL), numbers (SN), Hanja (SH) and Kiwi's W_* (URLs, ...) are kept."""
+from koprep.tokenizers.base import tag_matches
 
 _PACKAGED_STOPWORDS = "stopwords-ko.txt"
 
@@ -103,8 +95,8 @@ def filter_tokens(
 ) -> list[str]:
     """Tokens of one (token, tag) document that are not stopwords, dropped tags, too short or blank.
 
-    A tag matches a `drop_tags` entry when it equals it or starts with it ("J" drops JKS, JKO, JX ...);
-    the empty tag of untagged backends matches nothing.
+    A tag matches a `drop_tags` entry as `tag_matches` says: when it equals it or starts with it ("J"
+    drops JKS, JKO, JX ...); the empty tag of untagged backends matches nothing.
     """
     prefixes = tuple(drop_tags)
     if any(not prefix for prefix in prefixes):
@@ -112,8 +104,5 @@ def filter_tokens(
     return [
         token
         for token, tag in doc
-        if token.strip()
-        and len(token) >= min_length
-        and token not in stopwords
-        and not (tag and tag.startswith(prefixes))
+        if token.strip() and len(token) >= min_length and token not in stopwords and not tag_matches(tag, prefixes)
     ]

@@ -23,7 +23,7 @@ class TokenFilter:
 
     @classmethod
     def for_backend(cls, params, tokenizer: Tokenizer) -> "TokenFilter":
-        drop_tags = params.drop_tags if params.drop_tags is not None else tuple(getattr(tokenizer, "default_drop_tags", ()))
+        drop_tags = params.drop_tags if params.drop_tags is not None else tokenizer.default_drop_tags
         return cls(resolve_stopwords(params), tuple(drop_tags), params.min_length)
 
 

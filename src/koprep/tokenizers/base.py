@@ -1,16 +1,31 @@
-"""The one small protocol every tokenizer backend implements.
+"""The whole contract a tokenizer backend implements; a third-party backend can be written from this
+module alone and registered through the `koprep.tokenizers` entry point group (or `register_backend`).
 
-A backend turns cleaned texts into tokens. Backends that learn from the corpus (soynlp) split
-that into `fit` (learn a model: plain data, a DataFrame the pipeline stores as Parquet) and
-`with_model` (a tokenizer that consumes such a model), following soynlp's own split between
-extractors that learn scores and tokenizers that consume a dict of scores.
+A backend is a class with:
+
+- `name`: its registry name, e.g. "okt".
+- `Options`: a `BackendOptions` subclass (a frozen pydantic model that refuses unknown names) with
+  every option and its default; `Options.execution_only` names the options that change only how the
+  output is produced (threads, workers), and `Options.ignored()` the ones the chosen settings make
+  irrelevant (e.g. `keep_tags` outside `pos` mode). Neither enters a cache key.
+- `default_drop_tags`: the tags the token filter drops when the user sets no `drop_tags`, matched
+  by prefix (`tag_matches`); () for untagged backends.
+- a constructor taking the options as keyword arguments (`Backend(**options)`), validated by
+  `Options`, kept as `self.options`; building a backend must be cheap (load libraries lazily).
+- `version()` and `tokenize(texts)` (see `Tokenizer`).
+
+Backends that learn from the corpus (soynlp) also implement `Trainable`: `fit` (learn a model: plain
+data, a DataFrame the pipeline stores as Parquet), `with_model` (a tokenizer that consumes such a
+model) and `fit_version`, following soynlp's own split between extractors that learn scores and
+tokenizers that consume a dict of scores.
 """
 
 from __future__ import annotations
 
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
 
 import pandas as pd
+from pydantic import BaseModel, ConfigDict
 
 from koprep.errors import BadInputError
 
@@ -26,14 +41,50 @@ class BackendOptionError(BadInputError):
     """Raised when options given to a backend are invalid; the message names the valid ones."""
 
 
+def tag_matches(tag: str, patterns: tuple[str, ...]) -> bool:
+    """A tag matches when it equals or starts with one of `patterns` ("J" matches JKS, JKO, JX ...);
+    the empty tag of untagged backends matches nothing. The one rule for `drop_tags` and `keep_tags`."""
+    return bool(tag) and tag.startswith(patterns)
+
+
+class BackendOptions(BaseModel):
+    """Base of every backend's `Options`: frozen, unknown option names refused."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    execution_only: ClassVar[frozenset[str]] = frozenset()
+    """Options that never change the output, only how it is computed (threads, workers)."""
+
+    def ignored(self) -> frozenset[str]:
+        """Options these settings make irrelevant to the output (e.g. `keep_tags` outside `pos` mode)."""
+        return frozenset()
+
+    def affecting_output(self) -> dict[str, Any]:
+        """The options that determine the output, with defaults filled in: what enters cache keys,
+        so spelling out a default, changing an execution-only option or an ignored one recomputes nothing."""
+        skip = self.execution_only | self.ignored()
+        return {name: value for name, value in self.model_dump(mode="json").items() if name not in skip}
+
+
+def options_key(options: dict[str, Any]) -> str:
+    """Options as `name=value` pairs for a `version()` string."""
+    return ":".join(f"{name}={value}" for name, value in options.items())
+
+
 @runtime_checkable
 class Tokenizer(Protocol):
-    name: str
+    name: ClassVar[str]
     """Registry name, e.g. "okt"."""
+    Options: ClassVar[type[BackendOptions]]
+    default_drop_tags: ClassVar[tuple[str, ...]]
+    options: BackendOptions
+    """The validated options this backend was built with."""
+
+    def __init__(self, **options: Any) -> None: ...
 
     def version(self) -> str:
         """Everything about this backend that changes its output: library + dictionary versions and
-        the options it was built with. Enters the tokenize stage's fingerprint."""
+        `options.affecting_output()`, nothing else. Enters the tokenize stage's fingerprint."""
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
         """Tokenize a batch of cleaned texts. Empty or whitespace-only texts give []; tokens are
@@ -45,8 +96,9 @@ class Tokenizer(Protocol):
 
 
 @runtime_checkable
-class TrainableTokenizer(Tokenizer, Protocol):
-    """A backend that must learn from the corpus before it can tokenize (e.g. soynlp)."""
+class Trainable(Protocol):
+    """The methods of a backend that must learn from the corpus before it can tokenize (e.g. soynlp).
+    Methods only, so `issubclass(backend_class, Trainable)` works on a class too."""
 
     def fit(self, texts: Sequence[str]) -> pd.DataFrame:
         """Learn from the corpus; return the model as a plain table (no pickles), e.g. term/score."""
@@ -59,5 +111,23 @@ class TrainableTokenizer(Tokenizer, Protocol):
         that only changes how a model is applied: the trained model's cache key."""
 
 
-def needs_fit(tokenizer: Any) -> bool:
-    return callable(getattr(tokenizer, "fit", None)) and callable(getattr(tokenizer, "with_model", None))
+@runtime_checkable
+class TrainableTokenizer(Tokenizer, Trainable, Protocol):
+    """A tokenizer backend that is also `Trainable`."""
+
+
+CONTRACT = ("name", "Options", "default_drop_tags", "version", "tokenize")
+"""What `registry` checks a backend class has before it builds one."""
+
+
+def contract_problems(cls: type) -> list[str]:
+    """What backend class `cls` lacks of the contract; [] when it keeps it."""
+    problems = [f"no {attribute!r}" for attribute in CONTRACT if not hasattr(cls, attribute)]
+    options = getattr(cls, "Options", None)
+    if options is not None and not (isinstance(options, type) and issubclass(options, BackendOptions)):
+        problems.append("its Options is not a koprep.tokenizers.base.BackendOptions subclass")
+    drop_tags = getattr(cls, "default_drop_tags", ())
+    if not (isinstance(drop_tags, tuple) and all(isinstance(tag, str) and tag for tag in drop_tags)):
+        problems.append("default_drop_tags is not a tuple of non-empty tags")
+    return problems
+

@@ -20,9 +20,8 @@ from typing import Literal, Sequence
 
 from pydantic import Field
 
-from koprep.tokenizers.base import Tagged
-from koprep.stages.filters import SEJONG_DEFAULT_DROP_TAGS
-from koprep.tokenizers.sejong import SejongOptions, select
+from koprep.tokenizers.base import Tagged, options_key
+from koprep.tokenizers.sejong import SEJONG_DEFAULT_DROP_TAGS, SejongOptions, select
 
 _WHITESPACE = re.compile(r"\s+")
 _kiwis: dict[tuple, object] = {}
@@ -56,6 +55,8 @@ class KiwiTokenizer:
     """Kiwi's batch API runs on its own thread pool (`num_workers`); see koprep.parallel."""
 
     class Options(SejongOptions):
+        execution_only = frozenset({"num_workers"})
+
         normalize_coda: bool = False
         """Kiwi's option: split a consonant glued to the end of a word (먹었닼ㅋㅋ → 먹었다 ㅋㅋㅋ)."""
         split_complex: bool = False
@@ -81,11 +82,9 @@ class KiwiTokenizer:
         return shared_kiwi(o.num_workers, o.model_type, o.multi_word_nouns)
 
     def version(self) -> str:
-        o = self.options
         return (
             f"kiwipiepy-{dist_version('kiwipiepy')}:model-{dist_version('kiwipiepy_model')}"
-            f":{self._kiwi().model_type}:{o.describe()}:coda={o.normalize_coda}:complex={o.split_complex}"
-            f":multiword={o.multi_word_nouns}"
+            f":{self._kiwi().model_type}:{options_key(self.options.affecting_output())}"
         )
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:

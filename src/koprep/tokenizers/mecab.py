@@ -18,9 +18,8 @@ import threading
 from importlib.metadata import version as dist_version
 from typing import Sequence
 
-from koprep.tokenizers.base import Tagged
-from koprep.stages.filters import SEJONG_DEFAULT_DROP_TAGS
-from koprep.tokenizers.sejong import PREDICATE_TAGS, SejongOptions, select
+from koprep.tokenizers.base import Tagged, options_key
+from koprep.tokenizers.sejong import PREDICATE_TAGS, SEJONG_DEFAULT_DROP_TAGS, SejongOptions, select
 
 _taggers: dict[int, object] = {}
 _taggers_lock = threading.Lock()
@@ -69,7 +68,8 @@ class MecabTokenizer:
         dictionary = shared_mecab().dictionary[0]
         return (
             f"python-mecab-ko-{dist_version('python-mecab-ko')}:mecab-ko-dic-{dist_version('python-mecab-ko-dic')}"
-            f"(format {dictionary.version}, {dictionary.number_of_words} entries):{self.options.describe()}"
+            f"(format {dictionary.version}, {dictionary.number_of_words} entries)"
+            f":{options_key(self.options.affecting_output())}"
         )
 
     def _one(self, text: str) -> Tagged:

@@ -11,11 +11,13 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Literal, Sequence
 
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
-from koprep.stages.filters import OKT_DEFAULT_DROP_TAGS
-from koprep.tokenizers.base import Tagged
+from koprep.tokenizers.base import BackendOptions, Tagged, options_key
 from koprep.tokenizers.jvm import ensure_jvm, python_heap_frozen
+
+OKT_DEFAULT_DROP_TAGS = ("Josa", "Eomi", "Punctuation")
+"""Okt `pos()` tags are whole words; these are particles, endings and punctuation."""
 
 _okt = None
 _okt_lock = threading.Lock()
@@ -41,16 +43,24 @@ class OktTokenizer:
     """Threads on the process's one JVM: JPype releases the GIL inside Java, and one JVM shares its
     JIT-compiled code and heap, where a JVM per spawned process compiles Okt again (koprep.parallel)."""
 
-    class Options(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
+    class Options(BackendOptions):
+        execution_only = frozenset({"threads"})
+
         mode: Literal["morphs", "nouns", "pos"] = "morphs"
         stem: bool = True
+        """Not used in `nouns` mode (`Okt.nouns` analyses without stemming)."""
         norm: bool = True
+        """Not used in `nouns` mode (`Okt.nouns` analyses without normalising)."""
         keep_tags: tuple[str, ...] = ("Noun", "Verb", "Adjective")
         """Only used in `pos` mode."""
         threads: int = 2
-        """Texts are analysed on this many threads; JPype releases the GIL inside Java. In the pipeline
-        `run.workers` decides unless this is set explicitly."""
+        """Texts are analysed on this many threads; JPype releases the GIL inside Java. Does not change output.
+        In the pipeline `run.workers` decides unless this is set explicitly."""
+
+        def ignored(self) -> frozenset[str]:
+            if self.mode == "nouns":
+                return frozenset({"stem", "norm", "keep_tags"})
+            return frozenset() if self.mode == "pos" else frozenset({"keep_tags"})
 
         @model_validator(mode="after")
         def _check(self) -> "OktTokenizer.Options":
@@ -64,9 +74,7 @@ class OktTokenizer:
     def version(self) -> str:
         from importlib.metadata import version
 
-        o = self.options
-        keep = ",".join(o.keep_tags) if o.mode == "pos" else ""
-        return f"konlpy-{version('konlpy')}:okt:{o.mode}:stem={o.stem}:norm={o.norm}:{keep}"
+        return f"konlpy-{version('konlpy')}:okt:{options_key(self.options.affecting_output())}"
 
     def with_workers(self, workers: int) -> "OktTokenizer":
         """This tokenizer on `workers` threads, unless `threads` was given explicitly (it overrides)."""

@@ -13,9 +13,9 @@ import importlib.util
 from dataclasses import dataclass, field
 from typing import Any, Mapping
 
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
-from koprep.tokenizers.base import BackendOptionError, BackendUnavailable, Tokenizer, needs_fit
+from koprep.tokenizers.base import BackendOptionError, BackendUnavailable, Tokenizer, Trainable, contract_problems
 
 ENTRY_POINT_GROUP = "koprep.tokenizers"
 
@@ -23,7 +23,7 @@ ENTRY_POINT_GROUP = "koprep.tokenizers"
 @dataclass(frozen=True)
 class BackendSpec:
     target: str
-    """"module:Class"; the class takes its options as keyword arguments and has an `Options` model."""
+    """"module:Class"; the class keeps the contract of `koprep.tokenizers.base` (checked when it is loaded)."""
     description: str
     install_hint: str
     requires: tuple[str, ...] = field(default=())
@@ -141,12 +141,19 @@ def backend_class(name: str) -> type:
             f"install it with: {spec.install_hint}"
         ) from exc
     try:
-        return getattr(module, class_name)
+        cls = getattr(module, class_name)
     except AttributeError:
         raise BackendUnavailable(
             f"tokenizer backend {name!r}: module {module_name!r} has no {class_name!r}; the installed version "
             f"may not match the registration {spec.target!r}; reinstall with: {spec.install_hint}"
         ) from None
+    problems = contract_problems(cls)
+    if problems:
+        raise BackendUnavailable(
+            f"tokenizer backend {name!r} ({spec.target}) does not keep koprep's backend contract "
+            f"(koprep.tokenizers.base): {'; '.join(problems)}; update it or install a version that matches koprep"
+        )
+    return cls
 
 
 def get_tokenizer(name: str, options: Mapping[str, Any] | None = None) -> Tokenizer:
@@ -161,13 +168,10 @@ def get_tokenizer(name: str, options: Mapping[str, Any] | None = None) -> Tokeni
         ) from None
 
 
-def _describe_options(cls: type) -> dict[str, str]:
-    options_model: type[BaseModel] | None = getattr(cls, "Options", None)
-    if options_model is None:
-        return {}
+def _describe_options(cls: type[Tokenizer]) -> dict[str, str]:
     return {
         name: f"{_type_name(field.annotation)} = {field.default!r}"
-        for name, field in options_model.model_fields.items()
+        for name, field in cls.Options.model_fields.items()
     }
 
 
@@ -205,8 +209,8 @@ def available_backends() -> list[BackendInfo]:
                 True,
                 spec.install_hint,
                 _describe_options(cls),
-                default_drop_tags=tuple(getattr(cls, "default_drop_tags", ())),
-                trainable=needs_fit(cls),
+                default_drop_tags=cls.default_drop_tags,
+                trainable=issubclass(cls, Trainable),
             )
         )
     return infos

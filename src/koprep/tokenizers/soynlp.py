@@ -31,9 +31,10 @@ from importlib.metadata import version as dist_version
 from typing import ClassVar, Iterable, Literal, Sequence
 
 import pandas as pd
-from pydantic import BaseModel, ConfigDict, model_validator
+from pydantic import model_validator
 
-from koprep.tokenizers.base import BackendOptionError, Tagged
+from koprep.errors import EmptyResultError
+from koprep.tokenizers.base import BackendOptionError, BackendOptions, Tagged, options_key
 
 _SENTENCE_BREAK = re.compile(r"\n|\s{2,}")
 
@@ -63,7 +64,7 @@ class _SoynlpBackend:
     """Pure Python: spawned worker processes, each with a copy of the model (koprep.parallel)."""
     model_columns: ClassVar[tuple[str, ...]]
     """Columns `with_model` needs; `fit` may return more (for inspection)."""
-    Options: ClassVar[type[BaseModel]]
+    Options: ClassVar[type[BackendOptions]]
     tokenize_only_options: ClassVar[frozenset[str]]
     """Options that change how a model is applied but not what `fit` learns (kept out of fit_version)."""
 
@@ -75,8 +76,14 @@ class _SoynlpBackend:
     def fit(self, texts: Sequence[str]) -> pd.DataFrame:
         sentences = split_sentences(texts)
         if not sentences:
-            raise ValueError(f"{self.name}: cannot fit on a corpus with no text; give it the cleaned documents")
+            raise EmptyResultError(f"{self.name}: cannot fit on a corpus with no text; give it the cleaned documents")
         model = self._learn(sentences)
+        if model.empty:
+            raise EmptyResultError(
+                f"{self.name} learned nothing from {len(sentences)} sentences: soynlp needs thousands of sentences "
+                "(or lower thresholds such as min_noun_frequency / min_frequency); for a small corpus use another "
+                "backend (`koprep backends`)"
+            )
         return model.sort_values("term", kind="stable", ignore_index=True)
 
     def with_model(self, model: pd.DataFrame) -> "_SoynlpBackend":
@@ -92,15 +99,15 @@ class _SoynlpBackend:
         return fitted
 
     def fit_version(self) -> str:
-        training = {k: v for k, v in self.options.model_dump().items() if k not in self.tokenize_only_options}
+        training = {k: v for k, v in self.options.affecting_output().items() if k not in self.tokenize_only_options}
         return self._key(training)
 
     def version(self) -> str:
         model = "unfitted" if self._model is None else f"model-{model_digest(self._model, self.model_columns)}"
-        return f"{self._key(self.options.model_dump())}:{model}"
+        return f"{self._key(self.options.affecting_output())}:{model}"
 
     def _key(self, options: dict[str, object]) -> str:
-        return f"soynlp-{dist_version('soynlp')}:{self.name}:" + ":".join(f"{k}={v}" for k, v in options.items())
+        return f"soynlp-{dist_version('soynlp')}:{self.name}:{options_key(options)}"
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
         if self._tokenizer is None:
@@ -127,10 +134,9 @@ class SoynlpNounTokenizer(_SoynlpBackend):
     model_columns = ("term",)
     tokenize_only_options = frozenset({"compose_compound"})
 
-    class Options(BaseModel):
+    class Options(BackendOptions):
         """LRNounExtractor_v2's options, with its defaults."""
 
-        model_config = ConfigDict(frozen=True, extra="forbid")
         min_noun_score: float = 0.3
         min_noun_frequency: int = 1
         min_eojeol_frequency: int = 1
@@ -198,10 +204,9 @@ class SoynlpWordTokenizer(_SoynlpBackend):
     model_columns = ("term", "score")
     tokenize_only_options = frozenset({"tokenizer", "remove_r", "tolerance"})
 
-    class Options(BaseModel):
+    class Options(BackendOptions):
         """WordExtractor's options (with its defaults), the score, and the tokenizer that consumes it."""
 
-        model_config = ConfigDict(frozen=True, extra="forbid")
         min_frequency: int = 5
         max_left_length: int = 10
         """Also MaxScoreTokenizer's longest subword."""
@@ -214,6 +219,9 @@ class SoynlpWordTokenizer(_SoynlpBackend):
         """ltokenizer only: keep just each eojeol's L part (the word, without its particle/ending)."""
         tolerance: float = 0.0
         """ltokenizer only: among L parts scoring within this of the best, take the longest."""
+
+        def ignored(self) -> frozenset[str]:
+            return frozenset({"remove_r", "tolerance"}) if self.tokenizer == "maxscore" else frozenset()
 
         @model_validator(mode="after")
         def _check(self) -> "SoynlpWordTokenizer.Options":

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from pydantic import BaseModel, ConfigDict
-
-from koprep.tokenizers.base import Tagged
+from koprep.tokenizers.base import BackendOptions, Tagged
 
 
 class WhitespaceTokenizer:
     name = "whitespace"
     default_drop_tags: tuple[str, ...] = ()
 
-    class Options(BaseModel):
-        model_config = ConfigDict(frozen=True, extra="forbid")
+    class Options(BackendOptions):
+        pass
 
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)

@@ -1,0 +1,105 @@
+"""The import graph of `src/koprep` and `flows/`, read with `ast` (nothing is imported): imports run
+one way. Every import counts, including those inside functions (lazy imports still tie modules)."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+from tests.helpers import REPO
+
+SRC = REPO / "src"
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(SRC if path.is_relative_to(SRC) else REPO).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
+
+def source_files() -> dict[str, Path]:
+    files = [*SRC.joinpath("koprep").rglob("*.py"), *REPO.joinpath("flows").glob("*.py")]
+    return {module_name(path): path for path in files}
+
+
+def imported_names(path: Path, modules: set[str]) -> set[str]:
+    """Everything `path` imports: modules of this code base by their full name, others by their top level."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            # `from koprep import pipeline` imports the module koprep.pipeline
+            submodules = {f"{node.module}.{alias.name}" for alias in node.names} & modules
+            found.update(submodules or {node.module})
+    return {name if name in modules else name.split(".")[0] for name in found}
+
+
+def import_graph() -> dict[str, set[str]]:
+    files = source_files()
+    modules = set(files)
+    return {name: imported_names(path, modules) for name, path in files.items()}
+
+
+def internal(graph: dict[str, set[str]]) -> dict[str, set[str]]:
+    return {name: {t for t in targets if t in graph and t != name} for name, targets in graph.items()}
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle as a path of modules, or None (depth-first search with colours)."""
+    state: dict[str, str] = {}
+    stack: list[str] = []
+
+    def visit(node: str) -> list[str] | None:
+        state[node] = "open"
+        stack.append(node)
+        for target in sorted(graph[node]):
+            if state.get(target) == "open":
+                return stack[stack.index(target) :] + [target]
+            if target not in state and (cycle := visit(target)):
+                return cycle
+        stack.pop()
+        state[node] = "done"
+        return None
+
+    for node in sorted(graph):
+        if node not in state and (cycle := visit(node)):
+            return cycle
+    return None
+
+
+def test_the_walker_sees_the_real_edges():
+    graph = import_graph()
+    assert "koprep.pipeline" in graph["koprep.orchestration.flow"]
+    assert "koprep.orchestration.flow" in graph["flows.preprocess"]
+    assert "prefect" in graph["koprep.orchestration.flow"]
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+
+
+def test_no_import_cycle_among_src_and_flows():
+    assert find_cycle(internal(import_graph())) is None
+
+
+def test_tokenizers_import_no_stage_pipeline_or_store():
+    graph = import_graph()
+    forbidden = ("koprep.stages", "koprep.pipeline", "koprep.store")
+    for name, targets in graph.items():
+        if name.startswith("koprep.tokenizers"):
+            bad = {t for t in targets if t.startswith(forbidden)}
+            assert not bad, f"{name} imports {bad}; stages may import tokenizers, never the reverse"
+
+
+def test_stage_logic_and_the_pipeline_know_nothing_of_prefect():
+    graph = import_graph()
+    for name, targets in graph.items():
+        if name.startswith("koprep.stages") or name in ("koprep.pipeline", "koprep.store", "koprep.config"):
+            assert "prefect" not in targets, name
+            assert not {t for t in targets if t.startswith("koprep.orchestration")}, name
+
+
+def test_only_the_entrypoint_folder_is_flows_and_nothing_imports_it():
+    graph = import_graph()
+    assert [name for name in graph if name.startswith("flows")] == ["flows.preprocess"]
+    assert not [name for name, targets in graph.items() if "flows" in targets or "flows.preprocess" in targets]
+    # The flow never reaches back to the server client.
+    assert "koprep.orchestration.client" not in graph["koprep.orchestration.flow"]
+    assert "koprep.orchestration.flow" not in graph["koprep.orchestration.parameters"]
