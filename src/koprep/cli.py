@@ -100,6 +100,10 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="recompute STAGE and every stage after it even if stored, replacing their entries (repeatable; "
         f"one of {', '.join(STAGE_NAMES)})",
     )
+    parser.add_argument(
+        "--workers", type=int, metavar="N",
+        help="cores to tokenize on (default: every core; the same as --set run.workers=N); never changes an output",
+    )
 
 
 def _add_preset_option(parser: argparse.ArgumentParser) -> None:
@@ -406,10 +410,13 @@ def _pairs(overrides: Sequence[str]):
 
 
 def _overrides(args: argparse.Namespace) -> list:
-    """`--set` pairs, with `--force` as the `run.force` setting it stands for."""
+    """`--set` pairs, with `--force` and `--workers` as the `run.force` and `run.workers` settings they
+    stand for, so they travel wherever the overrides go (flow parameters too)."""
     pairs = _pairs(args.overrides)
     if getattr(args, "force", None):
         pairs.append(("run.force", list(dict.fromkeys(args.force))))
+    if getattr(args, "workers", None) is not None:
+        pairs.append(("run.workers", args.workers))
     return pairs
 
 

@@ -9,7 +9,7 @@ this module only composes them, so validation happens in one place: `load_config
     [bow] [ngram] [tfidf]                    (koprep.stages.vectorize.CountParams / TfidfParams)
     [chargram] character n-gram TF-IDF        (koprep.stages.vectorize.ChargramParams)
     [word2vec]                               (koprep.stages.embed.Word2VecParams)
-    [run]      shard_size, stages
+    [run]      shard_size, stages, fitted_from, workers
 """
 
 from __future__ import annotations
@@ -75,12 +75,22 @@ class RunParams(BaseModel):
     force: tuple[StoredStage, ...] = ()
     """Stages to recompute even if stored (`koprep run --force STAGE`), with every stage after them;
     their stored entries are replaced. Not part of any fingerprint."""
+    workers: int | None = None
+    """Cores to tokenize on (None: every core this process may use). How depends on the backend
+    (koprep.parallel); it never changes an output or a fingerprint."""
 
     @field_validator("shard_size")
     @classmethod
     def _positive(cls, value: int) -> int:
         if value < 1:
             raise ValueError("shard_size must be >= 1")
+        return value
+
+    @field_validator("workers")
+    @classmethod
+    def _at_least_one(cls, value: int | None) -> int | None:
+        if value is not None and value < 1:
+            raise ValueError("workers must be >= 1 (or unset for every core)")
         return value
 
 

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import deque
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Iterator
@@ -32,6 +33,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from koprep import corpus as corpus_io
+from koprep import parallel
 from koprep.config import PipelineConfig, TokenizeParams
 from koprep.progress import ProgressCallback, ProgressCounter
 from koprep.stages import clean as clean_logic
@@ -469,19 +471,22 @@ def tokenize_stage(
         token_filter = tokenize_logic.TokenFilter.for_backend(params, tokenizer)
         documents = empty = tokens_total = 0
         counter = ProgressCounter(on_progress, clean.rows)
-        for index, table in enumerate(iter_parts(clean.path, ["doc_id", "text"])):
-            texts = table.column("text").to_pylist()
-            tokens = []
-            # The backend's own batch size, one batch at a time, so progress moves between batches.
-            for start in range(0, len(texts), tokenize_logic.BATCH):
-                tokens += tokenize_logic.tokenize_texts(tokenizer, texts[start : start + tokenize_logic.BATCH], token_filter)
-                counter.advance(min(tokenize_logic.BATCH, len(texts) - start))
-            out = pa.table({"doc_id": table.column("doc_id"), "tokens": pa.array(tokens, type=pa.list_(pa.string()))})
-            pq.write_table(out, pending.path / PART.format(index))
+        doc_ids: deque[pa.ChunkedArray] = deque()
+
+        def shard_texts() -> Iterator[list[str]]:
+            for table in iter_parts(clean.path, ["doc_id", "text"]):
+                doc_ids.append(table.column("doc_id"))
+                yield table.column("text").to_pylist()
+
+        how = parallel.plan(tokenizer, config.run.workers or parallel.default_workers(), clean.rows)
+        for index, tokens in enumerate(parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
+            pq.write_table(pa.table({"doc_id": doc_ids.popleft(), "tokens": tokens}), pending.path / PART.format(index))
             fault_point("tokenize.part-written")
+            lengths = pc.list_value_length(tokens)
             documents += len(tokens)
-            empty += sum(1 for t in tokens if not t)
-            tokens_total += sum(len(t) for t in tokens)
+            empty += pc.sum(pc.equal(lengths, 0)).as_py() or 0
+            tokens_total += pc.sum(lengths).as_py() or 0
+            counter.advance(len(tokens))
         counter.finish()
         return documents, {
             "backend": params.backend,
@@ -491,6 +496,7 @@ def tokenize_stage(
             "tokens": tokens_total,
             "stopwords": len(token_filter.stopwords),
             "drop_tags": list(token_filter.drop_tags),
+            "parallel": str(how),
         }
 
     return _stage(store, key, compute, force=_forced("tokenize", config)), model_path

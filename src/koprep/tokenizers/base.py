@@ -90,6 +90,10 @@ class Tokenizer(Protocol):
         """Tokenize a batch of cleaned texts. Empty or whitespace-only texts give []; tokens are
         never empty strings; output is deterministic."""
 
+    # Optional: `parallelism` = "processes" (picklable; spawned worker processes), "own" (with a
+    # `with_workers(n)` method returning the backend set up for n workers of its own) or "none"
+    # (the default: the calling process). See koprep.parallel.
+
 
 @runtime_checkable
 class Trainable(Protocol):

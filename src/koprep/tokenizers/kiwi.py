@@ -51,6 +51,8 @@ def shared_kiwi(num_workers: int, model_type: str, multi_word_nouns: bool):
 class KiwiTokenizer:
     name = "kiwi"
     default_drop_tags = SEJONG_DEFAULT_DROP_TAGS
+    parallelism = "own"
+    """Kiwi's batch API runs on its own thread pool (`num_workers`); see koprep.parallel."""
 
     class Options(SejongOptions):
         execution_only = frozenset({"num_workers"})
@@ -68,6 +70,12 @@ class KiwiTokenizer:
 
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)
+
+    def with_workers(self, workers: int) -> "KiwiTokenizer":
+        """This tokenizer on `workers` Kiwi threads, unless `num_workers` was given explicitly (it overrides)."""
+        if "num_workers" in self.options.model_fields_set:
+            return self
+        return type(self)(**{**self.options.model_dump(), "num_workers": workers})
 
     def _kiwi(self):
         o = self.options

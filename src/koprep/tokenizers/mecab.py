@@ -55,6 +55,8 @@ def lemma_pair(morpheme) -> tuple[str, str]:
 class MecabTokenizer:
     name = "mecab"
     default_drop_tags = SEJONG_DEFAULT_DROP_TAGS
+    parallelism = "processes"
+    """The tagger holds the GIL: spawned worker processes, one tagger each (koprep.parallel)."""
 
     class Options(SejongOptions):
         pass

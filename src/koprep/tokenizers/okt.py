@@ -14,13 +14,15 @@ from typing import Literal, Sequence
 from pydantic import model_validator
 
 from koprep.tokenizers.base import BackendOptions, Tagged, options_key
-from koprep.tokenizers.jvm import ensure_jvm
+from koprep.tokenizers.jvm import ensure_jvm, python_heap_frozen
 
 OKT_DEFAULT_DROP_TAGS = ("Josa", "Eomi", "Punctuation")
 """Okt `pos()` tags are whole words; these are particles, endings and punctuation."""
 
 _okt = None
 _okt_lock = threading.Lock()
+_THREAD_CHUNK = 32
+"""Texts a thread takes at once: one task per text costs more in the pool than in Okt for short reviews."""
 
 
 def shared_okt():
@@ -37,6 +39,9 @@ def shared_okt():
 class OktTokenizer:
     name = "okt"
     default_drop_tags = OKT_DEFAULT_DROP_TAGS
+    parallelism = "own"
+    """Threads on the process's one JVM: JPype releases the GIL inside Java, and one JVM shares its
+    JIT-compiled code and heap, where a JVM per spawned process compiles Okt again (koprep.parallel)."""
 
     class Options(BackendOptions):
         execution_only = frozenset({"threads"})
@@ -49,7 +54,8 @@ class OktTokenizer:
         keep_tags: tuple[str, ...] = ("Noun", "Verb", "Adjective")
         """Only used in `pos` mode."""
         threads: int = 2
-        """Texts are analysed on this many threads; JPype releases the GIL inside Java. Does not change output."""
+        """Texts are analysed on this many threads; JPype releases the GIL inside Java. Does not change output.
+        In the pipeline `run.workers` decides unless this is set explicitly."""
 
         def ignored(self) -> frozenset[str]:
             if self.mode == "nouns":
@@ -70,6 +76,12 @@ class OktTokenizer:
 
         return f"konlpy-{version('konlpy')}:okt:{options_key(self.options.affecting_output())}"
 
+    def with_workers(self, workers: int) -> "OktTokenizer":
+        """This tokenizer on `workers` threads, unless `threads` was given explicitly (it overrides)."""
+        if "threads" in self.options.model_fields_set:
+            return self
+        return type(self)(**{**self.options.model_dump(), "threads": workers})
+
     def _one(self, text: str) -> Tagged:
         if not text.strip():
             return []
@@ -84,7 +96,12 @@ class OktTokenizer:
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
         shared_okt()  # start the JVM on this thread before fanning out
-        if self.options.threads == 1 or len(texts) < 64:
-            return [self._one(text) for text in texts]
-        with ThreadPoolExecutor(self.options.threads) as pool:
-            return list(pool.map(self._one, texts))
+        with python_heap_frozen():
+            if self.options.threads == 1 or len(texts) < 2 * _THREAD_CHUNK:
+                return [self._one(text) for text in texts]
+            chunks = [texts[start : start + _THREAD_CHUNK] for start in range(0, len(texts), _THREAD_CHUNK)]
+            with ThreadPoolExecutor(self.options.threads) as pool:
+                return [tagged for chunk in pool.map(self._many, chunks) for tagged in chunk]
+
+    def _many(self, texts: Sequence[str]) -> list[Tagged]:
+        return [self._one(text) for text in texts]

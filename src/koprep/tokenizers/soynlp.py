@@ -60,6 +60,8 @@ class _SoynlpBackend:
 
     name: ClassVar[str]
     tag: ClassVar[str]
+    parallelism: ClassVar[str] = "processes"
+    """Pure Python: spawned worker processes, each with a copy of the model (koprep.parallel)."""
     model_columns: ClassVar[tuple[str, ...]]
     """Columns `with_model` needs; `fit` may return more (for inspection)."""
     Options: ClassVar[type[BackendOptions]]

@@ -1,0 +1,132 @@
+"""`run.workers` spreads tokenization over cores, each backend its own way, and never changes an
+output or a fingerprint (issue 10)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from koprep import parallel, pipeline
+from koprep.config import ConfigError, load_config
+from koprep.stages import tokenize as tokenize_logic
+from koprep.store import ArtifactStore
+from koprep.tokenizers import available_backends, get_tokenizer
+from koprep.tokenizers.whitespace import WhitespaceTokenizer
+from tests.helpers import nsmc
+
+# Enough documents that worker processes are started (MIN_TEXTS_PER_PROCESS per worker), and shards
+# that do not divide into whole batches, so batches of one shard are reassembled across workers.
+CASES = {
+    "okt": dict(documents=1_500, shard_size=700, expected="2 of the backend's own workers"),
+    "mecab": dict(documents=20_000, shard_size=6_900, expected="2 worker processes"),
+    "soynlp-word": dict(documents=20_000, shard_size=6_900, expected="2 worker processes"),
+}
+
+
+def _installed(name: str) -> bool:
+    return next(info for info in available_backends() if info.name == name).available
+
+
+def _tokenize(tmp_path: Path, corpus: Path, backend: str, shard_size: int, workers: int):
+    config = load_config(backend=backend, overrides={"run.shard_size": shard_size, "run.workers": workers})
+    store = ArtifactStore(tmp_path / f"workers-{workers}")
+    clean = pipeline.clean_stage(store, str(corpus), config)
+    tokens, _ = pipeline.tokenize_stage(store, clean, config)
+    return clean, tokens
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("backend", list(CASES))
+def test_two_workers_give_the_same_files_and_fingerprints_as_one(tmp_path, backend):
+    if not _installed(backend):
+        pytest.skip(f"{backend} is not installed")
+    case = CASES[backend]
+    corpus = tmp_path / "nsmc.tsv"
+    nsmc(case["documents"]).to_csv(corpus, sep="\t", index=False, quoting=3)
+
+    clean, one = _tokenize(tmp_path, corpus, backend, case["shard_size"], workers=1)
+    _, two = _tokenize(tmp_path, corpus, backend, case["shard_size"], workers=2)
+
+    assert one.extra["parallel"] in ("in process", "1 of the backend's own workers")
+    assert two.extra["parallel"] == case["expected"]
+    assert two.fingerprint == one.fingerprint
+    parts_one, parts_two = pipeline.part_files(one.path), pipeline.part_files(two.path)
+    assert len(parts_one) == -(-case["documents"] // case["shard_size"]) > 2
+    assert [p.name for p in parts_two] == [p.name for p in parts_one]
+    for a, b in zip(parts_one, parts_two):
+        assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest(), a.name
+    # ...and the contents are what the backend gives when called directly on the cleaned texts.
+    tokenizer, token_filter, _ = pipeline.prepare_tokenizer(ArtifactStore(tmp_path / "workers-1"), load_config(
+        backend=backend).tokenize, clean)
+    texts = pq.read_table(pipeline.part_files(clean.path)[1], columns=["text"]).column("text").to_pylist()
+    direct = tokenize_logic.tokenize_texts(tokenizer, texts, token_filter)
+    assert pq.read_table(parts_two[1]).column("tokens").to_pylist() == direct
+    assert sum(map(len, direct)) > len(texts)
+
+
+class _SpawnedWhitespace(WhitespaceTokenizer):
+    """Whitespace splitting sent to worker processes, to test the batching without a heavy backend."""
+
+    parallelism = "processes"
+
+
+@pytest.mark.slow  # spawns worker processes
+def test_process_batches_are_reassembled_in_order_shard_by_shard():
+    shards = [
+        [f"w{i} x{i % 7}" for i in range(1_234)],
+        [],
+        ["  ", "하나"],
+        [f"문서 {i}" for i in range(parallel.PROCESS_BATCH * 3)],
+    ]
+    token_filter = tokenize_logic.TokenFilter((), (), 1)
+    how = parallel.plan(_SpawnedWhitespace(), workers=2)
+    assert str(how) == "2 worker processes"
+    got = list(parallel.tokenize_shards(_SpawnedWhitespace(), token_filter, iter(shards), how))
+    assert [array.to_pylist() for array in got] == [[text.split() for text in shard] for shard in shards]
+    assert all(array.type == pa.list_(pa.string()) for array in got)
+
+
+def test_small_corpora_and_single_worker_stay_in_process():
+    assert str(parallel.plan(_SpawnedWhitespace(), 2, documents=parallel.MIN_TEXTS_PER_PROCESS)) == "in process"
+    assert str(parallel.plan(_SpawnedWhitespace(), 1, documents=10**6)) == "in process"
+    assert str(parallel.plan(get_tokenizer("whitespace"), 8, documents=10**6)) == "in process"
+
+
+def test_an_explicit_backend_setting_overrides_workers():
+    okt = get_tokenizer("okt")
+    assert okt.with_workers(3).options.threads == 3
+    pinned = get_tokenizer("okt", {"threads": 1})
+    assert pinned.with_workers(3).options.threads == 1
+
+
+@pytest.mark.parametrize("value", [0, -2])
+def test_workers_must_be_positive(value):
+    with pytest.raises(ConfigError, match="run.workers"):
+        load_config(overrides={"run.workers": value})
+
+
+@pytest.mark.slow
+def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path):
+    script = tmp_path / "no_guard.py"
+    script.write_text(
+        "from koprep import parallel\n"
+        "from koprep.stages.tokenize import TokenFilter\n"
+        "from tests.backends.test_parallel import _SpawnedWhitespace\n"
+        "tokenizer = _SpawnedWhitespace()\n"
+        "list(parallel.tokenize_shards(tokenizer, TokenFilter((), (), 1), [['a b'] * 10], parallel.plan(tokenizer, 2)))\n"
+    )
+    repo = Path(__file__).resolve().parents[2]
+    result = subprocess.run(
+        [sys.executable, str(script)], capture_output=True, text=True, timeout=300,
+        env={**os.environ, "PYTHONPATH": str(repo)},
+    )
+    assert result.returncode == 1
+    last_line = result.stderr.strip().splitlines()[-1]
+    assert last_line.startswith("koprep.parallel.WorkerProcessError") and 'if __name__ == "__main__":' in last_line
