@@ -27,6 +27,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         help="override one setting, e.g. --set ngram.min_df=2 --set corpus.text_column=content (repeatable)",
     )
     parser.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    parser.add_argument(
+        "--runner", choices=("local", "dask"), default="local",
+        help="where the tasks run: local (this process, default) or dask (an existing Dask cluster, see --dask-address); "
+        "outputs and cache keys are the same",
+    )
+    parser.add_argument(
+        "--dask-address", metavar="tcp://HOST:PORT",
+        help="the Dask scheduler for --runner dask; its workers need this koprep and the artifact store and corpus "
+        "at the same absolute paths (a shared file system)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -153,16 +163,28 @@ def _run(args: argparse.Namespace) -> int:
     # Bad input fails here, before a Prefect server is contacted or started.
     store = ArtifactStore(args.artifacts)
     preflight(store, args.corpus, with_fitted_from(store, load_config(args.config_file, args.overrides, args.backend)))
+    _check_runner(args, store)
     from koprep.orchestration.flow import preprocess
 
     summary = preprocess(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
         overrides=dict(_pairs(args.overrides)), artifacts=args.artifacts,
+        runner=args.runner, dask_address=args.dask_address,
     )
     _print_summary(summary)
     if args.json:
         print(json.dumps({k: summary[k] for k in ("run_id", "stages")}, ensure_ascii=False))
     return 0
+
+
+def _check_runner(args: argparse.Namespace, store) -> None:
+    """A runner choice or Dask cluster that cannot run the tasks fails here, before Prefect starts."""
+    from koprep.orchestration import runners
+
+    runners.check_choice(args.runner, args.dask_address)
+    if args.runner == "dask":
+        runners.check_cluster(args.dask_address, store.root, runners.absolute_corpus(args.corpus),
+                              prefect_api=os.environ.get("PREFECT_API_URL"))
 
 
 def _pairs(overrides: Sequence[str]):
@@ -219,10 +241,13 @@ def _serve(args: argparse.Namespace) -> int:
     from koprep.errors import OrchestrationError
     from koprep.orchestration import client
     from koprep.orchestration.parameters import PreprocessParameters
+    from koprep.store import ArtifactStore
 
+    _check_runner(args, ArtifactStore(args.artifacts))
     parameters = PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
         overrides=dict(_pairs(args.overrides)) or None, artifacts=args.artifacts,
+        runner=args.runner, dask_address=args.dask_address,
     )
     try:
         client.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)

@@ -25,6 +25,7 @@ from prefect.runtime import flow_run  # noqa: E402
 
 from koprep import pipeline  # noqa: E402
 from koprep.config import PipelineConfig  # noqa: E402
+from koprep.orchestration import runners  # noqa: E402
 from koprep.orchestration.parameters import BAD_INPUT_ERRORS, PreprocessParameters  # noqa: E402
 from koprep.store import ArtifactStore  # noqa: E402
 
@@ -166,6 +167,29 @@ def word2vec_task(store: ArtifactStore, tokens: pipeline.StageResult, config: Pi
     return pipeline.word2vec_stage(store, tokens, config)
 
 
+def run_stages(
+    executor: runners.StageExecutor, store: ArtifactStore, corpus: str | None, config: PipelineConfig, wanted: set[str]
+) -> tuple[dict[str, pipeline.StageResult], str | None]:
+    """Clean, tokenize, then the wanted stages after tokenize concurrently, through `executor`."""
+    corpus, config = executor.for_workers(corpus, config)
+    clean = executor.run(clean_task, store=store, corpus=corpus, config=config)
+    stages = {"clean": clean}
+    model_path = None
+    if wanted - {"clean"}:
+        tokens, model_path = executor.run(tokenize_task, store=store, clean=clean, config=config)
+        stages["tokenize"] = tokens
+        futures = {
+            name: executor.submit(vectorize_task.with_options(name=name), store=store, name=name, tokens=tokens,
+                                  config=config)
+            for name in pipeline.VECTORIZER_STAGES
+            if name in wanted
+        }
+        if "word2vec" in wanted:
+            futures["word2vec"] = executor.submit(word2vec_task, store=store, tokens=tokens, config=config)
+        stages.update({name: future.result() for name, future in futures.items()})
+    return stages, model_path
+
+
 @flow(name=FLOW_NAME, log_prints=True)
 def preprocess(
     corpus: str | None = None,
@@ -173,6 +197,8 @@ def preprocess(
     config_file: str | None = None,
     overrides: dict[str, Any] | None = None,
     artifacts: str = "artifacts",
+    runner: str = runners.DEFAULT_RUNNER,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Clean → tokenize → bow, ngram, tfidf, word2vec over CORPUS (default: konlpy's kolaw+kobill).
 
@@ -186,29 +212,21 @@ def preprocess(
         config_file: TOML config file; relative paths are relative to the run's working folder.
         overrides: Dotted settings, e.g. {"ngram.min_df": 2, "tokenize.options.mode": "nouns"}.
         artifacts: Artifact store folder; stages already stored there come from the cache.
+        runner: Where the tasks run: local (this process) or dask (an existing Dask cluster; the
+            artifact store and the corpus must be at the same absolute paths on every worker).
+        dask_address: The Dask scheduler's address for the dask runner, e.g. tcp://10.0.0.5:8786.
     """
     parameters = PreprocessParameters.parse(
-        dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts)
+        dict(corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts,
+             runner=runner, dask_address=dask_address)
     )
     store = ArtifactStore(artifacts)
     config = pipeline.with_fitted_from(store, parameters.config())
     pipeline.preflight(store, corpus, config)
     wanted = set(config.run.stages)
 
-    clean = clean_task(store, corpus, config)
-    stages = {"clean": clean}
-    model_path = None
-    if wanted - {"clean"}:
-        tokens, model_path = tokenize_task(store, clean, config)
-        stages["tokenize"] = tokens
-        futures = {
-            name: vectorize_task.with_options(name=name).submit(store, name, tokens, config)
-            for name in pipeline.VECTORIZER_STAGES
-            if name in wanted
-        }
-        if "word2vec" in wanted:
-            futures["word2vec"] = word2vec_task.submit(store, tokens, config)
-        stages.update({name: future.result() for name, future in futures.items()})
+    with runners.open_executor(parameters.runner, parameters.dask_address, store.root, corpus) as executor:
+        stages, model_path = run_stages(executor, store, corpus, config, wanted)
 
     run_id = flow_run.get_id() or uuid.uuid4().hex
     summary = {

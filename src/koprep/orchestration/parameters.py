@@ -7,16 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from koprep.config import ConfigError, PipelineConfig, describe_validation_error, load_config, parse_pair
 from koprep.corpus import CorpusError
+from koprep.orchestration.runners import DEFAULT_RUNNER, DaskClusterError, check_choice
 from koprep.stages.filters import StopwordsFileError
 from koprep.store import StoreError
 from koprep.tokenizers import BackendOptionError, BackendUnavailable, get_tokenizer
 
 BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
     ConfigError, CorpusError, BackendUnavailable, BackendOptionError, StoreError, StopwordsFileError, ValidationError,
+    DaskClusterError,
 )
 """Failures that the same input will always reproduce; retrying them only delays the message."""
 
@@ -35,6 +37,14 @@ class PreprocessParameters(BaseModel):
     config_file: str | None = None
     overrides: dict[str, Any] | None = None
     artifacts: str = "artifacts"
+    runner: str = DEFAULT_RUNNER
+    """Where the tasks run: local (this process) or dask (the cluster at `dask_address`); never enters a fingerprint."""
+    dask_address: str | None = None
+
+    @model_validator(mode="after")
+    def _runner_choice(self) -> "PreprocessParameters":
+        check_choice(self.runner, self.dask_address)
+        return self
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> "PreprocessParameters":
