@@ -17,7 +17,6 @@ from pathlib import Path
 
 import pytest
 
-from koprep import cli
 from tests.helpers import nsmc
 
 pytestmark = pytest.mark.slow  # a Prefect server, a Dask cluster, and Okt's JVM on the workers
@@ -88,26 +87,38 @@ def manifests(summary: dict) -> dict[str, dict]:
     return {name: json.loads((Path(stage["path"]) / "_manifest.json").read_text()) for name, stage in summary["stages"].items()}
 
 
-def run_cli(capsys, *arguments: str) -> dict:
-    assert cli.main(["run", *arguments, *SETTINGS, "--json"]) == 0
-    return json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+def run_local(corpus: str, backend: str, artifacts: str) -> dict:
+    from koprep.orchestration.flow import preprocess
+
+    overrides = dict(pair.split("=", 1) for pair in SETTINGS[1::2])
+    return preprocess(corpus=corpus, backend=backend, overrides={k: int(v) for k, v in overrides.items()},
+                      artifacts=artifacts)
+
+
+def run_cli(cwd: Path, env: dict, *arguments: str) -> dict:
+    """`koprep run` in a subprocess, as a user types it; the summary from its --json line."""
+    koprep = str(Path(sys.executable).with_name("koprep"))
+    result = subprocess.run([koprep, "run", *arguments, *SETTINGS, "--json"], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
 
 
 @pytest.mark.parametrize("backend, documents", [("whitespace", 600), ("okt", 150)])
 def test_dask_runner_gives_the_local_runners_outputs_with_every_stage_on_a_worker(
-    dask_cluster, tmp_path, monkeypatch, capsys, backend, documents
+    dask_cluster, prefect_server, tmp_path, monkeypatch, backend, documents
 ):
     from distributed import Client
 
     nsmc(documents).to_csv(tmp_path / "corpus.tsv", sep="\t", index=False, quoting=3)
     monkeypatch.chdir(tmp_path)  # relative corpus and store paths, which the workers (elsewhere) must not see as such
-    local = run_cli(capsys, "corpus.tsv", "--backend", backend, "--artifacts", "local-store")
+    local = run_local("corpus.tsv", backend, "local-store")
 
     with Client(dask_cluster["address"], set_as_default=False) as client:
         client.get_task_stream()  # installs the scheduler's task-stream recorder before the run
         started = time.time()
-        remote = run_cli(capsys, "corpus.tsv", "--backend", backend, "--artifacts", "dask-store",
-                         "--runner", "dask", "--dask-address", dask_cluster["address"])
+        remote = run_cli(tmp_path, prefect_server["env"], "corpus.tsv", "--backend", backend,
+                         "--artifacts", "dask-store", "--runner", "dask", "--dask-address", dask_cluster["address"])
         stream = client.get_task_stream(start=started)
 
     assert list(remote["stages"]) == list(local["stages"]) == STAGES
