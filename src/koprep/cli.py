@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import logging
 import os
 import sys
+import traceback
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 from koprep import __version__
 
@@ -96,7 +99,46 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--similarity", metavar="FILE", help="word-pair file with scores, e.g. WS353_korean.csv")
     _add_store_options(evaluate)
     evaluate.set_defaults(handler=_evaluate)
+
+    verify = commands.add_parser(
+        "verify", help="check every artifact against its manifest (SHA-256) and every run record's references; "
+        "exit 3 if anything is corrupt or missing",
+    )
+    verify.add_argument("--artifacts", default="artifacts", metavar="DIR", help="artifact store root (default: artifacts)")
+    verify.add_argument("--json", action="store_true", help="print the report as JSON")
+    verify.set_defaults(handler=_verify)
+
+    # --debug is global: accepted before the command and after it.
+    debug_help = "on an unexpected error (a bug), print the full traceback"
+    parser.add_argument("--debug", action="store_true", help=debug_help)
+    for command in commands.choices.values():
+        command.add_argument("--debug", action="store_true", default=argparse.SUPPRESS, help=debug_help)
     return parser
+
+
+def _verify(args: argparse.Namespace) -> int:
+    from koprep.errors import EXIT_INTEGRITY
+    from koprep.store import ArtifactStore, StoreError
+
+    store = ArtifactStore(args.artifacts)
+    if not store.root.is_dir():
+        raise StoreError(f"there is no artifact store at {store.root}; pass its folder with --artifacts DIR")
+    report = store.verify()
+    problems = report["problems"]
+    if args.json:
+        print(json.dumps(report, ensure_ascii=False))
+        return EXIT_INTEGRITY if problems else 0
+    print(f"checked {report['entries']} artifacts and {report['runs']} run records in {report['root']}")
+    for problem in problems:
+        print(f"  {problem['kind']:<10} {problem['path']}: {problem['detail']}")
+    if report["leftovers"]:
+        print(f"  {len(report['leftovers'])} temporary folder(s) of interrupted or running writes "
+              "(never used; the next run removes those no run is writing)")
+    if problems:
+        print(f"{len(problems)} problem(s); corrupt artifacts are recomputed by the next `koprep run` with the same settings")
+        return EXIT_INTEGRITY
+    print("ok: every artifact matches its manifest")
+    return 0
 
 
 def _add_store_options(parser: argparse.ArgumentParser) -> None:
@@ -294,17 +336,74 @@ def _trigger(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Exit codes, decided here only: 0 success; 2 bad input (corpus, settings, references, data
+    that yields nothing, an unwritable store); 3 a corrupt artifact; 1 anything else, which is a bug
+    (one line; the traceback with --debug)."""
     # The temporary Prefect server started when no PREFECT_API_URL is set would otherwise try to
     # send usage telemetry over the network; koprep makes no network calls of its own.
     os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    from koprep.orchestration.parameters import BAD_INPUT_ERRORS
+    from koprep.errors import EXIT_FAILED, KoprepError
 
     args = build_parser().parse_args(argv)
+    debug = bool(getattr(args, "debug", False))
     try:
-        return args.handler(args)
-    except BAD_INPUT_ERRORS as exc:
+        with _messages(debug):
+            return args.handler(args)
+    except KoprepError as exc:
+        if debug:
+            traceback.print_exc()
         print(f"koprep: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("koprep: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into exit 1
+        if debug:
+            traceback.print_exc()
+            print(f"koprep: internal error: {type(exc).__name__}: {exc}", file=sys.stderr)
+        else:
+            print(f"koprep: internal error (a bug in koprep): {type(exc).__name__}: {exc}; "
+                  "re-run with --debug to see the traceback", file=sys.stderr)
+        return EXIT_FAILED
+
+
+class _NoteFormatter(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        kind = "warning: " if record.levelno >= logging.WARNING else ""
+        return f"koprep: {kind}{record.getMessage()}"
+
+
+@contextlib.contextmanager
+def _messages(debug: bool) -> Iterator[None]:
+    """While a command runs: koprep's notes and warnings (waiting for another run's lock, empty
+    documents, a corrupt artifact being recomputed) as `koprep: ...` lines on stderr and, without
+    --debug, no traceback from any logger (Prefect logs one for every failed task): the error line
+    from `main` says what happened."""
+    logger = logging.getLogger("koprep")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_NoteFormatter())
+    handler.setLevel(logging.INFO)
+    propagate, make_record = logger.propagate, logging.getLogRecordFactory()
+
+    def without_traceback(*args, **kwargs) -> logging.LogRecord:
+        record = make_record(*args, **kwargs)
+        record.exc_info = None
+        record.exc_text = None
+        return record
+
+    level = logger.level
+    logger.setLevel(logging.INFO)
+    logger.addHandler(handler)
+    logger.propagate = False
+    if not debug:
+        logging.setLogRecordFactory(without_traceback)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+        logging.setLogRecordFactory(make_record)
 
 
 if __name__ == "__main__":

@@ -9,10 +9,13 @@ column. With no location, the embedded default corpus: konlpy's bundled Korean c
 
 from __future__ import annotations
 
+import codecs
 import csv
 import hashlib
 import io
 import json
+import logging
+import re
 from importlib import resources
 from pathlib import Path
 from typing import Literal
@@ -23,10 +26,16 @@ from pydantic import BaseModel, ConfigDict, field_validator
 from koprep.errors import BadInputError
 from koprep.store import file_chunks
 
-READER_VERSION = "1"
+READER_VERSION = "2"
+"""2: lines split at "\n" only (str.splitlines also splits at U+2028, form feeds, ..., which shifted
+the ids of every later line); delimited files read with the csv module (ragged rows refused)."""
 TEXT_COLUMN_GUESSES = ("document", "text", "content", "sentence", "Q")
 ID_COLUMN_GUESSES = ("doc_id", "id")
 DEFAULT_CORPUS = "konlpy:kolaw+kobill"
+UTF8 = "utf-8"
+_HANGUL = re.compile("[\uac00-\ud7a3]")
+
+log = logging.getLogger(__name__)
 
 Format = Literal["auto", "text", "doublespace", "folder", "tsv", "csv", "jsonl", "parquet"]
 
@@ -46,6 +55,16 @@ class CorpusParams(BaseModel):
     """Column with unique document ids; `doc_id` or `id` when present, else the row number."""
     limit: int | None = None
     """Read only the first N documents (quick trials on big corpora)."""
+    encoding: str = UTF8
+    """Text encoding of the corpus files, e.g. `cp949` for Korean files saved by Windows tools."""
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        try:
+            return codecs.lookup(value).name
+        except LookupError:
+            raise ValueError(f"unknown encoding {value!r}; use a Python codec name such as utf-8, cp949 or euc-kr") from None
 
     @field_validator("limit")
     @classmethod
@@ -57,6 +76,12 @@ class CorpusParams(BaseModel):
 
 def describe_location(location: str | None) -> str:
     return DEFAULT_CORPUS if location is None else str(Path(location).resolve())
+
+
+def describe_source(location: str | None) -> str:
+    """The corpus as recorded in artifacts and run records: its file or folder name, never an
+    absolute path of the machine that ran it."""
+    return DEFAULT_CORPUS if location is None else Path(location).resolve().name
 
 
 # --------------------------------------------------------------------------- fingerprint
@@ -112,7 +137,27 @@ def read_corpus(location: str | None, params: CorpusParams) -> pd.DataFrame:
         raise CorpusError(
             f"document ids are not unique (e.g. {first!r}); choose another corpus.id_column or unset it to number rows"
         )
+    _check_not_empty(frame, location)
     return frame
+
+
+def _check_not_empty(frame: pd.DataFrame, location: str | None) -> None:
+    """Refuse a corpus without text; count (and warn about) empty documents, which are kept, with
+    their ids, so that no other document's id changes."""
+    source = describe_location(location)
+    if len(frame) == 0:
+        raise CorpusError(f"corpus {source} is empty: it holds no documents; pass a file with one document per line")
+    empty = frame["text"].str.strip() == ""
+    if empty.all():
+        raise CorpusError(
+            f"every document of corpus {source} ({len(frame)}) is empty or whitespace only; "
+            "is corpus.text_column the column that holds the text?"
+        )
+    if empty.any():
+        log.warning(
+            "%d of %d documents of %s are empty or whitespace only (e.g. ids %s); they are kept, with empty text",
+            int(empty.sum()), len(frame), source, ", ".join(frame.loc[empty, "doc_id"].head(5)),
+        )
 
 
 def resolve_format(location: str, params: CorpusParams) -> str:
@@ -130,8 +175,8 @@ def resolve_format(location: str, params: CorpusParams) -> str:
         return "csv"
     if suffix == ".tsv":
         return "tsv"
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        header = handle.readline().rstrip("\n").split("\t")
+    with open(path, encoding=_codec(params), errors="replace") as handle:
+        header = handle.readline().rstrip("\r\n").split("\t")
     wanted = {params.text_column} if params.text_column else set(TEXT_COLUMN_GUESSES)
     if len(header) > 1 and wanted & set(header):
         return "tsv"
@@ -148,8 +193,16 @@ def _read_default() -> pd.DataFrame:
 
 
 def _read_text(path: Path, params: CorpusParams) -> pd.DataFrame:
-    lines = _read_utf8(path).splitlines()
+    lines = _lines(_decode(path, params))
     return pd.DataFrame({"doc_id": [str(i) for i in range(len(lines))], "text": lines})
+
+
+def _lines(text: str) -> list[str]:
+    """Lines split at "\n" (and "\r\n") only, as editors and `wc -l` count them."""
+    lines = text.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    return [line[:-1] if line.endswith("\r") else line for line in lines]
 
 
 def _read_doublespace(path: Path, params: CorpusParams) -> pd.DataFrame:
@@ -164,24 +217,36 @@ def _read_doublespace(path: Path, params: CorpusParams) -> pd.DataFrame:
 
 def _read_folder(path: Path, params: CorpusParams) -> pd.DataFrame:
     files = corpus_files(str(path))
-    return pd.DataFrame({"doc_id": [name for name, _ in files], "text": [_read_utf8(p) for _, p in files]})
+    return pd.DataFrame({"doc_id": [name for name, _ in files], "text": [_decode(p, params) for _, p in files]})
 
 
 def _read_delimited(path: Path, params: CorpusParams, sep: str) -> pd.DataFrame:
     # TSV corpora such as NSMC are unquoted and contain stray `"`: read them with QUOTE_NONE.
-    quoting = csv.QUOTE_NONE if sep == "\t" else csv.QUOTE_MINIMAL
+    kind, quoting = ("TSV", csv.QUOTE_NONE) if sep == "\t" else ("CSV", csv.QUOTE_MINIMAL)
+    reader = csv.reader(io.StringIO(_decode(path, params), newline=""), delimiter=sep, quoting=quoting, strict=True)
+    rows = []
     try:
-        frame = pd.read_csv(
-            io.StringIO(_read_utf8(path)), sep=sep, quoting=quoting, dtype=str, keep_default_na=False
-        )
-    except (pd.errors.ParserError, csv.Error) as exc:
-        raise CorpusError(f"{path} is not valid {'TSV' if sep == chr(9) else 'CSV'}: {exc}") from None
-    return _with_text_and_id(frame, path, params)
+        header = next(reader, None)
+        if header is None:
+            raise CorpusError(f"{path} is empty: a {kind} corpus needs a header row naming its columns, then one row per document")
+        for row in reader:
+            if not row:
+                continue  # a blank line
+            if len(row) != len(header):
+                hint = "remove tabs inside texts" if sep == "\t" else "quote texts that contain commas, quotes or line breaks"
+                raise CorpusError(
+                    f"{path}:{reader.line_num} has {len(row)} fields but the header has {len(header)} "
+                    f"({', '.join(header)}); every {kind} row needs one value per column: {hint}"
+                )
+            rows.append(row)
+    except csv.Error as exc:
+        raise CorpusError(f"{path}:{reader.line_num} is not valid {kind}: {exc}") from None
+    return _with_text_and_id(pd.DataFrame(rows, columns=header, dtype=object), path, params)
 
 
 def _read_jsonl(path: Path, params: CorpusParams) -> pd.DataFrame:
     records = []
-    for number, line in enumerate(_read_utf8(path).splitlines(), start=1):
+    for number, line in enumerate(_lines(_decode(path, params)), start=1):
         if not line.strip():
             continue
         try:
@@ -214,8 +279,13 @@ def _with_text_and_id(frame: pd.DataFrame, path: Path, params: CorpusParams) -> 
     if params.id_column and params.id_column not in columns:
         raise CorpusError(f"{path} has no id column {params.id_column!r}; its columns are {columns}")
     texts = frame[text_column]
-    if not all(isinstance(t, str) or t is None for t in texts):
-        raise CorpusError(f"column {text_column!r} of {path} holds non-text values; choose a text column")
+    # A missing value (JSON null or an absent field) is an empty document, kept with its id.
+    wrong = [i for i, t in enumerate(texts) if not (isinstance(t, str) or t is None or (isinstance(t, float) and t != t))]
+    if wrong:
+        raise CorpusError(
+            f"column {text_column!r} of {path} holds non-text values (first in document {wrong[0]}: "
+            f"{texts.iloc[wrong[0]]!r}); choose the text column with --set corpus.text_column=NAME"
+        )
     out = pd.DataFrame(
         {
             "doc_id": frame[id_column].astype(str) if id_column else [str(i) for i in range(len(frame))],
@@ -228,11 +298,48 @@ def _with_text_and_id(frame: pd.DataFrame, path: Path, params: CorpusParams) -> 
     return out
 
 
-def _read_utf8(path: Path) -> str:
+def _codec(params: CorpusParams) -> str:
+    return "utf-8-sig" if params.encoding == UTF8 else params.encoding
+
+
+def _decode(path: Path, params: CorpusParams) -> str:
+    """A corpus file's text. Refuses, naming the line and what to do: binary files (NUL bytes),
+    UTF-16 without the setting, and bytes that are not in the encoding; a UTF-8 read of a CP949 /
+    EUC-KR file (Korean text from Windows tools) says so and how to read it."""
+    data = path.read_bytes()
+    utf8 = params.encoding == UTF8
+    if utf8 and data[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE):
+        raise CorpusError(f"{path} is UTF-16 text; read it with --set corpus.encoding=utf-16, or convert it to UTF-8")
+    nul = data.find(b"\0")
+    if nul >= 0 and not params.encoding.startswith(("utf-16", "utf-32")):
+        raise CorpusError(
+            f"{path}:{_line_of(data, nul)} contains a NUL byte (at byte {nul}): it looks like a binary "
+            "file, not text. Pass a text corpus (one document per line, CSV/TSV, JSON Lines or Parquet)"
+        )
     try:
-        return path.read_text(encoding="utf-8-sig")
+        return data.decode(_codec(params))
     except UnicodeDecodeError as exc:
-        raise CorpusError(f"{path} is not UTF-8 (byte {exc.start}); convert it, e.g. `iconv -f cp949 -t utf-8`") from None
+        where = f"{path}:{_line_of(data, exc.start)} (byte {exc.start})"
+        if utf8 and _looks_like_cp949(data):
+            raise CorpusError(
+                f"{where} is not UTF-8: the file is CP949/EUC-KR, the usual encoding of Korean files from Windows "
+                "tools. Read it with --set corpus.encoding=cp949, or convert it: iconv -f cp949 -t utf-8"
+            ) from None
+        raise CorpusError(
+            f"{where} is not valid {params.encoding} text; give the file's encoding with --set corpus.encoding=NAME "
+            "(e.g. cp949), or convert it to UTF-8"
+        ) from None
+
+
+def _line_of(data: bytes, offset: int) -> int:
+    return data.count(b"\n", 0, offset) + 1
+
+
+def _looks_like_cp949(data: bytes) -> bool:
+    try:
+        return bool(_HANGUL.search(data.decode("cp949")))
+    except UnicodeDecodeError:
+        return False
 
 
 _READERS = {

@@ -2,10 +2,16 @@
 
     KoprepError                      anything koprep raises on purpose
     ├── BadInputError                the same input will always fail the same way: exit 2, no traceback
-    │   (corpus, configuration, backend name/options, stopword files, references to runs or models,
-    │    data that yields nothing: an empty vocabulary after filtering, a fit that learns nothing)
+    │   │ (CorpusError, ConfigError, BackendUnavailable, BackendOptionError, StopwordsFileError,
+    │   │  EvaluationFileError; StoreError: a reference to a run or model the store does not hold,
+    │   │  a path outside the store, an artifacts root that cannot be written or is full)
+    │   └── EmptyResultError         data that yields nothing: no terms left after filtering, an
+    │                                empty word2vec vocabulary, a soynlp fit that learns nothing
     ├── StoreIntegrityError          an artifact is truncated, altered or inconsistent: exit 3
+    │   └── CorruptArtifactError     (koprep.store) its files do not match its manifest
     └── OrchestrationError           the Prefect server is missing, unreachable, or refused: exit 2
+
+Anything else reaching the CLI is a bug: exit 1, one line, the traceback only with `--debug`.
 
 Module-specific classes (`CorpusError`, `ConfigError`, `BackendUnavailable`, ...) subclass one of
 these, so callers catch by branch: the CLI maps branches to exit codes in one place, and the

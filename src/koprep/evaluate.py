@@ -13,9 +13,15 @@ from dataclasses import dataclass
 
 from gensim.models import KeyedVectors
 
+from koprep.errors import BadInputError
+
 # gensim's defaults, kept explicit because the OOV count must use the same vocabulary view.
 RESTRICT_VOCAB = 300_000
 CASE_INSENSITIVE = True
+
+
+class EvaluationFileError(BadInputError):
+    """An evaluation file is missing, not UTF-8, or holds no items in the expected format."""
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ def evaluate_analogies(kv: KeyedVectors, path: str | os.PathLike) -> dict:
     """
     items = _read_analogies(path)
     if not items:
-        raise ValueError(f"{path} holds no analogy items; expected ': section' headers followed by 'a b c d' lines")
+        raise EvaluationFileError(f"{path} holds no analogy items; expected ': section' headers followed by 'a b c d' lines")
     _, gensim_sections = kv.evaluate_word_analogies(
         os.fspath(path), restrict_vocab=RESTRICT_VOCAB, case_insensitive=CASE_INSENSITIVE
     )
@@ -74,14 +80,13 @@ def _read_analogies(path: str | os.PathLike) -> list[_AnalogyItem]:
     # The items gensim counts: lines of exactly four words after a ': section' header.
     items: list[_AnalogyItem] = []
     section = None
-    with open(path, encoding="utf-8-sig") as lines:
-        for line in lines:
-            if line.startswith(": "):
-                section = line.lstrip(": ").strip()
-                continue
-            words = line.split()
-            if len(words) == 4 and section is not None:
-                items.append(_AnalogyItem(section, tuple(words)))
+    for line in _lines(path):
+        if line.startswith(": "):
+            section = line.lstrip(": ").strip()
+            continue
+        words = line.split()
+        if len(words) == 4 and section is not None:
+            items.append(_AnalogyItem(section, tuple(words)))
     return items
 
 
@@ -97,7 +102,7 @@ def evaluate_similarity(kv: KeyedVectors, path: str | os.PathLike) -> dict:
     total, evaluated = _count_pairs(kv, path, delimiter)
     result = {"evaluated": evaluated, "total": total, "oov_rate": (total - evaluated) / total if total else 0.0}
     if total == 0:
-        raise ValueError(f"{path} holds no word pairs; expected lines 'word1{delimiter}word2{delimiter}score'")
+        raise EvaluationFileError(f"{path} holds no word pairs; expected lines 'word1{delimiter}word2{delimiter}score'")
     if evaluated < 2:
         return {"pearson": None, "pearson_pvalue": None, "spearman": None, "spearman_pvalue": None, **result}
     pearson, spearman, _ = kv.evaluate_word_pairs(
@@ -117,31 +122,43 @@ def evaluate_similarity(kv: KeyedVectors, path: str | os.PathLike) -> dict:
 
 
 def _pair_delimiter(path: str | os.PathLike) -> str:
-    with open(path, encoding="utf-8-sig") as lines:
-        for line in lines:
-            if line.strip() and not line.startswith("#"):
-                return "\t" if "\t" in line else ","
+    for line in _lines(path):
+        if line.strip() and not line.startswith("#"):
+            return "\t" if "\t" in line else ","
     return ","
+
+
+def _lines(path: str | os.PathLike) -> list[str]:
+    """The file's lines (with their line ends, as gensim reads them); a clear error when the file
+    is missing or not UTF-8."""
+    try:
+        with open(path, encoding="utf-8-sig") as handle:
+            return handle.readlines()
+    except FileNotFoundError:
+        raise EvaluationFileError(f"evaluation file {path} does not exist") from None
+    except UnicodeDecodeError as exc:
+        raise EvaluationFileError(
+            f"evaluation file {path} is not UTF-8 (byte {exc.start}); convert it, e.g. `iconv -f cp949 -t utf-8`"
+        ) from None
 
 
 def _count_pairs(kv: KeyedVectors, path: str | os.PathLike, delimiter: str) -> tuple[int, int]:
     """(valid pairs, pairs with both words in the vocabulary), parsed the way gensim parses them."""
     vocabulary = _vocabulary_view(kv)
     total = evaluated = 0
-    with open(path, encoding="utf-8-sig") as lines:
-        for line in lines:
-            if not line or line.startswith("#"):
-                continue
-            fields = line.split(delimiter)
-            if len(fields) != 3:
-                continue
-            try:
-                float(fields[2])
-            except ValueError:
-                continue  # header line
-            total += 1
-            a, b = (_fold(w) for w in fields[:2])
-            evaluated += a in vocabulary and b in vocabulary
+    for line in _lines(path):
+        if not line or line.startswith("#"):
+            continue
+        fields = line.split(delimiter)
+        if len(fields) != 3:
+            continue
+        try:
+            float(fields[2])
+        except ValueError:
+            continue  # header line
+        total += 1
+        a, b = (_fold(w) for w in fields[:2])
+        evaluated += a in vocabulary and b in vocabulary
     return total, evaluated
 
 

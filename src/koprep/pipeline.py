@@ -17,6 +17,7 @@ Artifact layout per stage (all Parquet; `_manifest.json` beside them):
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,13 +35,19 @@ from koprep.stages import clean as clean_logic
 from koprep.stages import embed as embed_logic
 from koprep.stages import tokenize as tokenize_logic
 from koprep.stages import vectorize as vectorize_logic
+from koprep.errors import EmptyResultError
 from koprep.store import (
-    ArtifactStore, Entry, PendingEntry, StoreError, file_sha256, fingerprint, library_versions, write_json_atomic,
+    ArtifactStore, CorruptArtifactError, Entry, PendingEntry, StoreError, fault_point, file_sha256, fingerprint,
+    library_versions, write_json_atomic,
 )
 from koprep.tokenizers import get_tokenizer
 from koprep.tokenizers.base import Tokenizer, TrainableTokenizer
 
+log = logging.getLogger(__name__)
+
 PART = "part-{:05d}.parquet"
+MAX_WORDS_IN_BATCH = 10_000
+"""gensim's word2vec reads at most this many tokens of one sentence (gensim.models.word2vec)."""
 VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
 LIBRARIES = ("koprep", "konlpy", "soynlp", "scikit-learn", "gensim", "pandas", "pyarrow", "numpy", "kiwipiepy", "python-mecab-ko")
 
@@ -68,24 +75,35 @@ def _stage(
     compute,
 ) -> StageResult:
     """Return the cached entry for this fingerprint, or run `compute(pending)` and publish it.
-    `compute` writes files into `pending.path` and returns (rows, extra facts for the manifest)."""
+    `compute` writes files into `pending.path` and returns (rows, extra facts for the manifest).
+
+    Computing happens under the entry's lock: a concurrent run that needs the same entry waits,
+    then finds it complete and reuses it, so each entry is computed once."""
     started = time.perf_counter()
     fp = fingerprint(stage, code_version, params, inputs)
     entry = store.lookup(stage, fp)
     cached = entry is not None
     if entry is None:
-        manifest = {
-            "code_version": code_version,
-            "params": params,
-            "inputs": inputs,
-            "libraries": library_versions(*LIBRARIES),
-        }
-        with store.writing(stage, fp, manifest) as pending:
-            rows, extra = compute(pending)
-            pending.manifest.update(rows=rows, extra=extra)
-        entry = store.lookup(stage, fp)
-        if entry is None:
-            raise StoreError(f"{stage} output {fp} vanished right after it was written")
+        with store.lock(stage, fp):
+            fault_point(f"{stage}.locked")
+            entry = store.lookup(stage, fp, warn=False)  # completed by another run while this one waited
+            cached = entry is not None
+            if entry is None:
+                manifest = {
+                    "code_version": code_version,
+                    "params": params,
+                    "inputs": inputs,
+                    "libraries": library_versions(*LIBRARIES),
+                }
+                with store.writing(stage, fp, manifest) as pending:
+                    try:
+                        rows, extra = compute(pending)
+                    except EmptyResultError as exc:
+                        raise EmptyResultError(f"the {stage} stage has nothing to compute: {exc}") from None
+                    pending.manifest.update(rows=rows, extra=extra)
+                entry = store.lookup(stage, fp)
+                if entry is None:
+                    raise CorruptArtifactError(f"{stage} output {fp} is not readable right after it was written")
     return StageResult(
         stage, fp, str(entry.path), cached, round(time.perf_counter() - started, 3),
         int(entry.manifest["rows"]), dict(entry.manifest.get("extra", {})),
@@ -178,8 +196,11 @@ class _VocabularySentences:
 
 # --------------------------------------------------------------------------------- stages
 def preflight(store: ArtifactStore, location: str | None, config: PipelineConfig) -> None:
-    """Check up front what would otherwise fail mid-run: the corpus exists, the tokenizer backend is
-    installed and its options are valid, stopword files and a given model can be read."""
+    """Check up front what would otherwise fail mid-run: the tokenizer backend is installed and its
+    options are valid, stopword files and a given model can be read, the artifacts root can be
+    written, and the corpus can be read and yields text after cleaning. The cleaned corpus is kept
+    for `clean_stage` in this process, so checking it costs no second read; a corpus whose `clean`
+    output is already stored was checked when it was made and is not read again."""
     corpus_io.corpus_files(location)
     params = config.tokenize
     tokenizer = get_tokenizer(params.backend, params.options)
@@ -190,24 +211,66 @@ def preflight(store: ArtifactStore, location: str | None, config: PipelineConfig
         resolve_model(store, params.model)
     if config.run.fitted_from is not None:
         store.read_run(config.run.fitted_from)
+    store.check_writable()
+    _, _, fp = _clean_key(location, config)
+    if fp not in _checked_corpus and store.lookup("clean", fp) is None:
+        _checked_corpus.clear()  # keep at most one corpus in memory
+        _checked_corpus[fp] = read_clean_corpus(location, config)
+
+
+_checked_corpus: dict[str, pd.DataFrame] = {}
+"""clean fingerprint → the cleaned corpus `preflight` read, handed to `clean_stage` (same process)."""
+
+
+def read_clean_corpus(location: str | None, config: PipelineConfig) -> pd.DataFrame:
+    """The corpus read and cleaned (doc_id, text, passthrough columns). Documents that come out of
+    cleaning empty are kept with their ids and counted, with a warning; if every document does,
+    EmptyResultError says which setting to look at."""
+    frame = corpus_io.read_corpus(location, config.corpus)
+    was_empty = frame["text"].str.strip() == ""
+    frame["text"] = clean_logic.clean_texts(frame["text"].tolist(), config.clean)
+    frame.attrs["empty_documents"] = int(was_empty.sum())
+    empty = frame["text"].str.strip() == ""
+    source = corpus_io.describe_location(location)
+    if empty.all():
+        raise EmptyResultError(
+            f"every document of {source} ({len(frame)}) is empty after cleaning, so there is nothing to tokenize. "
+            f"Check that corpus.text_column names the text, or keep more characters with [clean] settings "
+            f"(e.g. --set clean.keep_hanja=true, clean.keep_chars=...); `koprep clean-preview TEXT` shows each step"
+        )
+    emptied = empty & ~was_empty
+    if emptied.any():
+        log.warning(
+            "%d of %d documents of %s are empty after cleaning (e.g. ids %s); they are kept, with empty text",
+            int(emptied.sum()), len(frame), source, ", ".join(frame.loc[emptied, "doc_id"].head(5)),
+        )
+    return frame
+
+
+def _clean_key(location: str | None, config: PipelineConfig) -> tuple[dict[str, Any], dict[str, str], str]:
+    inputs = {"corpus": corpus_io.corpus_fingerprint(location, config.corpus)}
+    params = {"corpus": config.corpus, "clean": config.clean, "shard_size": config.run.shard_size}
+    return params, inputs, fingerprint("clean", clean_logic.VERSION, params, inputs)
 
 
 def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConfig) -> StageResult:
-    corpus_params = config.corpus
-    inputs = {"corpus": corpus_io.corpus_fingerprint(location, corpus_params)}
-    params = {"corpus": corpus_params, "clean": config.clean, "shard_size": config.run.shard_size}
+    params, inputs, fp = _clean_key(location, config)
 
     def compute(pending: PendingEntry):
-        frame = corpus_io.read_corpus(location, corpus_params)
-        frame["text"] = clean_logic.clean_texts(frame["text"].tolist(), config.clean)
+        frame = _checked_corpus.pop(fp, None)
+        if frame is None:
+            frame = read_clean_corpus(location, config)
+        fault_point("clean.read")
         empty = int((frame["text"].str.strip() == "").sum())
         size = config.run.shard_size
         for index, start in enumerate(range(0, max(len(frame), 1), size)):
             part = frame.iloc[start : start + size]
             pq.write_table(arrow_table(part), pending.path / PART.format(index))
+            fault_point("clean.part-written")
         return len(frame), {
-            "source": corpus_io.describe_location(location),
+            "source": corpus_io.describe_source(location),
             "documents": len(frame),
+            "empty_documents": int(frame.attrs.get("empty_documents", 0)),
             "empty_after_clean": empty,
             "steps": clean_logic.describe(config.clean),
         }
@@ -301,6 +364,7 @@ def tokenize_stage(store: ArtifactStore, clean: StageResult, config: PipelineCon
             tokens = tokenize_logic.tokenize_texts(tokenizer, table.column("text").to_pylist(), token_filter)
             out = pa.table({"doc_id": table.column("doc_id"), "tokens": pa.array(tokens, type=pa.list_(pa.string()))})
             pq.write_table(out, pending.path / PART.format(index))
+            fault_point("tokenize.part-written")
             documents += len(tokens)
             empty += sum(1 for t in tokens if not t)
             tokens_total += sum(len(t) for t in tokens)
@@ -357,6 +421,7 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
             table = pd.read_parquet(fitted_entry.file("vocabulary.parquet"))
             fitted = vectorize_logic.FittedVocabulary(table, fitted_entry.manifest["extra"]["fitted_documents"], params)
         pq.write_table(arrow_table(fitted.table), pending.path / "vocabulary.parquet")
+        fault_point(f"{name}.vocabulary-written")
         doc_ids: list[str] = []
         writer = None
         try:
@@ -366,6 +431,7 @@ def vectorize_stage(store: ArtifactStore, name: str, tokens: StageResult, config
                 if writer is None:
                     writer = pq.ParquetWriter(pending.path / "matrix.parquet", long.schema)
                 writer.write_table(long)
+                fault_point(f"{name}.matrix-shard-written")
                 doc_ids.extend(shard_ids)
         finally:
             if writer is not None:
@@ -404,12 +470,20 @@ def word_counts(shards: TokenShards) -> embed_logic.WordCounts:
     """Word counts of the token shards, in first-occurrence order, counted by Arrow: what gensim's
     vocabulary scan would compute, without a Python pass over every token."""
     counts: dict[str, int] = {}
-    sentences = 0
+    sentences = too_long = 0
     for tokens in shards.token_arrays():
-        sentences += pc.sum(pc.greater(pc.list_value_length(tokens), 0)).as_py() or 0
+        lengths = pc.list_value_length(tokens)
+        sentences += pc.sum(pc.greater(lengths, 0)).as_py() or 0
+        too_long += pc.sum(pc.greater(lengths, MAX_WORDS_IN_BATCH)).as_py() or 0
         found = pc.value_counts(tokens.flatten())  # in order of first occurrence
         for word, count in zip(found.field("values").to_pylist(), found.field("counts").to_pylist()):
             counts[word] = counts.get(word, 0) + count
+    if too_long:
+        log.warning(
+            "%d document(s) have more than %d tokens; gensim's word2vec trains on the first %d tokens of each "
+            "(split long documents into lines or sentences to train on all of them)",
+            too_long, MAX_WORDS_IN_BATCH, MAX_WORDS_IN_BATCH,
+        )
     return embed_logic.WordCounts(counts, sentences)
 
 
@@ -439,7 +513,9 @@ def word2vec_stage(store: ArtifactStore, tokens: StageResult, config: PipelineCo
         else:
             table = pd.read_parquet(Path(phrases.path) / "phrases.parquet")
             kv = embed_logic.train_word2vec(_Phrased(sentences, table, params), params.model_copy(update={"phrases": False}))
+        fault_point("word2vec.trained")
         pq.write_table(embed_logic.vectors_table(kv), pending.path / "vectors.parquet")
+        fault_point("word2vec.vectors-parquet-written")
         embed_logic.write_word2vec_binary(kv, pending.path / "vectors.bin")
         return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
 
@@ -454,33 +530,35 @@ def evaluate_stage(
 ) -> StageResult:
     """Evaluate a word2vec output on a Korean analogy set and/or a word-similarity set; the report
     (`evaluation.json`) is cached under the model's and the evaluation files' fingerprints."""
-    from koprep.evaluate import evaluate_analogies, evaluate_similarity
+    from koprep.evaluate import EvaluationFileError, evaluate_analogies, evaluate_similarity
 
     if word2vec.stage != "word2vec":
         raise StoreError(f"{word2vec.path} is a {word2vec.stage!r} artifact, not word2vec vectors")
     files = {"analogies": analogies, "similarity": similarity}
     if not any(files.values()):
-        raise StoreError("nothing to evaluate: pass an analogy file and/or a word-similarity file")
+        raise EvaluationFileError("nothing to evaluate: pass an analogy file and/or a word-similarity file")
     inputs = {"word2vec": word2vec.fingerprint}
     for kind, path in files.items():
         if path is not None:
             if not Path(path).is_file():
-                raise StoreError(f"{kind} file {path} does not exist")
+                raise EvaluationFileError(f"{kind} file {path} does not exist")
             inputs[kind] = file_sha256(Path(path))
 
     def compute(pending: PendingEntry):
         from gensim.models import KeyedVectors
 
         kv = KeyedVectors.load_word2vec_format(str(word2vec.file("vectors.bin")), binary=True)
-        report: dict[str, Any] = {"word2vec": str(word2vec.path)}
+        # Paths relative to the store, evaluation files by name and content hash: no absolute path
+        # of this machine goes into the artifact.
+        report: dict[str, Any] = {"word2vec": store.relative(word2vec.path)}
         headline: dict[str, Any] = {}
         if analogies:
             scores = evaluate_analogies(kv, analogies)
-            report["analogies"] = {"file": str(Path(analogies).resolve()), **scores}
+            report["analogies"] = {"file": Path(analogies).name, "sha256": inputs["analogies"], **scores}
             headline.update(analogy_accuracy=scores["overall_accuracy"], analogy_oov_rate=scores["oov_rate"])
         if similarity:
             scores = evaluate_similarity(kv, similarity)
-            report["similarity"] = {"file": str(Path(similarity).resolve()), **scores}
+            report["similarity"] = {"file": Path(similarity).name, "sha256": inputs["similarity"], **scores}
             headline.update(similarity_spearman=scores["spearman"], similarity_oov_rate=scores["oov_rate"])
         write_json_atomic(pending.path / "evaluation.json", report)
         return 1, headline

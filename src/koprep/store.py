@@ -5,37 +5,89 @@ Layout under the root (default `artifacts/`):
     <stage>/<fingerprint>/            one complete stage output (Parquet files, _manifest.json last)
     <stage>/.tmp-<fingerprint>-<...>/ an output being written; never read, removed by `sweep`
     runs/<run_id>.json                what one run used and produced; runs/latest.json is the newest
+    .locks/<stage>-<fingerprint>.lock held (fcntl.flock) by the one process computing that entry
+    .trash/                           corrupt entries moved aside when recomputed; emptied by `sweep`
 
 A stage output is valid only if its `_manifest.json` exists and every file it lists has the recorded
-size (and, with `verify`, the recorded SHA-256). The manifest is written last inside a temporary
-folder which is then renamed into place, so a crash or kill at any point leaves either no entry or a
-complete one. The leading underscore keeps `pandas.read_parquet(folder)` and pyarrow datasets from
-treating the manifest as data.
+size and content. The manifest is written last inside a temporary folder which is then renamed into
+place, so a crash or kill at any point leaves either no entry or a complete one. The leading
+underscore keeps `pandas.read_parquet(folder)` and pyarrow datasets from treating the manifest as data.
+
+Integrity on reuse: the manifest records each file's size, SHA-256 and modification time
+(`mtime_ns`). `lookup` and `open_entry` stat every file; a file whose size differs is corrupt, and a
+file whose mtime differs from the recorded one (edited, rewritten, or copied without times) is hashed
+and compared, so a changed file is never used. Files untouched since they were written cost one
+`stat` (hashing a cached 50 MB run would cost ~0.1 s on every run); an alteration that keeps both
+size and mtime (bit rot, `touch -r`) is found by `verify` / `koprep verify`, which hashes everything.
+
+Run records and manifests hold paths relative to the root (`read_run` resolves them), so a store can
+be moved or shared between machines.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import errno
+import fcntl
+import functools
 import hashlib
 import json
+import logging
 import os
 import shutil
+import signal
+import threading
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from koprep.errors import BadInputError
+from koprep.errors import BadInputError, StoreIntegrityError
 
 MANIFEST = "_manifest.json"
 RUNS = "runs"
+LOCKS = ".locks"
+TRASH = ".trash"
+TMP_PREFIX = ".tmp-"
 FINGERPRINT_CHARS = 32
+FAULT_POINT_ENV = "KOPREP_FAULT_POINT"
+PROBE_BYTES = 1 << 20
+"""`check_writable` writes this much: a root that cannot take 1 MiB cannot take a stage's output."""
+
+_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
+_WRITE_FAILURE_ERRNOS = _FULL_ERRNOS | {errno.EROFS}
+"""Errors that, raised while an entry is written, mean the root cannot take it (not a bug)."""
+
+log = logging.getLogger(__name__)
 
 
 class StoreError(BadInputError):
     """The artifact store was asked for something unsafe or that it does not hold (a path outside
-    the root, an unknown run, a folder that is not a complete artifact)."""
+    the root, an unknown run, a folder that is not an artifact), or its root cannot be written."""
+
+
+class CorruptArtifactError(StoreIntegrityError):
+    """A stored artifact is truncated, altered or incomplete: its files do not match its manifest."""
+
+
+def fault_point(name: str) -> None:
+    """Crash-safety testing hook. When the environment variable KOPREP_FAULT_POINT names this point
+    (`name`, or `name#N` for the N-th time it is reached), the process sends itself SIGKILL: a real,
+    uncatchable kill at exactly this place, as `kill -9` or the OOM killer would deliver it.
+    Otherwise it costs one environment lookup."""
+    wanted = os.environ.get(FAULT_POINT_ENV)
+    if not wanted:
+        return
+    target, _, nth = wanted.partition("#")
+    if target != name:
+        return
+    _fault_hits[name] = _fault_hits.get(name, 0) + 1
+    if _fault_hits[name] == int(nth or 1):
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+_fault_hits: dict[str, int] = {}
 
 
 def canonical_json(value: Any) -> str:
@@ -94,16 +146,22 @@ class Entry:
         return self.path / name
 
 
-def library_versions(*names: str) -> dict[str, str]:
+@functools.cache
+def _library_versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
     from importlib.metadata import PackageNotFoundError, version
 
-    found = {}
+    found = []
     for name in names:
         try:
-            found[name] = version(name)
+            found.append((name, version(name)))
         except PackageNotFoundError:
             continue
-    return found
+    return tuple(found)
+
+
+def library_versions(*names: str) -> dict[str, str]:
+    """Installed versions of `names` (missing ones left out); read once per process (~20 ms a stage otherwise)."""
+    return dict(_library_versions(names))
 
 
 class ArtifactStore:
@@ -118,113 +176,261 @@ class ArtifactStore:
             raise StoreError(f"{Path(*parts)} is outside the artifact store {self.root}")
         return candidate
 
+    def relative(self, path: str | os.PathLike[str]) -> str:
+        """`path` (inside the store) relative to the root, as written into run records."""
+        return self.inside(path).relative_to(self.root).as_posix()
+
     def entry_path(self, stage: str, fp: str) -> Path:
         _check_name(stage, "stage")
         _check_name(fp, "fingerprint")
         return self.inside(stage, fp)
 
     # ---------------------------------------------------------------- lookup
-    def lookup(self, stage: str, fp: str, *, verify: bool = False) -> Entry | None:
-        """The complete entry for (stage, fingerprint), or None if absent, partial or corrupt."""
+    def lookup(self, stage: str, fp: str, *, verify: bool = False, warn: bool = True) -> Entry | None:
+        """The complete entry for (stage, fingerprint), or None if absent, partial or corrupt (a
+        corrupt one is logged unless `warn` is false, so the caller's recomputation is explained).
+        `verify` hashes every file instead of trusting files whose size and mtime match the manifest."""
         path = self.entry_path(stage, fp)
-        manifest = read_manifest(path)
-        if manifest is None or manifest.get("fingerprint") != fp or manifest.get("stage") != stage:
+        manifest, problem = inspect_entry(path, stage, fp, full=verify)
+        if problem is not None and warn:
+            log.warning("artifact %s/%s is corrupt (%s); it is not used and will be recomputed", stage, fp, problem)
+        if problem is not None or manifest is None:
             return None
-        for name, meta in manifest.get("files", {}).items():
-            file = path / name
-            try:
-                if file.stat().st_size != meta["bytes"]:
-                    return None
-            except OSError:
-                return None
-            if verify and file_sha256(file) != meta["sha256"]:
-                return None
         return Entry(stage, fp, path, manifest)
 
     def open_entry(self, path: str | os.PathLike[str]) -> Entry:
-        """A valid entry named by a path inside the store (absolute or relative to the root)."""
+        """A valid entry named by a path inside the store (absolute or relative to the root).
+        Raises StoreError if it is not an artifact, CorruptArtifactError if its files do not match."""
         resolved = self.inside(path)
-        manifest = read_manifest(resolved)
+        if resolved.parent.parent != self.root:
+            raise StoreError(f"{path} is not a koprep artifact folder (<stage>/<fingerprint>) of {self.root}")
+        stage, fp = resolved.parent.name, resolved.name
+        manifest, problem = inspect_entry(resolved, stage, fp, full=False)
+        if problem is not None:
+            raise CorruptArtifactError(
+                f"artifact {stage}/{fp} in {self.root} is corrupt: {problem}. Re-run `koprep run` with the same "
+                "settings to recompute it (`koprep verify` checks the whole store)"
+            )
         if manifest is None:
-            raise StoreError(f"{resolved} is not a complete koprep artifact (no valid {MANIFEST})")
-        entry = self.lookup(manifest["stage"], manifest["fingerprint"])
-        if entry is None or entry.path != resolved:
-            raise StoreError(f"{resolved} is incomplete or corrupt; re-run the stage that produced it")
-        return entry
+            raise StoreError(f"{resolved} is not a koprep artifact (no such folder); was the store moved or cleaned?")
+        return Entry(stage, fp, resolved, manifest)
+
+    # ----------------------------------------------------------------- locks
+    @contextlib.contextmanager
+    def lock(self, stage: str, fp: str) -> Iterator[None]:
+        """Hold the exclusive lock of entry (stage, fp) across processes and threads (re-entrant in
+        the holding thread), so each entry is computed once while other runs wait and then reuse it.
+        It is an `fcntl.flock` on `.locks/<stage>-<fp>.lock`, which the kernel releases when the
+        holder exits or is killed: a lock can never outlive its process."""
+        path = self._lock_path(stage, fp)
+        with _held_guard:
+            held = _held_locks.setdefault(str(path), _HeldLock())
+        with held.rlock:
+            if held.depth == 0:
+                fd = self._open_lock(path)
+                try:
+                    try:
+                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    except BlockingIOError:
+                        log.info("waiting: another run is computing %s/%s; this run will reuse it", stage, fp)
+                        fcntl.flock(fd, fcntl.LOCK_EX)
+                except BaseException:
+                    os.close(fd)
+                    raise
+                held.fd = fd
+            held.depth += 1
+            try:
+                yield
+            finally:
+                held.depth -= 1
+                if held.depth == 0:
+                    os.close(held.fd)  # releases the flock
+                    held.fd = -1
+
+    @contextlib.contextmanager
+    def _lock_if_free(self, stage: str, fp: str) -> Iterator[bool]:
+        """Take (stage, fp)'s lock without waiting; yields whether it was free. Held by a live
+        writer (in any process, this one included) means busy."""
+        fd = self._open_lock(self._lock_path(stage, fp))
+        try:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                yield False
+                return
+            yield True
+        finally:
+            os.close(fd)
+
+    def _lock_path(self, stage: str, fp: str) -> Path:
+        _check_name(stage, "stage")
+        _check_name(fp, "fingerprint")
+        return self.inside(LOCKS, f"{stage}-{fp}.lock")
+
+    def _open_lock(self, path: Path) -> int:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as exc:
+            raise StoreError(storage_message(self.root, exc)) from None
 
     # ---------------------------------------------------------------- writes
+    def check_writable(self) -> None:
+        """Fail now, with a clear StoreError, if the root cannot be created or written or has no
+        room (a probe of PROBE_BYTES is written, synced and removed), rather than mid-run."""
+        probe = self.root / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            with open(probe, "wb") as handle:
+                handle.write(bytes(PROBE_BYTES))
+                handle.flush()
+                os.fsync(handle.fileno())
+        except OSError as exc:
+            raise StoreError(storage_message(self.root, exc)) from None
+        finally:
+            with contextlib.suppress(OSError):
+                probe.unlink()
+
     @contextlib.contextmanager
     def writing(self, stage: str, fp: str, manifest: Mapping[str, Any]) -> Iterator[PendingEntry]:
         """Yield a fresh temporary folder to write the stage's files into (with the manifest so far,
-        which the caller may extend). On normal exit, write the
-        manifest (listing every file with size and SHA-256) last, then rename the folder into place.
-        On error, remove it. If another process completed the same entry meanwhile, keep theirs."""
+        which the caller may extend). On normal exit, write the manifest (listing every file with
+        size, SHA-256 and mtime) last, then rename the folder into place. On error, remove it. The
+        entry's lock is held throughout, so `sweep` never removes the folder of a live writer. If
+        another process completed the same entry meanwhile, keep theirs. A full or read-only root
+        raises StoreError."""
         final = self.entry_path(stage, fp)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.parent / f".tmp-{fp}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        tmp.mkdir()
-        pending = PendingEntry(tmp, dict(manifest))
-        try:
-            yield pending
-            files = {
-                p.relative_to(tmp).as_posix(): {"bytes": p.stat().st_size, "sha256": file_sha256(p)}
-                for p in sorted(tmp.rglob("*"))
-                if p.is_file()
-            }
-            record = {
-                **pending.manifest,
-                "stage": stage,
-                "fingerprint": fp,
-                "files": files,
-                "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-            }
-            write_json_atomic(tmp / MANIFEST, record)
-            _fsync_dir(tmp)
-            self._publish(tmp, final, stage, fp)
-        finally:
-            if tmp.exists():
-                shutil.rmtree(tmp, ignore_errors=True)
+        with self.lock(stage, fp):
+            tmp = final.parent / f"{TMP_PREFIX}{fp}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+            try:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                tmp.mkdir()
+                fault_point(f"{stage}.tmp-created")
+                pending = PendingEntry(tmp, dict(manifest))
+                yield pending
+                fault_point(f"{stage}.files-written")
+                files = {}
+                for file in sorted(tmp.rglob("*")):
+                    if file.is_file():
+                        # On disk before the manifest that vouches for it: reuse trusts an unchanged
+                        # size and mtime, so a power loss must not leave a file the manifest misdescribes.
+                        _fsync(file)
+                        stat = file.stat()
+                        files[file.relative_to(tmp).as_posix()] = {
+                            "bytes": stat.st_size, "sha256": file_sha256(file), "mtime_ns": stat.st_mtime_ns,
+                        }
+                record = {
+                    **pending.manifest,
+                    "stage": stage,
+                    "fingerprint": fp,
+                    "files": files,
+                    "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+                }
+                write_json_atomic(tmp / MANIFEST, record)
+                _fsync(tmp)
+                fault_point(f"{stage}.manifest-written")
+                self._publish(tmp, final, stage, fp)
+                fault_point(f"{stage}.published")
+            except OSError as exc:
+                if exc.errno in _WRITE_FAILURE_ERRNOS:
+                    raise StoreError(storage_message(self.root, exc)) from None
+                raise
+            finally:
+                if tmp.exists():
+                    shutil.rmtree(tmp, ignore_errors=True)
 
     def _publish(self, tmp: Path, final: Path, stage: str, fp: str) -> None:
         try:
             os.rename(tmp, final)
         except OSError:
-            if self.lookup(stage, fp) is not None:
-                return  # a concurrent run published the same content first
-            # A leftover folder without a valid manifest (e.g. from an older, non-atomic writer):
+            if self.lookup(stage, fp, warn=False) is not None:
+                return  # a complete entry is already there (published by an earlier holder of the lock)
+            # A folder that is not a valid entry (corrupt, or from an older, non-atomic writer):
             # move it aside rather than delete it, then publish ours.
-            graveyard = self.inside(".trash")
+            graveyard = self.inside(TRASH)
             graveyard.mkdir(exist_ok=True)
             os.rename(final, graveyard / f"{stage}-{fp}-{uuid.uuid4().hex[:8]}")
             os.rename(tmp, final)
-        _fsync_dir(final.parent)
+        _fsync(final.parent)
 
     def sweep(self) -> list[Path]:
-        """Remove temporary folders left by runs that were killed (their pid is gone)."""
-        removed = []
-        if not self.root.exists():
+        """Remove what killed runs left: temporary folders whose entry lock is free (a live writer,
+        whatever its pid, holds it, so a reused pid cannot fool this) and corrupt entries moved to
+        `.trash`. Safe to call while other runs are writing."""
+        removed: list[Path] = []
+        if not self.root.is_dir():
             return removed
-        for tmp in self.root.glob("*/.tmp-*"):
-            try:
-                pid = int(tmp.name.split("-")[2])
-            except (IndexError, ValueError):
+        for tmp in sorted(self.root.glob(f"*/{TMP_PREFIX}*")):
+            stage, fp = tmp.parent.name, tmp.name[len(TMP_PREFIX):].split("-")[0]
+            if stage.startswith(".") or not _valid_name(stage) or not _valid_name(fp):
                 continue
-            if not _pid_alive(pid):
-                shutil.rmtree(tmp, ignore_errors=True)
-                removed.append(tmp)
+            with self._lock_if_free(stage, fp) as free:
+                if free:
+                    shutil.rmtree(tmp, ignore_errors=True)
+                    removed.append(tmp)
+        trash = self.root / TRASH
+        if trash.is_dir():
+            for moved in sorted(trash.iterdir()):
+                shutil.rmtree(moved, ignore_errors=True)
+                removed.append(moved)
         return removed
+
+    # ---------------------------------------------------------------- verify
+    def verify(self) -> dict[str, Any]:
+        """Check the whole store: every entry's files against its manifest (SHA-256 of every file),
+        and every run record's references. Returns {"root", "entries", "runs", "problems",
+        "leftovers"}; each problem is {"kind": "corrupt" | "missing" | "unreadable", "path", "detail"}."""
+        problems: list[dict[str, str]] = []
+        entries = 0
+        for stage_dir in sorted(self._stage_dirs()):
+            for path in sorted(p for p in stage_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
+                entries += 1
+                _, problem = inspect_entry(path, stage_dir.name, path.name, full=True)
+                if problem is not None:
+                    problems.append({"kind": "corrupt", "path": self.relative(path), "detail": problem})
+        runs = 0
+        runs_dir = self.root / RUNS
+        for record in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
+            runs += 1
+            try:
+                summary = json.loads(record.read_text(encoding="utf-8"))
+                referenced = _referenced_paths(summary)
+            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
+                problems.append({"kind": "unreadable", "path": self.relative(record), "detail": f"not a run record: {exc}"})
+                continue
+            for what, reference in referenced:
+                try:
+                    self.open_entry(reference)
+                except CorruptArtifactError:
+                    continue  # reported with the entries above
+                except StoreError as exc:
+                    problems.append({"kind": "missing", "path": self.relative(record), "detail": f"{what}: {exc}"})
+        leftovers = [self.relative(p) for p in sorted(self.root.glob(f"*/{TMP_PREFIX}*"))] if self.root.is_dir() else []
+        return {"root": str(self.root), "entries": entries, "runs": runs, "problems": problems, "leftovers": leftovers}
+
+    def _stage_dirs(self) -> list[Path]:
+        if not self.root.is_dir():
+            return []
+        return [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != RUNS]
 
     # ------------------------------------------------------------------ runs
     def record_run(self, run_id: str, summary: Mapping[str, Any]) -> Path:
+        """Write runs/<run_id>.json and runs/latest.json (each atomically: concurrent runs never
+        leave a torn file), with artifact paths relative to the root."""
         _check_name(run_id, "run id")
+        fault_point("record-run.start")
         runs = self.inside(RUNS)
         runs.mkdir(parents=True, exist_ok=True)
+        portable = self._portable(summary)
         path = runs / f"{run_id}.json"
-        write_json_atomic(path, summary)
-        write_json_atomic(runs / "latest.json", summary)
+        write_json_atomic(path, portable)
+        fault_point("record-run.between")
+        write_json_atomic(runs / "latest.json", portable)
+        fault_point("record-run.done")
         return path
 
     def read_run(self, run: str = "latest") -> dict[str, Any]:
+        """A run record, with its artifact paths resolved against this root (wherever it now is)."""
         _check_name(run, "run id")
         path = self.inside(RUNS, f"{run}.json")
         if not path.is_file():
@@ -232,7 +438,91 @@ class ArtifactStore:
             raise StoreError(
                 f"no run {run!r} in {self.root}; known runs: {', '.join(known) or 'none (run `koprep run` first)'}"
             )
-        return json.loads(path.read_text(encoding="utf-8"))
+        try:
+            summary = json.loads(path.read_text(encoding="utf-8"))
+        except ValueError as exc:
+            raise CorruptArtifactError(f"run record {path} is not valid JSON ({exc}); `koprep verify` checks the store") from None
+        return self._resolved(summary)
+
+    def _portable(self, summary: Mapping[str, Any]) -> dict[str, Any]:
+        return _map_paths(summary, lambda p: self.relative(p) if Path(p).is_absolute() else p)
+
+    def _resolved(self, summary: Mapping[str, Any]) -> dict[str, Any]:
+        return _map_paths(summary, lambda p: p if Path(p).is_absolute() else str(self.root / p))
+
+
+def _map_paths(summary: Mapping[str, Any], convert) -> dict[str, Any]:
+    """A copy of a run summary with its artifact paths (stages, model, config's tokenize.model when
+    it names a folder) passed through `convert`."""
+    out = json.loads(json.dumps(summary, default=_jsonable))
+    for stage in out.get("stages", {}).values():
+        if isinstance(stage, dict) and stage.get("path"):
+            stage["path"] = convert(stage["path"])
+            phrases = stage.get("extra", {}).get("phrases")
+            if isinstance(phrases, dict) and phrases.get("path"):
+                phrases["path"] = convert(phrases["path"])
+    if isinstance(out.get("model"), dict) and out["model"].get("path"):
+        out["model"]["path"] = convert(out["model"]["path"])
+    tokenize = out.get("config", {}).get("tokenize", {})
+    if isinstance(tokenize, dict) and isinstance(tokenize.get("model"), str) and "/" in tokenize["model"]:
+        with contextlib.suppress(StoreError):
+            tokenize["model"] = convert(tokenize["model"])
+    return out
+
+
+def _referenced_paths(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
+    found = [(f"stage {name}", stage["path"]) for name, stage in summary["stages"].items()]
+    if summary.get("model"):
+        found.append(("model", summary["model"]["path"]))
+    return found
+
+
+def inspect_entry(path: Path, stage: str, fp: str, *, full: bool) -> tuple[dict[str, Any] | None, str | None]:
+    """(manifest, problem) of the folder at `path`: (None, None) when there is no folder, (manifest,
+    None) when it is a complete entry, (…, "what is wrong") otherwise. `full` hashes every file;
+    otherwise only files whose mtime differs from the manifest's are hashed (see the module doc)."""
+    if not path.is_dir():
+        return None, None
+    try:
+        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"no {MANIFEST} (left by an interrupted writer from an older koprep, or deleted)"
+    except (OSError, ValueError) as exc:
+        return None, f"its {MANIFEST} is unreadable ({exc})"
+    if not isinstance(manifest, dict) or manifest.get("fingerprint") != fp or manifest.get("stage") != stage:
+        return None, f"its {MANIFEST} describes another entry"
+    for name, meta in manifest.get("files", {}).items():
+        file = path / name
+        try:
+            stat = file.stat()
+        except OSError:
+            return manifest, f"file {name} is missing"
+        if stat.st_size != meta["bytes"]:
+            return manifest, f"file {name} has {stat.st_size} bytes, the manifest says {meta['bytes']} (truncated or altered)"
+        if (full or stat.st_mtime_ns != meta.get("mtime_ns")) and file_sha256(file) != meta["sha256"]:
+            return manifest, f"file {name} does not match the SHA-256 in the manifest (altered)"
+    return manifest, None
+
+
+class _HeldLock:
+    """This process's hold on one entry lock: the flock'd descriptor and the re-entry depth."""
+
+    def __init__(self) -> None:
+        self.rlock, self.fd, self.depth = threading.RLock(), -1, 0
+
+
+_held_locks: dict[str, _HeldLock] = {}
+_held_guard = threading.Lock()
+
+
+def storage_message(root: Path, exc: OSError) -> str:
+    reason = exc.strerror or str(exc)
+    if exc.errno in _FULL_ERRNOS:
+        return (
+            f"the artifacts root {root} is full ({reason}); free some space, or choose another folder with "
+            "--artifacts DIR. Nothing partial was kept"
+        )
+    return f"cannot write to the artifacts root {root} ({reason}); choose a writable folder with --artifacts DIR"
 
 
 def read_manifest(path: Path) -> dict[str, Any] | None:
@@ -244,14 +534,19 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
 
 def write_json_atomic(path: Path, value: Any) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    with open(tmp, "w", encoding="utf-8") as handle:
-        handle.write(json.dumps(value, ensure_ascii=False, indent=2, default=_jsonable))
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(value, ensure_ascii=False, indent=2, default=_jsonable))
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
 
 
-def _fsync_dir(path: Path) -> None:
+def _fsync(path: Path) -> None:
+    """Flush a file's or a folder's (its entries') writes to disk."""
     fd = os.open(path, os.O_RDONLY)
     try:
         os.fsync(fd)
@@ -259,16 +554,10 @@ def _fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _valid_name(name: str) -> bool:
+    return bool(name) and name not in {".", ".."} and not any(c in name for c in "/\\\0")
 
 
 def _check_name(name: str, what: str) -> None:
-    if not name or name in {".", ".."} or "/" in name or "\\" in name or "\0" in name:
+    if not _valid_name(name):
         raise StoreError(f"invalid {what} {name!r}")

@@ -31,8 +31,8 @@ from konlpy.tag import Okt
 from koprep.tokenizers.jvm import ensure_jvm
 from koprep.tokenizers.okt import OktTokenizer
 path = ensure_jvm()
-tokens = OktTokenizer().tokenize(["아 더빙.. 진짜 짜증나네요 목소리"])[0]
-assert tokens == Okt().pos("아 더빙.. 진짜 짜증나네요 목소리", stem=True, norm=True), tokens
+tokens = OktTokenizer().tokenize(["두 시간이 순삭 ㅋㅋㅋㅋ 강추합니다."])[0]
+assert tokens == Okt().pos("두 시간이 순삭 ㅋㅋㅋㅋ 강추합니다.", stem=True, norm=True), tokens
 print(path)
 """
     )

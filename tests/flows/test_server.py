@@ -224,7 +224,14 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
     assert f"run {first['run_id']}" in out and "word2vec   no" in out  # the stage table was printed
     artifacts = Path(nightly["artifacts"])
     run_json = artifacts / "runs" / f"{first['run_id']}.json"
-    assert json.loads(run_json.read_text(encoding="utf-8"))["stages"] == first["stages"]
+    from koprep.store import ArtifactStore
+
+    assert ArtifactStore(artifacts).read_run(first["run_id"])["stages"] == first["stages"]
+    # the record itself holds paths relative to the store (it can be moved); read_run resolves them
+    recorded = json.loads(run_json.read_text(encoding="utf-8"))["stages"]
+    assert {name: stage["path"] for name, stage in recorded.items()} == {
+        name: f"{name}/{stage['fingerprint']}" for name, stage in first["stages"].items()
+    }
     for stage in first["stages"].values():
         assert Path(stage["path"]).parent.parent == artifacts
         assert (Path(stage["path"]) / "_manifest.json").is_file()

@@ -19,9 +19,13 @@ from soynlp.normalizer import repeat_normalize as soynlp_repeat_normalize
 
 from koprep.stages.clean import VERSION, CleanParams, clean_text, clean_texts, describe, preview
 from tests.helpers import CORPORA, require
-from tests.unit.korean_samples import CHATBOT_QUESTIONS, PETITION_EXCERPTS, REVIEWS
+from tests.unit.korean_samples import CHATBOT_QUESTIONS, PETITION_EXCERPTS, REVIEWS, law_documents
 
 DEFAULTS = CleanParams()
+
+SOURCES = [pytest.param("written"), pytest.param("corpora", marks=pytest.mark.slow)]
+"""For the tests that want many documents: `written` is every inline sample plus konlpy's bundled law texts
+(tests/unit/korean_samples.py); `corpora` is the real shared corpora, slow tier only."""
 
 ALL_STEPS_OFF = dict(
     html="keep", remove_invisible=False, fullwidth_to_halfwidth=False, nfc=False, unify_punctuation=False,
@@ -52,13 +56,17 @@ def chatbot_questions() -> tuple[str, ...]:
         return tuple(row["Q"] for row in csv.DictReader(handle))
 
 
+def written_documents() -> tuple[str, ...]:
+    return REVIEWS + PETITION_EXCERPTS + CHATBOT_QUESTIONS + law_documents()
+
+
 def first_with(docs: tuple[str, ...], pattern: str) -> str:
-    """The first real document matching `pattern`: examples come from the corpus, not from us."""
+    """The first sample matching `pattern` (tests/unit/korean_samples.py has one for each case the tests need)."""
     compiled = re.compile(pattern)
     for doc in docs:
         if compiled.search(doc):
             return doc
-    pytest.fail(f"no document matches {pattern!r}; the corpus changed")
+    pytest.fail(f"no sample matches {pattern!r}; add one to tests/unit/korean_samples.py")
 
 
 def syllables(text: str) -> str:
@@ -115,8 +123,9 @@ def test_all_steps_off_is_the_identity_and_empty_text_is_fine():
     assert clean_text("!!! ... ♥♥", DEFAULTS) == ""
 
 
-def test_clean_texts_equals_clean_text_per_document():
-    docs = REVIEWS + CHATBOT_QUESTIONS
+@pytest.mark.parametrize("source", SOURCES)
+def test_clean_texts_equals_clean_text_per_document(source):
+    docs = written_documents() if source == "written" else nsmc_reviews()[:500] + chatbot_questions()[:500]
     assert clean_texts(iter(docs), DEFAULTS) == [clean_text(doc, DEFAULTS) for doc in docs]
 
 
@@ -141,8 +150,9 @@ def test_html_tags_are_removed_but_angle_bracket_titles_survive():
     quoted = first_with(PETITION_EXCERPTS, r"<America>")
     cleaned = clean_text(quoted, DEFAULTS).split()
     assert {"America", "the", "United", "States", "일본"} <= set(cleaned)
-    review = first_with(REVIEWS, r"<street of philadelpia>")
-    assert "street of philadelpia" in clean_text(review, DEFAULTS)
+    review = first_with(REVIEWS, r"<street of [a-z ]+>")
+    title = re.search(r"<(street of [a-z ]+)>", review).group(1)
+    assert title in clean_text(review, DEFAULTS)
 
 
 def test_remove_invisible_deletes_zero_width_space_and_bom():
@@ -163,8 +173,12 @@ def test_fullwidth_latin_becomes_ascii_and_survives_the_filter():
     expected_comma = unicodedata.normalize("NFKC", "，")
     assert "，" not in clean_text(review, only(fullwidth_to_halfwidth=True))
     assert expected_comma in clean_text(review, only(fullwidth_to_halfwidth=True))
-    # Hangul is never touched by the width step (NFKC would be wrong for compatibility jamo runs etc.).
-    korean = REVIEWS
+
+
+@pytest.mark.parametrize("source", SOURCES)
+def test_width_step_never_touches_hangul_syllables(source):
+    # NFKC would be wrong for compatibility jamo runs etc.
+    korean = written_documents() if source == "written" else nsmc_reviews()[:2000]
     assert all(syllables(clean_text(doc, only(fullwidth_to_halfwidth=True))) == syllables(doc) for doc in korean)
 
 
@@ -220,10 +234,11 @@ def test_emails_including_masked_ones_are_removed_or_replaced():
 
 
 def test_mentions_are_ascii_handles_and_korean_at_quotes_are_words():
-    handle = first_with(PETITION_EXCERPTS, r"@justicewithus")
-    assert "justicewithus" not in clean_text(handle, DEFAULTS)
+    handle = first_with(PETITION_EXCERPTS, r"\s@[A-Za-z]\w+")
+    name = re.search(r"\s@([A-Za-z]\w+)", handle).group(1)
+    assert name not in clean_text(handle, DEFAULTS)
     assert "<mention>" in clean_text(handle, CleanParams(mentions="placeholder")).split()
-    assert "justicewithus" in clean_text(handle, CleanParams(mentions="keep"))
+    assert name in clean_text(handle, CleanParams(mentions="keep"))
     at_quoted = first_with(REVIEWS, r"@[가-힣]+@")
     word = re.search(r"@([가-힣]+)@", at_quoted).group(1)
     assert word in clean_text(at_quoted, CleanParams(mentions="placeholder"))
@@ -245,9 +260,11 @@ def test_placeholders_survive_the_character_filter_and_are_single_tokens():
         ("keep_digits", "[0-9]"),
     ],
 )
-def test_filter_keeps_what_the_policy_says(setting, pattern):
+@pytest.mark.parametrize("source", SOURCES)
+def test_filter_keeps_what_the_policy_says(setting, pattern, source):
     # URLs, e-mails and mentions are removed with their letters and digits, so they are left out here.
-    reviews = [doc for doc in REVIEWS[:300] if re.search(pattern, doc) and not re.search("http|www|@", doc)]
+    docs = REVIEWS + law_documents() if source == "written" else nsmc_reviews()[:5000]
+    reviews = [doc for doc in docs if re.search(pattern, doc) and not re.search("http|www|@", doc)][:200]
     assert reviews
     assert all(re.search(pattern, clean_text(doc, DEFAULTS)) for doc in reviews)
     assert not any(re.search(pattern, clean_text(doc, CleanParams(**{setting: False}))) for doc in reviews)
@@ -278,9 +295,9 @@ def test_collapse_whitespace_off_leaves_the_spaces_of_removed_symbols():
     assert " ".join(spaced.split()) == collapsed
 
 
-@pytest.mark.slow  # the whole corpus
-def test_chatbot_questions_lose_only_punctuation():
-    for question in chatbot_questions()[:3000]:
+@pytest.mark.parametrize("source", SOURCES)
+def test_chatbot_questions_lose_only_punctuation(source):
+    for question in CHATBOT_QUESTIONS if source == "written" else chatbot_questions()[:3000]:
         cleaned = clean_text(question, CleanParams(emoticon_normalize=False, repeat_normalize=None))
         assert syllables(cleaned) == syllables(question)
 
@@ -288,10 +305,10 @@ def test_chatbot_questions_lose_only_punctuation():
 # --- soynlp's normalizers, called directly -----------------------------------------------------
 
 
-@pytest.mark.slow  # the whole corpus
+@pytest.mark.parametrize("source", SOURCES)
 @pytest.mark.parametrize("num_repeats", [1, 2, 3])
-def test_repeat_normalize_matches_soynlp_on_nsmc(num_repeats):
-    docs = nsmc_reviews()[:30000]
+def test_repeat_normalize_matches_soynlp(num_repeats, source):
+    docs = written_documents() if source == "written" else nsmc_reviews()[:30000]
     for_digits = only(repeat_normalize=num_repeats, repeat_digits=True, collapse_whitespace=True)
     assert [clean_text(doc, for_digits) for doc in docs] == [soynlp_repeat_normalize(doc, num_repeats) for doc in docs]
     assert any(re.search(r"(\w)\1{3,}", doc) for doc in docs)
@@ -313,9 +330,9 @@ def test_repeat_normalize_only_shortens():
     assert "ㅋ" * 4 in clean_text(review, only(repeat_normalize=5))
 
 
-@pytest.mark.slow  # the whole corpus
-def test_emoticon_normalize_matches_soynlp_except_the_syllables_soynlp_drops():
-    docs = nsmc_reviews()[:30000]
+@pytest.mark.parametrize("source", SOURCES)
+def test_emoticon_normalize_matches_soynlp_except_the_syllables_soynlp_drops(source):
+    docs = written_documents() if source == "written" else nsmc_reviews()[:30000]
     ours = only(emoticon_normalize=True, collapse_whitespace=True)
     same = dropped = 0
     for doc in docs:
@@ -357,6 +374,12 @@ def test_nsmc_train_is_cleaned_fast_and_a_second_pass_changes_nothing():
     elapsed = time.perf_counter() - start
     assert len(docs) == 150_000
     assert elapsed < 20, f"cleaning NSMC train took {elapsed:.1f}s"
+    assert clean_texts(cleaned, DEFAULTS) == cleaned
+    assert not any(re.search(r"(\w)\1{3,}", text) and not re.search(r"(\d)\1{3,}", text) for text in cleaned)
+
+
+def test_a_second_pass_over_the_written_samples_changes_nothing():
+    cleaned = clean_texts(written_documents(), DEFAULTS)
     assert clean_texts(cleaned, DEFAULTS) == cleaned
     assert not any(re.search(r"(\w)\1{3,}", text) and not re.search(r"(\d)\1{3,}", text) for text in cleaned)
 

@@ -31,7 +31,7 @@ def test_clean_preview_shows_each_step_and_ends_with_the_cleaned_text(capsys):
     changed = {name for marker, name, _ in rows if marker == "*"}
     assert {"filter_chars", "repeat_normalize"} <= changed
     unchanged = {name for marker, name, _ in rows if marker == " "}
-    assert "nfc" in unchanged  # NSMC is already NFC
+    assert "nfc" in unchanged  # the review is already NFC
 
 
 def test_clean_preview_follows_the_settings(capsys):

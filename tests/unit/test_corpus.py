@@ -116,6 +116,14 @@ def test_fingerprint_follows_content_not_name(tmp_path):
         (b'{"content": "a"\n', CorpusParams(format="jsonl"), "not valid JSON"),
         (b"a,b\n1,2\n", CorpusParams(format="csv"), "corpus.text_column"),
         (b"id\tdocument\n1\tx\n1\ty\n", CorpusParams(format="tsv"), "not unique"),
+        ("영화 좋다\n".encode("cp949"), CorpusParams(format="text"), "CP949/EUC-KR.*corpus.encoding=cp949"),
+        (b"a\nb\0c\n", CorpusParams(format="text"), "bad:2 contains a NUL byte"),
+        (b"", CorpusParams(format="text"), "is empty"),
+        (b" \n\t\n", CorpusParams(format="text"), "every document .* is empty or whitespace only"),
+        (b"Q,A\n1,2\n3\n", CorpusParams(format="csv"), "bad:3 has 1 fields but the header has 2"),
+        (b'Q,A\n"open,2\n', CorpusParams(format="csv"), "bad:2 is not valid CSV: unexpected end of data"),
+        (b"document\tlabel\nx\t1\ty\n", CorpusParams(format="tsv"), "bad:2 has 3 fields"),
+        (b'{"content": 3}\n', CorpusParams(format="jsonl"), "non-text values .*document 0"),
     ],
 )
 def test_bad_input_gets_a_clear_error(tmp_path, content, params, message):
@@ -128,3 +136,20 @@ def test_bad_input_gets_a_clear_error(tmp_path, content, params, message):
 def test_missing_corpus_is_a_clear_error(tmp_path):
     with pytest.raises(CorpusError, match="does not exist"):
         corpus_fingerprint(str(tmp_path / "nope.txt"), DEFAULT)
+
+
+def test_cp949_is_read_with_the_encoding_setting_which_changes_the_fingerprint(tmp_path):
+    path = tmp_path / "windows.txt"
+    path.write_bytes("영화 정말 좋다\n배우 연기\n".encode("cp949"))
+    frame = read_corpus(str(path), CorpusParams(encoding="cp949"))
+    assert frame["text"].tolist() == ["영화 정말 좋다", "배우 연기"]
+    assert CorpusParams(encoding="CP949").encoding == "cp949"  # normalised codec name
+    assert corpus_fingerprint(str(path), CorpusParams(encoding="cp949")) != corpus_fingerprint(str(path), DEFAULT)
+
+
+def test_missing_text_values_are_empty_documents_that_keep_their_ids(tmp_path):
+    path = tmp_path / "gaps.jsonl"
+    path.write_text('{"text": "좋다"}\n{"text": null}\n{"other": 1}\n{"text": "별로"}\n', encoding="utf-8")
+    frame = read_corpus(str(path), CorpusParams())
+    assert frame["doc_id"].tolist() == ["0", "1", "2", "3"]
+    assert frame["text"].tolist() == ["좋다", "", "", "별로"]

@@ -12,18 +12,10 @@ from koprep import pipeline
 from koprep.config import load_config
 from koprep.store import ArtifactStore, fingerprint
 from koprep.tokenizers import BackendUnavailable, get_tokenizer
+from tests.unit.korean_samples import REVIEWS as SAMPLE_REVIEWS
 
-REVIEWS = [
-    "아 더빙.. 진짜 짜증나네요 목소리",
-    "흠...포스터보고 초딩영화줄....오버연기조차 가볍지 않구나",
-    "너무재밓었다그래서보는것을추천한다",
-    "교도소 이야기구먼 ..솔직히 재미는 없다..평점 조정",
-    "사이몬페그의 익살스런 연기가 돋보였던 영화!스파이더맨에서 늙어보이기만 했던 커스틴 던스트가 너무나도 이뻐보였다",
-    "막 걸음마 뗀 3세부터 초등학교 1학년생인 8살용영화.ㅋㅋㅋ...별반개도 아까움.",
-    "원작의 긴장감을 제대로 살려내지못했다.",
-    "별 반개도 아깝다 욕나온다 이응경 길용우 연기생활이몇년인지..정말 발로해도 그것보단 낫겟다",
-]
-"""The first NSMC training reviews, inline so that these tests need no shared corpus."""
+REVIEWS = SAMPLE_REVIEWS[:8]
+"""Reviews written for the tests (tests/unit/korean_samples.py), so that these tests need no shared corpus."""
 
 
 def tokenize_key(backend: str, options: dict) -> str:

@@ -73,13 +73,32 @@ def test_damaged_entry_is_not_a_cache_hit(tmp_path, damage):
     assert store.lookup("clean", fp) is not None
 
 
-def test_verify_detects_same_size_corruption(tmp_path):
+def test_same_size_alteration_is_caught_by_its_mtime_and_by_verify(tmp_path):
+    """Reuse trusts a file only while its size and mtime are the ones recorded: an edit that keeps
+    the size changes the mtime, so the file is hashed and refused. An edit that also restores the
+    mtime (bit rot, `touch -r`) passes the cheap check; the full check (`verify`) still hashes it."""
     store = ArtifactStore(tmp_path)
     fp = "c" * 32
     write_entry(store, "clean", fp, b"0123456789")
-    (store.entry_path("clean", fp) / "part-00000.parquet").write_bytes(b"9876543210")
-    assert store.lookup("clean", fp) is not None  # cheap check: sizes only
+    part = store.entry_path("clean", fp) / "part-00000.parquet"
+    recorded = store.lookup("clean", fp).manifest["files"]["part-00000.parquet"]["mtime_ns"]
+    part.write_bytes(b"9876543210")
+    assert store.lookup("clean", fp) is None
+    os.utime(part, ns=(recorded, recorded))
+    assert store.lookup("clean", fp) is not None
     assert store.lookup("clean", fp, verify=True) is None
+    report = store.verify()
+    assert [p["kind"] for p in report["problems"]] == ["corrupt"]
+    assert "SHA-256" in report["problems"][0]["detail"]
+
+
+def test_moved_entry_with_new_mtimes_is_hashed_and_still_valid(tmp_path):
+    """A store copied without file times (cp -r) costs a hash per file, but stays valid."""
+    store = ArtifactStore(tmp_path)
+    write_entry(store, "clean", "9" * 32, b"0123456789")
+    part = store.entry_path("clean", "9" * 32) / "part-00000.parquet"
+    os.utime(part, ns=(1, 1))
+    assert store.lookup("clean", "9" * 32) is not None
 
 
 def test_killed_writer_leaves_store_consistent(tmp_path):

@@ -169,7 +169,9 @@ def _run_summary(client: Any, run: "FlowRun") -> dict[str, Any] | None:
     if link is not None:
         path = Path(urllib.parse.unquote(urllib.parse.urlparse(_link_target(link.data)).path))
         if path.is_file():
-            return json.loads(path.read_text(encoding="utf-8"))
+            from koprep.store import ArtifactStore
+
+            return ArtifactStore(path.parent.parent).read_run(path.stem)  # paths resolved against its store
     table = artifacts.get(STAGES_ARTIFACT)
     if table is None:
         return None

@@ -25,8 +25,9 @@ from prefect.runtime import flow_run  # noqa: E402
 
 from koprep import pipeline  # noqa: E402
 from koprep.config import PipelineConfig  # noqa: E402
+from koprep.errors import BadInputError  # noqa: E402
 from koprep.orchestration import runners  # noqa: E402
-from koprep.orchestration.parameters import BAD_INPUT_ERRORS, PreprocessParameters  # noqa: E402
+from koprep.orchestration.parameters import PreprocessParameters  # noqa: E402
 from koprep.store import ArtifactStore  # noqa: E402
 
 FLOW_NAME = "koprep-preprocess"
@@ -51,7 +52,7 @@ def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
             state.result()
         except BaseException as exc:  # noqa: BLE001 - classifying, not handling
             error = exc
-    return not isinstance(error, BAD_INPUT_ERRORS)
+    return not isinstance(error, BadInputError)
 
 
 # ---------------------------------------------------------------------------------- artifacts
@@ -223,6 +224,7 @@ def preprocess(
     store = ArtifactStore(artifacts)
     config = pipeline.with_fitted_from(store, parameters.config())
     pipeline.preflight(store, corpus, config)
+    store.sweep()  # what killed runs left behind; never a folder a live run is writing
     wanted = set(config.run.stages)
 
     with runners.open_executor(parameters.runner, parameters.dask_address, store.root, corpus) as executor:
@@ -231,7 +233,7 @@ def preprocess(
     run_id = flow_run.get_id() or uuid.uuid4().hex
     summary = {
         "run_id": str(run_id),
-        "corpus": pipeline.corpus_io.describe_location(corpus),
+        "corpus": pipeline.corpus_io.describe_source(corpus),
         "backend": config.tokenize.backend,
         "stages": {name: result.summary() for name, result in stages.items()},
     }

@@ -10,17 +10,8 @@ from typing import Any, Iterable, Mapping
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from koprep.config import ConfigError, PipelineConfig, describe_validation_error, load_config, parse_pair
-from koprep.corpus import CorpusError
-from koprep.orchestration.runners import DEFAULT_RUNNER, DaskClusterError, check_choice
-from koprep.stages.filters import StopwordsFileError
-from koprep.store import StoreError
-from koprep.tokenizers import BackendOptionError, BackendUnavailable, get_tokenizer
-
-BAD_INPUT_ERRORS: tuple[type[BaseException], ...] = (
-    ConfigError, CorpusError, BackendUnavailable, BackendOptionError, StoreError, StopwordsFileError, ValidationError,
-    DaskClusterError,
-)
-"""Failures that the same input will always reproduce; retrying them only delays the message."""
+from koprep.orchestration.runners import DEFAULT_RUNNER, check_choice
+from koprep.tokenizers import get_tokenizer
 
 
 class PreprocessParameters(BaseModel):

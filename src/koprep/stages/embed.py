@@ -21,6 +21,8 @@ from gensim.models import KeyedVectors, Word2Vec
 from gensim.models.phrases import FrozenPhrases, Phrases
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from koprep.errors import EmptyResultError
+
 VERSION = "1"
 
 
@@ -142,7 +144,7 @@ def train_word2vec(
     else:
         model.build_vocab(corpus_iterable=corpus)
     if len(model.wv) == 0:
-        raise ValueError(
+        raise EmptyResultError(
             f"word2vec vocabulary is empty: no token occurs min_count={params.min_count} times; "
             "lower min_count or give a larger corpus"
         )

@@ -28,6 +28,8 @@ import scipy.sparse as sp
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from sklearn.preprocessing import normalize
 
+from koprep.errors import EmptyResultError
+
 VERSION = "1"
 
 DocumentFrequency = int | float
@@ -312,8 +314,9 @@ def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVo
             counts.add(occ.terms, tf, _document_frequencies(occ))
     counts.merge()
     if len(counts.terms) == 0:
-        raise ValueError(
-            "empty vocabulary: the documents contain no tokens; check that the tokenize stage produced tokens"
+        raise EmptyResultError(
+            "empty vocabulary: the documents contain no tokens; check that the tokenize stage produced tokens "
+            "(a tokenizer mode, drop_tags, stopwords or min_length that removes every token)"
         )
     terms, tf, df = counts.terms, counts.tf, counts.df
     if params.binary:
@@ -324,7 +327,7 @@ def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVo
     max_doc_count = params.max_df if isinstance(params.max_df, Integral) else params.max_df * n_docs
     min_doc_count = params.min_df if isinstance(params.min_df, Integral) else params.min_df * n_docs
     if max_doc_count < min_doc_count:
-        raise ValueError(
+        raise EmptyResultError(
             f"max_df={params.max_df} corresponds to fewer documents ({max_doc_count}) than "
             f"min_df={params.min_df} ({min_doc_count}) in this corpus of {n_docs} documents; "
             "raise max_df or lower min_df"
@@ -337,7 +340,7 @@ def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVo
         top = (-tf[kept]).argsort()[: params.max_features]
         kept = kept[np.sort(top)]
     if len(kept) == 0:
-        raise ValueError(
+        raise EmptyResultError(
             f"after pruning with min_df={params.min_df}, max_df={params.max_df}, no terms remain; "
             "lower min_df or raise max_df"
         )

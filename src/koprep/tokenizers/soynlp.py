@@ -33,6 +33,7 @@ from typing import ClassVar, Iterable, Literal, Sequence
 import pandas as pd
 from pydantic import model_validator
 
+from koprep.errors import EmptyResultError
 from koprep.tokenizers.base import BackendOptionError, BackendOptions, Tagged, options_key
 
 _SENTENCE_BREAK = re.compile(r"\n|\s{2,}")
@@ -73,8 +74,14 @@ class _SoynlpBackend:
     def fit(self, texts: Sequence[str]) -> pd.DataFrame:
         sentences = split_sentences(texts)
         if not sentences:
-            raise ValueError(f"{self.name}: cannot fit on a corpus with no text; give it the cleaned documents")
+            raise EmptyResultError(f"{self.name}: cannot fit on a corpus with no text; give it the cleaned documents")
         model = self._learn(sentences)
+        if model.empty:
+            raise EmptyResultError(
+                f"{self.name} learned nothing from {len(sentences)} sentences: soynlp needs thousands of sentences "
+                "(or lower thresholds such as min_noun_frequency / min_frequency); for a small corpus use another "
+                "backend (`koprep backends`)"
+            )
         return model.sort_values("term", kind="stable", ignore_index=True)
 
     def with_model(self, model: pd.DataFrame) -> "_SoynlpBackend":
