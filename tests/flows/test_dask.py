@@ -88,6 +88,11 @@ def manifests(summary: dict) -> dict[str, dict]:
     return {name: json.loads((Path(stage["path"]) / "_manifest.json").read_text()) for name, stage in summary["stages"].items()}
 
 
+def contents(manifest: dict) -> dict[str, tuple[int, str]]:
+    """Every file of an entry by its size and SHA-256 (not its modification time)."""
+    return {name: (meta["bytes"], meta["sha256"]) for name, meta in manifest["files"].items()}
+
+
 def run_local(corpus: str, backend: str, artifacts: str) -> dict:
     from koprep.orchestration.flow import preprocess
 
@@ -127,7 +132,7 @@ def test_dask_runner_gives_the_local_runners_outputs_with_every_stage_on_a_worke
         assert remote["stages"][name]["path"].startswith(str(tmp_path / "dask-store"))
         assert remote["stages"][name]["fingerprint"] == local["stages"][name]["fingerprint"], name
         assert remote["stages"][name]["rows"] == local["stages"][name]["rows"], name
-        assert remote_files[name]["files"] == local_files[name]["files"], name  # every file's size and SHA-256
+        assert contents(remote_files[name]) == contents(local_files[name]), name
         assert remote_files[name]["files"], name
 
     # Each stage's task ran on one of the cluster's workers (a local run leaves the task stream empty).
