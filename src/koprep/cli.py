@@ -104,6 +104,16 @@ def _add_run_options(parser: argparse.ArgumentParser) -> None:
         "--workers", type=int, metavar="N",
         help="cores to tokenize on (default: every core; the same as --set run.workers=N); never changes an output",
     )
+    parser.add_argument(
+        "--runner", choices=("local", "dask"), default="local",
+        help="where the tasks run: local (this process, default) or dask (an existing Dask cluster, see --dask-address); "
+        "outputs and cache keys are the same",
+    )
+    parser.add_argument(
+        "--dask-address", metavar="tcp://HOST:PORT",
+        help="the Dask scheduler for --runner dask; its workers need this koprep and the artifact store and corpus "
+        "at the same absolute paths (a shared file system)",
+    )
 
 
 def _add_preset_option(parser: argparse.ArgumentParser) -> None:
@@ -384,11 +394,13 @@ def _run(args: argparse.Namespace) -> int:
         from koprep.progress import terminal_progress
 
         preflight(plan.store, args.corpus, plan.config)  # fails before a Prefect server is contacted or started
+        _check_runner(args, plan.store)
 
         with terminal_progress():
             summary = preprocess(
                 corpus=args.corpus, backend=args.backend, config_file=args.config_file,
                 overrides=dict(_overrides(args)), artifacts=args.artifacts, preset=args.preset,
+                runner=args.runner, dask_address=args.dask_address,
             )
     _print_summary(summary, human)
     if args.json:
@@ -401,6 +413,16 @@ def _status_of(plan, as_json: bool) -> int:
 
     print(json.dumps(plan.to_json(), ensure_ascii=False) if as_json else format_plan(plan))
     return 0
+
+
+def _check_runner(args: argparse.Namespace, store) -> None:
+    """A runner choice or Dask cluster that cannot run the tasks fails here, before Prefect starts."""
+    from koprep.orchestration import runners
+
+    runners.check_choice(args.runner, args.dask_address)
+    if args.runner == "dask":
+        runners.check_cluster(args.dask_address, store.root, runners.absolute_corpus(args.corpus),
+                              prefect_api=os.environ.get("PREFECT_API_URL"))
 
 
 def _pairs(overrides: Sequence[str]):
@@ -475,10 +497,13 @@ def _serve(args: argparse.Namespace) -> int:
     from koprep.errors import OrchestrationError
     from koprep.orchestration import client
     from koprep.orchestration.parameters import PreprocessParameters
+    from koprep.store import ArtifactStore
 
+    _check_runner(args, ArtifactStore(args.artifacts))
     parameters = PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
         overrides=dict(_overrides(args)) or None, artifacts=args.artifacts, preset=args.preset,
+        runner=args.runner, dask_address=args.dask_address,
     )
     try:
         client.serve(parameters, name=args.name, cron=args.cron, interval=args.interval, limit=args.limit)

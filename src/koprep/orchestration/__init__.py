@@ -6,6 +6,8 @@
         ↑
     client       talking to a Prefect server: serve the flow, trigger and watch deployment runs
 
+    runners      where the flow's tasks run (local, or a Dask cluster); no Prefect or Dask import
+
 `flows/preprocess.py` at the repository root is the deployment entrypoint (`prefect.yaml`); it only
 re-exports `flow.preprocess`. Nothing in this package imports `flows`.
 """

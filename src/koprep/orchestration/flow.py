@@ -26,6 +26,7 @@ from prefect.runtime import flow_run  # noqa: E402
 from koprep import pipeline  # noqa: E402
 from koprep.config import PipelineConfig  # noqa: E402
 from koprep.errors import BadInputError  # noqa: E402
+from koprep.orchestration import runners  # noqa: E402
 from koprep.orchestration.parameters import PreprocessParameters  # noqa: E402
 from koprep.plan import build_plan  # noqa: E402
 from koprep.progress import stage_progress  # noqa: E402
@@ -175,6 +176,32 @@ def word2vec_task(store: ArtifactStore, tokens: pipeline.StageResult, config: Pi
     return pipeline.word2vec_stage(store, tokens, config, on_progress=stage_progress("word2vec", "shards"))
 
 
+def run_stages(
+    executor: runners.StageExecutor, store: ArtifactStore, corpus: str | None, config: PipelineConfig, wanted: set[str]
+) -> tuple[dict[str, pipeline.StageResult], str | None]:
+    """Clean, then chargram beside tokenize, then the wanted stages after tokenize concurrently, through `executor`."""
+    corpus, config = executor.for_workers(corpus, config)
+    clean = executor.run(clean_task, store=store, corpus=corpus, config=config)
+    stages = {"clean": clean}
+    # chargram reads the cleaned text only, so it runs beside tokenization.
+    futures = {}
+    if "chargram" in wanted:
+        futures["chargram"] = executor.submit(chargram_task, store=store, clean=clean, config=config)
+    model_path = None
+    if wanted & set(pipeline.TOKEN_STAGES):
+        tokens, model_path = executor.run(tokenize_task, store=store, clean=clean, config=config)
+        stages["tokenize"] = tokens
+        for name in pipeline.VECTORIZER_STAGES:
+            if name in wanted:
+                futures[name] = executor.submit(
+                    vectorize_task.with_options(name=name), store=store, name=name, tokens=tokens, config=config
+                )
+        if "word2vec" in wanted:
+            futures["word2vec"] = executor.submit(word2vec_task, store=store, tokens=tokens, config=config)
+    stages.update({name: future.result() for name, future in futures.items()})
+    return stages, model_path
+
+
 @flow(name=FLOW_NAME, log_prints=True)
 def preprocess(
     corpus: str | None = None,
@@ -183,6 +210,8 @@ def preprocess(
     overrides: dict[str, Any] | None = None,
     artifacts: str = "artifacts",
     preset: str | None = None,
+    runner: str = runners.DEFAULT_RUNNER,
+    dask_address: str | None = None,
 ) -> dict[str, Any]:
     """Clean → tokenize → bow, ngram, tfidf, word2vec over CORPUS (default: konlpy's kolaw+kobill).
 
@@ -197,11 +226,14 @@ def preprocess(
         overrides: Dotted settings, e.g. {"ngram.min_df": 2, "tokenize.options.mode": "nouns"}.
         artifacts: Artifact store folder; stages already stored there come from the cache.
         preset: Named settings under the config file (topic, classify, search; `koprep presets`).
+        runner: Where the tasks run: local (this process) or dask (an existing Dask cluster; the
+            artifact store and the corpus must be at the same absolute paths on every worker).
+        dask_address: The Dask scheduler's address for the dask runner, e.g. tcp://10.0.0.5:8786.
     """
     parameters = PreprocessParameters.parse(
         dict(
             corpus=corpus, backend=backend, config_file=config_file, overrides=overrides, artifacts=artifacts,
-            preset=preset,
+            preset=preset, runner=runner, dask_address=dask_address,
         )
     )
     store = ArtifactStore(artifacts)
@@ -212,20 +244,8 @@ def preprocess(
     store.sweep()  # what killed runs left behind; never a folder a live run is writing
     wanted = set(config.run.stages)
 
-    clean = clean_task(store, corpus, config)
-    stages = {"clean": clean}
-    # chargram reads the cleaned text only, so it runs beside tokenization.
-    futures = {"chargram": chargram_task.submit(store, clean, config)} if "chargram" in wanted else {}
-    model_path = None
-    if wanted & set(pipeline.TOKEN_STAGES):
-        tokens, model_path = tokenize_task(store, clean, config)
-        stages["tokenize"] = tokens
-        for name in pipeline.VECTORIZER_STAGES:
-            if name in wanted:
-                futures[name] = vectorize_task.with_options(name=name).submit(store, name, tokens, config)
-        if "word2vec" in wanted:
-            futures["word2vec"] = word2vec_task.submit(store, tokens, config)
-    stages.update({name: future.result() for name, future in futures.items()})
+    with runners.open_executor(parameters.runner, parameters.dask_address, store.root, corpus) as executor:
+        stages, model_path = run_stages(executor, store, corpus, config, wanted)
 
     run_id = flow_run.get_id() or uuid.uuid4().hex
     summary = pipeline.run_summary(str(run_id), corpus, config, stages, model_path)

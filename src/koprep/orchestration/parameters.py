@@ -7,10 +7,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from koprep.config import ConfigError, PipelineConfig, describe_validation_error, load_config, parse_pair
+from koprep.orchestration.runners import DEFAULT_RUNNER, check_choice
 from koprep.tokenizers import get_tokenizer
+
 
 class PreprocessParameters(BaseModel):
     """The flow's parameters, as the Prefect UI, `koprep trigger --param` and `prefect.yaml` give them.
@@ -27,6 +29,14 @@ class PreprocessParameters(BaseModel):
     overrides: dict[str, Any] | None = None
     artifacts: str = "artifacts"
     preset: str | None = None
+    runner: str = DEFAULT_RUNNER
+    """Where the tasks run: local (this process) or dask (the cluster at `dask_address`); never enters a fingerprint."""
+    dask_address: str | None = None
+
+    @model_validator(mode="after")
+    def _runner_choice(self) -> "PreprocessParameters":
+        check_choice(self.runner, self.dask_address)
+        return self
 
     @classmethod
     def parse(cls, values: Mapping[str, Any]) -> "PreprocessParameters":

@@ -1,0 +1,239 @@
+"""Where the flow's tasks run: `local` (the default) or `dask`, an existing Dask cluster.
+
+    local  clean and tokenize run in the flow's own thread, the stages after tokenize concurrently on
+           the flow's ThreadPoolTaskRunner: all in the process that runs the flow.
+    dask   every task runs on the workers of an existing Dask cluster, submitted through prefect-dask's
+           `DaskTaskRunner(address=...)`. The tasks get the same arguments (an `ArtifactStore` whose
+           root is absolute, the `PipelineConfig`, `StageResult`s: plain picklable values) and the
+           workers read the corpus and read and write the store at the same absolute paths as the
+           flow, so the store must be shared (a network file system mounted at the same path on
+           every machine). Object storage (fsspec URLs) is not supported.
+
+The runner never enters a fingerprint or an output: it only decides which process calls the same
+stage functions. The flow goes through an executor's `run` (wait for the result) and `submit` (a
+future), so tasks added later (per-shard ones) reach the cluster the same way.
+
+The JVM (Okt) starts in a Dask worker process, never in the nanny that starts and restarts workers,
+so a nanny never forks a process that has a JVM; the worker itself forks nothing.
+
+Importing this module imports neither Prefect nor Dask: the CLI checks a runner choice before
+Prefect is loaded.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib.metadata
+import os
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Protocol
+
+from koprep.errors import BadInputError
+
+RUNNERS = ("local", "dask")
+DEFAULT_RUNNER = "local"
+CONNECT_TIMEOUT = 10.0
+"""Seconds to wait for the scheduler to answer, and for a scheduler without workers to get one."""
+
+_ADDRESS = re.compile(r"^(?:[a-z][a-z0-9+.-]*://)?[^\s/]+:\d{1,5}$")
+
+
+class DaskClusterError(BadInputError):
+    """The runner choice or the Dask cluster cannot run the flow's tasks; the message says what to fix."""
+
+
+def check_choice(runner: str, address: str | None) -> None:
+    """Refuse a runner choice that cannot work, before anything starts."""
+    if runner not in RUNNERS:
+        raise DaskClusterError(f"unknown runner {runner!r}; the runners are {', '.join(RUNNERS)}")
+    if runner == "dask":
+        if not address:
+            raise DaskClusterError(
+                "the dask runner needs the scheduler's address (--dask-address / dask_address tcp://HOST:PORT, "
+                "as `dask scheduler` prints it)"
+            )
+        if not _ADDRESS.match(address):
+            raise DaskClusterError(
+                f"dask address {address!r} is not a scheduler address; use tcp://HOST:PORT (e.g. tcp://10.0.0.5:8786)"
+            )
+    elif address:
+        raise DaskClusterError(f"dask address {address} is set but the runner is {runner!r}; choose the dask runner (--runner dask)")
+
+
+# ------------------------------------------------------------------------------- executors
+class StageExecutor(Protocol):
+    name: str
+
+    def for_workers(self, corpus: str | None, config: Any) -> tuple[str | None, Any]:
+        """The corpus location and config as the task processes must see them."""
+
+    def run(self, task: Any, /, **parameters: Any) -> Any:
+        """Run `task` with `parameters` and return its result (re-raising its error)."""
+
+    def submit(self, task: Any, /, **parameters: Any) -> Any:
+        """Start `task` with `parameters`; a future whose `.result()` returns its result."""
+
+
+class LocalExecutor:
+    """Today's behaviour: sequential stages in the flow's thread, `submit` to the flow's task runner."""
+
+    name = "local"
+
+    def for_workers(self, corpus: str | None, config: Any) -> tuple[str | None, Any]:
+        return corpus, config
+
+    def run(self, task: Any, /, **parameters: Any) -> Any:
+        return task(**parameters)
+
+    def submit(self, task: Any, /, **parameters: Any) -> Any:
+        return task.submit(**parameters)
+
+
+class DaskExecutor:
+    """Every task on the Dask cluster behind `task_runner` (a started prefect-dask DaskTaskRunner)."""
+
+    name = "dask"
+
+    def __init__(self, task_runner: Any) -> None:
+        self.task_runner = task_runner
+
+    def for_workers(self, corpus: str | None, config: Any) -> tuple[str | None, Any]:
+        # Workers have their own working folder: relative paths would name other files there.
+        # Neither path enters a fingerprint (the corpus by its bytes and file names, stopwords by the list).
+        return absolute_corpus(corpus), absolute_paths(config)
+
+    def run(self, task: Any, /, **parameters: Any) -> Any:
+        return self.submit(task, **parameters).result()
+
+    def submit(self, task: Any, /, **parameters: Any) -> Any:
+        return self.task_runner.submit(task, parameters)
+
+
+@contextlib.contextmanager
+def open_executor(runner: str, address: str | None, store_root: Path, corpus: str | None) -> Iterator[StageExecutor]:
+    """The executor for `runner`, for the length of a flow run. For `dask`, the cluster is checked
+    first (`check_cluster`), so a cluster that cannot run the tasks fails before any work."""
+    check_choice(runner, address)
+    if runner == "local":
+        yield LocalExecutor()
+        return
+    check_cluster(address, store_root, absolute_corpus(corpus), prefect_api=_prefect_api_url())
+    from prefect_dask import DaskTaskRunner
+
+    with DaskTaskRunner(address=address) as task_runner:
+        yield DaskExecutor(task_runner)
+
+
+def absolute_corpus(corpus: str | None) -> str | None:
+    return None if corpus is None else str(Path(corpus).expanduser().resolve())
+
+
+def absolute_paths(config: Any) -> Any:
+    """`config` with its file paths (the stopwords file) made absolute against this process's folder."""
+    stopwords_file = config.tokenize.stopwords_file
+    if stopwords_file is None or Path(stopwords_file).is_absolute():
+        return config
+    tokenize = config.tokenize.model_copy(update={"stopwords_file": str(Path(stopwords_file).expanduser().resolve())})
+    return config.model_copy(update={"tokenize": tokenize})
+
+
+def _prefect_api_url() -> str | None:
+    from prefect.settings import PREFECT_API_URL
+
+    return PREFECT_API_URL.value()
+
+
+# --------------------------------------------------------------------------- cluster check
+def check_cluster(
+    address: str | None,
+    store_root: Path,
+    corpus: str | None = None,
+    *,
+    prefect_api: str | None = None,
+    timeout: float | None = None,
+) -> list[str]:
+    """Check that the Dask cluster at `address` can run the flow's tasks, and return its workers'
+    addresses: the scheduler answers, it has a worker, every worker has this koprep version, reads a
+    probe file written here into the store root (so the store is shared, at the same path), can
+    write there, sees the corpus, and reaches the Prefect API the task runs report to.
+    Raises DaskClusterError saying what to fix."""
+    check_choice("dask", address)
+    timeout = CONNECT_TIMEOUT if timeout is None else timeout
+    try:
+        from distributed import Client
+    except ImportError:
+        raise DaskClusterError(
+            "--runner dask needs prefect-dask (and dask.distributed): pip install 'koprep[dask]'"
+        ) from None
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as exc:
+        raise DaskClusterError(
+            f"cannot reach the Dask scheduler at {address} ({exc}); start one with `dask scheduler` and workers "
+            f"with `dask worker {address}`, or fix --dask-address"
+        ) from None
+    with client:
+        try:
+            client.wait_for_workers(1, timeout=timeout)
+        except (OSError, TimeoutError):
+            raise DaskClusterError(
+                f"the Dask scheduler at {address} has no workers; start some with `dask worker {address}`"
+            ) from None
+        workers = sorted(client.scheduler_info(n_workers=-1)["workers"])
+        ours = importlib.metadata.version("koprep")
+        versions = client.run(importlib.metadata.version, "koprep", on_error="return")
+        wrong = {w: v for w, v in versions.items() if v != ours}
+        if wrong:
+            found = ", ".join(f"{w}: {v if isinstance(v, str) else 'not installed'}" for w, v in sorted(wrong.items()))
+            raise DaskClusterError(
+                f"the Dask workers must run koprep {ours}, as this process does ({found}); "
+                f"install it into the workers' Python"
+            )
+        store_root.mkdir(parents=True, exist_ok=True)
+        probe = store_root / f".dask-probe-{uuid.uuid4().hex}"
+        token = uuid.uuid4().hex
+        probe.write_text(token, encoding="utf-8")
+        try:
+            facts = client.run(worker_facts, str(probe), corpus, prefect_api)
+        finally:
+            probe.unlink(missing_ok=True)
+    problems = []
+    for worker, fact in sorted(facts.items()):
+        if fact["probe"] != token:
+            problems.append(f"{worker} does not see the artifact store {store_root} (mount the shared store at that path)")
+        elif not fact["store_writable"]:
+            problems.append(f"{worker} cannot write to the artifact store {store_root}")
+        if corpus is not None and not fact["corpus"]:
+            problems.append(f"{worker} does not see the corpus {corpus} (put it on the shared file system)")
+        if fact["prefect_api"]:
+            problems.append(f"{worker} cannot reach the Prefect API at {prefect_api} ({fact['prefect_api']}); "
+                            "set PREFECT_API_URL to a server every worker reaches")
+    if problems:
+        raise DaskClusterError("the Dask cluster cannot run this flow: " + "; ".join(problems))
+    return workers
+
+
+def worker_facts(probe: str, corpus: str | None, prefect_api: str | None) -> dict[str, Any]:
+    """Run on each Dask worker by `check_cluster`: what the worker sees of the shared paths and the API."""
+    import urllib.request
+
+    try:
+        seen = Path(probe).read_text(encoding="utf-8")
+    except OSError:
+        seen = None
+    api_problem = ""
+    if prefect_api:
+        try:
+            with urllib.request.urlopen(f"{prefect_api.rstrip('/')}/health", timeout=5) as response:
+                response.read()
+        except OSError as exc:
+            api_problem = str(exc)
+    return {
+        "probe": seen,
+        "store_writable": os.access(Path(probe).parent, os.W_OK),
+        "corpus": corpus is not None and Path(corpus).exists(),
+        "prefect_api": api_problem,
+        "pid": os.getpid(),
+    }
