@@ -17,13 +17,11 @@ import datetime as dt
 import html
 import importlib.util
 import io
-import os
-import uuid
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping
 
-from koprep.store import RUNS, ArtifactStore
+from koprep.store import RUNS, ArtifactStore, write_bytes_atomic
 
 REPORT_ARTIFACT = "koprep-report"
 FONT_FAMILY = "KoprepHangul"
@@ -312,14 +310,8 @@ def write_report(store: ArtifactStore, summary: Mapping[str, Any]) -> tuple[Path
     page = render_html(data).encode("utf-8")
     path = report_path(store, summary["run_id"])
     for target in (path, report_path(store, "latest")):
-        _write_atomic(target, page)
+        write_bytes_atomic(target, page)
     return path, data
-
-
-def _write_atomic(path: Path, content: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    tmp.write_bytes(content)
-    os.replace(tmp, path)
 
 
 def report_markdown(data: Mapping[str, Any], html_path: Path) -> str:

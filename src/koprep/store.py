@@ -560,10 +560,15 @@ def read_manifest(path: Path) -> dict[str, Any] | None:
 
 
 def write_json_atomic(path: Path, value: Any) -> None:
+    write_bytes_atomic(path, json.dumps(value, ensure_ascii=False, indent=2, default=_jsonable).encode("utf-8"))
+
+
+def write_bytes_atomic(path: Path, content: bytes) -> None:
+    """Readers see the old file or the new one, never a part: written beside it, synced, renamed over it."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
     try:
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(value, ensure_ascii=False, indent=2, default=_jsonable))
+        with open(tmp, "wb") as handle:
+            handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(tmp, path)
