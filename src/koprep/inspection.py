@@ -12,7 +12,6 @@ and `evaluate` reports computed from its vectors.
 from __future__ import annotations
 
 import datetime as dt
-import json
 import os
 import shutil
 import time
@@ -28,7 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from koprep.store import RUNS, ArtifactStore, Entry, StoreError, read_manifest
+from koprep.store import RUNS, ArtifactStore, Entry, RunRecord, StoreError, named_entries, read_manifest
 
 ON_DEMAND_STAGES = frozenset({"evaluate"})
 """Stages that run records never name: computed on demand from a run's outputs (`koprep evaluate`)."""
@@ -39,30 +38,8 @@ DEFAULT_GRACE_SECONDS = 3600.0
 
 
 # ------------------------------------------------------------------------------------------- runs
-@dataclass(frozen=True)
-class RunRecord:
-    run_id: str
-    path: Path
-    recorded: float
-    """When the record was written (file modification time, seconds since the epoch)."""
-    summary: dict[str, Any]
-
-
 def run_records(store: ArtifactStore) -> list[RunRecord]:
-    """Every readable run record, newest first (`runs/latest.json`, a copy of the newest, excluded)."""
-    folder = store.root / RUNS
-    if not folder.is_dir():
-        return []
-    records = []
-    for path in folder.glob("*.json"):
-        if path.name == "latest.json" or path.name.startswith("."):
-            continue
-        try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
-            records.append(RunRecord(path.stem, path, path.stat().st_mtime, summary))
-        except (OSError, ValueError):
-            continue
-    return sorted(records, key=lambda r: (r.recorded, r.run_id), reverse=True)
+    return store.run_records()
 
 
 # ---------------------------------------------------------------------------------------- entries
@@ -126,22 +103,7 @@ def _created(manifest: Mapping[str, Any], folder: Path) -> float:
 
 def _named_entries(summary: Mapping[str, Any]) -> set[tuple[str, str]]:
     """(stage, fingerprint) of every entry a run record names."""
-    named = set()
-    for stage, result in (summary.get("stages") or {}).items():
-        if result.get("fingerprint"):
-            named.add((stage, result["fingerprint"]))
-        nested = (result.get("extra") or {}).get("phrases")
-        if isinstance(nested, Mapping) and nested.get("path"):
-            named.add(_key_of_path(nested["path"]))
-    model = summary.get("model")
-    if isinstance(model, Mapping) and model.get("path"):
-        named.add(_key_of_path(model["path"]))
-    return named
-
-
-def _key_of_path(path: str) -> tuple[str, str]:
-    folder = Path(path)
-    return (folder.parent.name, folder.name)
+    return set(named_entries(summary).items())
 
 
 def _named_runs(summary: Mapping[str, Any], known: Iterable[str]) -> set[str]:

@@ -26,12 +26,11 @@ from __future__ import annotations
 import json
 import uuid
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from koprep import pipeline
 from koprep.config import PipelineConfig
-from koprep.store import ArtifactStore, StoreError, canonical_json, library_versions, read_manifest
+from koprep.store import ArtifactStore, StoreError, canonical_json, library_versions, named_entries, read_manifest
 from koprep.tokenizers import get_tokenizer
 from koprep.tokenizers.base import TrainableTokenizer
 
@@ -191,39 +190,14 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
 
 # ------------------------------------------------------------------------------ explanations
 class RunHistory:
-    """The store's run records, newest first (by file time), read once per plan."""
+    """The store's run records, newest first, read once per plan."""
 
     def __init__(self, store: ArtifactStore) -> None:
-        folder = store.root / "runs"
-        files = [p for p in folder.glob("*.json") if p.name != "latest.json"] if folder.is_dir() else []
-        files.sort(key=lambda p: (p.stat().st_mtime_ns, p.name), reverse=True)
-        self.runs: list[tuple[str, dict[str, Any]]] = []
-        for path in files:
-            try:
-                self.runs.append((path.stem, json.loads(path.read_text(encoding="utf-8"))))
-            except (OSError, ValueError):
-                continue  # a run record being written or damaged explains nothing
+        self.runs = [(record.run_id, named_entries(record.summary)) for record in store.run_records()]
 
     def recorded(self, stage: str) -> list[tuple[str, str]]:
         """(run_id, fingerprint) of every recorded entry of `stage`, newest run first."""
-        found = []
-        for run_id, run in self.runs:
-            fp = recorded_fingerprint(run, stage)
-            if fp:
-                found.append((run_id, fp))
-        return found
-
-
-def recorded_fingerprint(run: dict[str, Any], stage: str) -> str | None:
-    """The fingerprint of `stage` in a run record: the run stages are under `stages`, soynlp's
-    trained model under `model.path`, word2vec's Phrases step under its `extra.phrases`."""
-    stages = run.get("stages") or {}
-    if stage == "model":
-        path = (run.get("model") or {}).get("path")
-        return Path(path).name if path else None
-    if stage == "phrases":
-        return ((stages.get("word2vec") or {}).get("extra") or {}).get("phrases", {}).get("fingerprint")
-    return (stages.get(stage) or {}).get("fingerprint")
+        return [(run_id, named[stage]) for run_id, named in self.runs if named.get(stage)]
 
 
 def explain(

@@ -471,11 +471,53 @@ class ArtifactStore:
             raise CorruptArtifactError(f"run record {path} is not valid JSON ({exc}); `koprep verify` checks the store") from None
         return self._resolved(summary)
 
+    def run_records(self) -> list[RunRecord]:
+        """Every readable run record, newest first by when it was written (`runs/latest.json`, a copy
+        of the newest, excluded); records being written or damaged are skipped."""
+        folder = self.root / RUNS
+        records = []
+        for path in folder.glob("*.json") if folder.is_dir() else ():
+            if path.name == "latest.json" or path.name.startswith("."):
+                continue
+            try:
+                summary = json.loads(path.read_text(encoding="utf-8"))
+                written = path.stat().st_mtime
+            except (OSError, ValueError):
+                continue
+            records.append(RunRecord(path.stem, path, written, self._resolved(summary)))
+        return sorted(records, key=lambda r: (r.recorded, r.run_id), reverse=True)
+
     def _portable(self, summary: Mapping[str, Any]) -> dict[str, Any]:
         return _map_paths(summary, lambda p: self.relative(p) if Path(p).is_absolute() else p)
 
     def _resolved(self, summary: Mapping[str, Any]) -> dict[str, Any]:
         return _map_paths(summary, lambda p: p if Path(p).is_absolute() else str(self.root / p))
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    run_id: str
+    path: Path
+    recorded: float
+    """When the record was written (file modification time, seconds since the epoch)."""
+    summary: dict[str, Any]
+    """The record, with its artifact paths resolved against the store's root."""
+
+
+def named_entries(summary: Mapping[str, Any]) -> dict[str, str]:
+    """Stage → fingerprint of every entry a run record names: the run stages under `stages`,
+    soynlp's trained model under `model.path`, word2vec's Phrases step under its `extra.phrases`."""
+    named = {}
+    for stage, result in (summary.get("stages") or {}).items():
+        if result.get("fingerprint"):
+            named[stage] = result["fingerprint"]
+        phrases = (result.get("extra") or {}).get("phrases")
+        if isinstance(phrases, Mapping) and phrases.get("path"):
+            named[Path(phrases["path"]).parent.name] = Path(phrases["path"]).name
+    model = summary.get("model")
+    if isinstance(model, Mapping) and model.get("path"):
+        named[Path(model["path"]).parent.name] = Path(model["path"]).name
+    return named
 
 
 def _map_paths(summary: Mapping[str, Any], convert) -> dict[str, Any]:
