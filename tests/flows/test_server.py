@@ -237,7 +237,9 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
 
     # The Prefect artifacts of the run, as the UI shows them.
     recorded = flow_run_artifacts(first["flow_run_id"])
-    assert set(recorded) == {SUMMARY_ARTIFACT, STAGES_ARTIFACT, TOP_TERMS_ARTIFACT, VOCABULARY_ARTIFACT, RUN_JSON_ARTIFACT}
+    progress = {f"koprep-progress-{stage}" for stage in ALL_STAGES if stage != "clean"}  # koprep.progress
+    assert set(recorded) == {SUMMARY_ARTIFACT, STAGES_ARTIFACT, TOP_TERMS_ARTIFACT, VOCABULARY_ARTIFACT, RUN_JSON_ARTIFACT,
+                             "koprep-report"} | progress
     markdown = recorded[SUMMARY_ARTIFACT].data
     for name in ALL_STAGES:
         assert f"| {name} | computed | {first['stages'][name]['rows']} |" in markdown
@@ -408,13 +410,13 @@ def test_tokenize_retries_transient_failures_but_not_bad_input(api, monkeypatch,
 
     attempts: list[str] = []
 
-    def flaky(store, clean, config):
+    def flaky(store, clean, config, on_progress=None):
         attempts.append("try")
         if len(attempts) == 1:
             raise RuntimeError("JVM failed to start")
         return "tokens", None
 
-    def bad_option(store, clean, config):
+    def bad_option(store, clean, config, on_progress=None):
         attempts.append("try")
         raise BackendOptionError("invalid options for tokenizer backend 'okt'")
 
