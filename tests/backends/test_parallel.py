@@ -130,3 +130,13 @@ def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path):
     assert result.returncode == 1
     last_line = result.stderr.strip().splitlines()[-1]
     assert last_line.startswith("koprep.parallel.WorkerProcessError") and 'if __name__ == "__main__":' in last_line
+
+
+def test_the_workers_flag_is_the_run_workers_setting():
+    from koprep.cli import _workers_as_override, build_parser
+
+    args = build_parser().parse_args(["run", "corpus.txt", "--workers", "3", "--set", "run.shard_size=10"])
+    _workers_as_override(args)
+    config = load_config(overrides=args.overrides)
+    assert (config.run.workers, config.run.shard_size) == (3, 10)
+    assert load_config().run.workers is None  # every core, decided when the stage runs
