@@ -32,3 +32,9 @@ def require(path: Path) -> Path:
 def nsmc(n: int, split: str = "train") -> pd.DataFrame:
     path = require(NSMC_TRAIN if split == "train" else NSMC_TEST)
     return pd.read_csv(path, sep="\t", quoting=3, dtype=str, keep_default_na=False, nrows=n)
+
+
+def write_nsmc(path: Path, n: int, split: str = "train") -> Path:
+    """The first `n` NSMC reviews as a TSV corpus file at `path` (as koprep reads NSMC)."""
+    nsmc(n, split).to_csv(path, sep="\t", index=False, quoting=3)
+    return path

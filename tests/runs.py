@@ -24,15 +24,7 @@ def record_pipeline_run(
     for name in pipeline.VECTORIZER_STAGES:
         stages[name] = pipeline.vectorize_stage(store, name, tokens, config)
     stages["word2vec"] = pipeline.word2vec_stage(store, tokens, config)
-    summary: dict[str, Any] = {
-        "run_id": run_id,
-        "corpus": pipeline.corpus_io.describe_location(location),
-        "backend": config.tokenize.backend,
-        "stages": {name: result.summary() for name, result in stages.items()},
-    }
-    if model_path:
-        summary["model"] = {"path": model_path}
-    summary["config"] = config.model_dump(mode="json")
+    summary = pipeline.run_summary(run_id, location, config, stages, model_path)
     path = store.record_run(run_id, summary)
     if recorded_at is not None:
         os.utime(path, (recorded_at, recorded_at))

@@ -565,6 +565,8 @@ def _add_inspection_commands(commands) -> None:
     show.add_argument("stage", nargs="?", metavar="STAGE", help="one stage (clean, tokenize, bow, ngram, tfidf, word2vec, ...)")
     show.add_argument("--top", type=int, default=20, help="how many top terms / words (default 20)")
     show.add_argument("--samples", type=int, default=3, help="how many sample documents (default 3)")
+    show.add_argument("--corpus", metavar="PATH",
+                      help="the corpus the run read, for the 'before cleaning' samples (runs record only its name)")
     _add_store_options(show)
     show.set_defaults(handler=_show)
 
@@ -599,7 +601,9 @@ def _show(args: argparse.Namespace) -> int:
     from koprep.inspection import show
     from koprep.store import ArtifactStore
 
-    result = show(ArtifactStore(args.artifacts), args.run, args.stage, top=args.top, samples=args.samples)
+    result = show(
+        ArtifactStore(args.artifacts), args.run, args.stage, top=args.top, samples=args.samples, corpus=args.corpus
+    )
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0

@@ -268,11 +268,13 @@ def collect_garbage(store: ArtifactStore, plan: GcPlan) -> None:
 # ------------------------------------------------------------------------------------------- show
 def show(
     store: ArtifactStore, run: str = "latest", stage: str | None = None, *, top: int = 20, samples: int = 3,
-    neighbours: int = 5,
+    neighbours: int = 5, corpus: str | None = None,
 ) -> dict[str, Any]:
     """`koprep show`: what a run's stages hold (rows, vocabulary sizes, top terms by frequency and
     by TF-IDF, token-length distributions, sample documents before/after cleaning and tokenization,
-    word2vec neighbours). With `stage`, that stage only."""
+    word2vec neighbours). With `stage`, that stage only. `corpus` is the file or folder the run read,
+    for the "before" samples: run records hold only its name, so by default that name is looked up
+    in the current folder."""
     summary = store.read_run(run)
     stages = summary["stages"]
     if stage is not None and stage not in stages:
@@ -280,7 +282,9 @@ def show(
     details = {}
     for name in [stage] if stage else list(stages):
         entry = store.open_entry(stages[name]["path"])
-        details[name] = stage_details(store, summary, name, entry, top=top, samples=samples, neighbours=neighbours)
+        details[name] = stage_details(
+            store, summary, name, entry, top=top, samples=samples, neighbours=neighbours, corpus=corpus
+        )
     return {
         "run_id": summary["run_id"],
         "corpus": summary.get("corpus"),
@@ -291,10 +295,11 @@ def show(
 
 def stage_details(
     store: ArtifactStore, summary: Mapping[str, Any], name: str, entry: Entry, *, top: int, samples: int, neighbours: int,
+    corpus: str | None = None,
 ) -> dict[str, Any]:
     base = {"rows": int(entry.manifest.get("rows", 0)), "fingerprint": entry.fingerprint, "path": str(entry.path)}
     if name == "clean":
-        return base | clean_details(summary, entry, samples)
+        return base | clean_details(summary, entry, samples, corpus)
     if name == "tokenize":
         clean = store.open_entry(summary["stages"]["clean"]["path"]) if "clean" in summary["stages"] else None
         return base | token_details(entry, clean, top=top, samples=samples)
@@ -305,10 +310,10 @@ def stage_details(
     return base | {"extra": dict(entry.manifest.get("extra", {}))}
 
 
-def clean_details(summary: Mapping[str, Any], entry: Entry, samples: int) -> dict[str, Any]:
+def clean_details(summary: Mapping[str, Any], entry: Entry, samples: int, corpus: str | None = None) -> dict[str, Any]:
     extra = entry.manifest.get("extra", {})
     first = _first_rows(entry.path, ["doc_id", "text"], samples)
-    raw = _raw_texts(summary, first["doc_id"].tolist())
+    raw = _raw_texts(summary, entry, first["doc_id"].tolist(), corpus)
     return {
         "documents": extra.get("documents", int(entry.manifest.get("rows", 0))),
         "empty_after_clean": extra.get("empty_after_clean", 0),
@@ -329,9 +334,10 @@ def _first_rows(path: Path, columns: list[str], n: int) -> pd.DataFrame:
     return pq.ParquetFile(files[0]).read_row_group(0, columns=columns).slice(0, n).to_pandas()
 
 
-def _raw_texts(summary: Mapping[str, Any], doc_ids: list[str]) -> dict[str, str]:
-    """The corpus texts of `doc_ids` as the run read them, when the corpus is still there and still
-    cleans to what the run stored; {} otherwise (a moved or edited corpus shows no "before")."""
+def _raw_texts(summary: Mapping[str, Any], clean: Entry, doc_ids: list[str], corpus: str | None) -> dict[str, str]:
+    """The corpus texts of `doc_ids` as the run read them, when the corpus (`corpus`, else the name
+    the run recorded) is there and its bytes are still those the clean entry was made from; {}
+    otherwise (a moved or edited corpus shows no "before")."""
     from koprep import corpus as corpus_io
     from koprep.config import PipelineConfig
 
@@ -339,7 +345,10 @@ def _raw_texts(summary: Mapping[str, Any], doc_ids: list[str]) -> dict[str, str]
         return {}
     try:
         config = PipelineConfig.model_validate(summary["config"])
-        location = None if summary.get("corpus") == corpus_io.DEFAULT_CORPUS else summary.get("corpus")
+        recorded = summary.get("corpus")
+        location = corpus or (None if recorded == corpus_io.DEFAULT_CORPUS else recorded)
+        if corpus_io.corpus_fingerprint(location, config.corpus) != clean.manifest.get("inputs", {}).get("corpus"):
+            return {}
         frame = corpus_io.read_corpus(location, config.corpus)
     except Exception:  # noqa: BLE001 - any unreadable source just means no "before" column
         return {}

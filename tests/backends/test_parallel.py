@@ -133,10 +133,9 @@ def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path):
 
 
 def test_the_workers_flag_is_the_run_workers_setting():
-    from koprep.cli import _workers_as_override, build_parser
+    from koprep.cli import _overrides, build_parser
 
     args = build_parser().parse_args(["run", "corpus.txt", "--workers", "3", "--set", "run.shard_size=10"])
-    _workers_as_override(args)
-    config = load_config(overrides=args.overrides)
+    config = load_config(overrides=dict(_overrides(args)))
     assert (config.run.workers, config.run.shard_size) == (3, 10)
     assert load_config().run.workers is None  # every core, decided when the stage runs

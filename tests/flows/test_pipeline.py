@@ -16,7 +16,7 @@ import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from koprep.loaders import open_run
-from tests.helpers import CHATBOT, PETITIONS, nsmc, require
+from tests.helpers import CHATBOT, PETITIONS, nsmc, require, write_nsmc
 
 pytestmark = pytest.mark.slow  # real Prefect runs with Okt (JVM) on NSMC
 
@@ -286,7 +286,7 @@ def test_soynlp_model_is_trained_once_and_reused_on_another_corpus(tmp_path):
     """The soynlp noun model is an artifact: a second run reuses it, and another corpus can be
     tokenized with it (by run id) without training again."""
     reviews = tmp_path / "nsmc3000.tsv"
-    nsmc(3000).to_csv(reviews, sep="\t", index=False, quoting=3)
+    write_nsmc(reviews, 3000)
     artifacts = tmp_path / "artifacts"
     stages = {"run.stages": ["clean", "tokenize", "bow"]}
     first = run_flow(artifacts, reviews, "soynlp-noun", **stages)
@@ -396,7 +396,7 @@ def test_disabling_a_cleaning_step_recomputes_clean_and_everything_after_it(okt_
 @pytest.fixture(scope="module")
 def nsmc_2000(tmp_path_factory):
     path = tmp_path_factory.mktemp("nsmc2000") / "ratings.tsv"
-    nsmc(2000).to_csv(path, sep="\t", index=False, quoting=3)
+    write_nsmc(path, 2000)
     return path
 
 

@@ -18,7 +18,7 @@ from koprep import pipeline
 from koprep.config import load_config
 from koprep.plan import build_plan, differences
 from koprep.store import ArtifactStore, read_manifest
-from tests.helpers import nsmc
+from tests.helpers import write_nsmc
 
 pytestmark = pytest.mark.slow  # NSMC and a Prefect server
 
@@ -48,7 +48,7 @@ def koprep(*args, env=None, timeout=600):
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "nsmc300.tsv"
-    nsmc(300).to_csv(path, sep="\t", index=False, quoting=3)
+    write_nsmc(path, 300)
     return path
 
 
@@ -63,8 +63,8 @@ def test_the_plan_knows_every_fingerprint_the_run_then_uses(tmp_path, prefect_se
     """soynlp's trained model, word2vec's Phrases step and fitted_from vectorizers included: the plan,
     made on an empty store, names exactly the entries the run creates."""
     train, test = tmp_path / "train.tsv", tmp_path / "test.tsv"
-    nsmc(3000).to_csv(train, sep="\t", index=False, quoting=3)
-    nsmc(200, "test").to_csv(test, sep="\t", index=False, quoting=3)
+    write_nsmc(train, 3000)
+    write_nsmc(test, 200, "test")
     artifacts = tmp_path / "artifacts"
     settings = {"word2vec.phrases": True, "word2vec.phrases_min_count": 3}
     plan = plan_for(artifacts, train, "soynlp-noun", **settings)

@@ -12,7 +12,7 @@ from sklearn.linear_model import LogisticRegression
 from koprep import compare
 from koprep.cli import main
 from koprep.loaders import open_run
-from tests.helpers import nsmc
+from tests.helpers import nsmc, write_nsmc
 
 pytestmark = pytest.mark.slow  # NSMC reviews, mecab
 
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.slow  # NSMC reviews, mecab
 @pytest.fixture(scope="module")
 def labelled(tmp_path_factory):
     path = tmp_path_factory.mktemp("compare") / "nsmc600.tsv"
-    nsmc(600).to_csv(path, sep="\t", index=False, quoting=3)
+    write_nsmc(path, 600)
     return path
 
 

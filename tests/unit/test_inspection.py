@@ -18,7 +18,7 @@ from koprep import inspection
 from koprep.loaders import open_run
 from koprep.pipeline import evaluate_stage
 from koprep.store import ArtifactStore, StoreError
-from tests.helpers import W2V_EVAL, nsmc, require
+from tests.helpers import W2V_EVAL, nsmc, require, write_nsmc
 from tests.runs import record_pipeline_run
 
 FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2}
@@ -44,7 +44,7 @@ def _keys(summary) -> set[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "nsmc3000.tsv"
-    nsmc(3000).to_csv(path, sep="\t", index=False, quoting=3)
+    write_nsmc(path, 3000)
     return path
 
 
@@ -155,7 +155,7 @@ def test_gc_keeps_unused_entries_younger_than_the_grace_period(store_copy):
 def test_gc_keeps_the_run_a_kept_run_was_fitted_from(store_copy, corpus, tmp_path):
     store, runs, _ = store_copy
     other = tmp_path / "other.tsv"
-    nsmc(300, split="test").to_csv(other, sep="\t", index=False, quoting=3)
+    write_nsmc(other, 300, "test")
     applied = record_pipeline_run(store, other, "applied", overrides={**FAST_W2V, "run.fitted_from": "mid"},
                                   recorded_at=time.time())
     plan = inspection.plan_gc(store, keep_runs=1, grace_seconds=0)
@@ -197,7 +197,7 @@ def test_ls_lists_sizes_ages_and_users(three_runs):
 
 def test_show_reports_what_the_artifacts_hold(three_runs, corpus):
     root, runs, _ = three_runs
-    result = inspection.show(ArtifactStore(root), "old", top=10, samples=3)
+    result = inspection.show(ArtifactStore(root), "old", top=10, samples=3, corpus=str(corpus))
     reviews = nsmc(3000)
     tokens = pd.read_parquet(runs["old"]["stages"]["tokenize"]["path"])
     counts = Counter(t for doc in tokens["tokens"] for t in doc)
@@ -211,6 +211,9 @@ def test_show_reports_what_the_artifacts_hold(three_runs, corpus):
     clean = result["stages"]["clean"]
     assert [s["doc_id"] for s in clean["samples"]] == reviews["id"].head(3).tolist()
     assert [s["raw"] for s in clean["samples"]] == reviews["document"].head(3).tolist()
+    # The run recorded only the corpus's name, which the current folder does not hold: no "before".
+    unnamed = inspection.show(ArtifactStore(root), "old", "clean", samples=3)["stages"]["clean"]
+    assert [s["raw"] for s in unnamed["samples"]] == [None, None, None]
     # TF-IDF totals are the column sums of the stored matrix.
     tfidf = open_run(root, "old").matrix("tfidf")
     sums = tfidf.matrix.sum(axis=0).A1

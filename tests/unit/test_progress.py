@@ -10,7 +10,7 @@ import pytest
 from koprep import pipeline, progress
 from koprep.config import load_config
 from koprep.store import ArtifactStore
-from tests.helpers import nsmc
+from tests.helpers import write_nsmc
 
 
 class Recorder:
@@ -32,7 +32,7 @@ class Recorder:
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory):
     path = tmp_path_factory.mktemp("corpus") / "nsmc5000.tsv"
-    nsmc(5000).to_csv(path, sep="\t", index=False, quoting=3)
+    write_nsmc(path, 5000)
     return path
 
 
