@@ -38,10 +38,6 @@ DEFAULT_GRACE_SECONDS = 3600.0
 
 
 # ------------------------------------------------------------------------------------------- runs
-def run_records(store: ArtifactStore) -> list[RunRecord]:
-    return store.run_records()
-
-
 # ---------------------------------------------------------------------------------------- entries
 @dataclass(frozen=True)
 class StoredEntry:
@@ -152,7 +148,7 @@ def users_by_entry(records: list[RunRecord], entries: list[StoredEntry]) -> dict
 def listing(store: ArtifactStore, now: float | None = None) -> dict[str, Any]:
     """`koprep ls`: every stored entry with its size, age and the runs that use it, and the runs."""
     now = time.time() if now is None else now
-    records = run_records(store)
+    records = store.run_records()
     entries = stored_entries(store)
     users = users_by_entry(records, entries)
     return {
@@ -214,7 +210,7 @@ def plan_gc(
     if keep_runs < 0:
         raise StoreError(f"--keep-runs must be 0 or more, not {keep_runs}")
     now = time.time() if now is None else now
-    records = run_records(store)
+    records = store.run_records()
     known = {r.run_id for r in records}
     kept = {r.run_id for r in records[:keep_runs]}
     frontier = list(kept)
