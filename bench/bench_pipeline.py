@@ -12,11 +12,17 @@ norm=True)` loop (or python-mecab-ko's `MeCab().morphs` with `--backend mecab`),
 Each case is its own process, started the way a user starts it (the baseline as `python`, koprep as
 the `koprep` command against a Prefect server this bench starts, via PREFECT_API_URL), timed from
 launch to exit, with its peak memory: the process tree's summed RSS (worker processes included),
-sampled every 0.1 s. The temporary Prefect server that `koprep run` starts without PREFECT_API_URL is
-measured once, on a tiny run. Ratios are against the baseline measured in the same run.
+sampled every 0.1 s, and the CPU seconds (user + system) of the process and all it waited for. The
+temporary Prefect server that `koprep run` starts without PREFECT_API_URL is measured once, on a tiny
+run. Ratios are against the baseline measured in the same run.
+
+The reviews are NSMC's train file (150,000) followed by its test file (50,000; ids are unique across
+both), so `--docs 200000` is all of NSMC. When fewer than `--docs` + 1% reviews exist, the append
+case has nothing to append and is left out.
 
     .venv/bin/python bench/bench_pipeline.py --docs 20000 --backend okt
     .venv/bin/python bench/bench_pipeline.py --docs 50000 --backend mecab
+    .venv/bin/python bench/bench_pipeline.py --docs 200000 --backend mecab --cases cold
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -40,7 +47,10 @@ import pandas as pd
 import psutil
 
 REPO = Path(__file__).resolve().parents[1]
-CORPUS = REPO.parent / "shared" / "corpora" / "nsmc" / "ratings_train.txt"
+NSMC = REPO.parent / "shared" / "corpora" / "nsmc"
+CORPORA = (NSMC / "ratings_train.txt", NSMC / "ratings_test.txt")
+"""Read in this order: reviews beyond the train file's 150,000 come from the test file."""
+CASES = ("cold", "again", "append", "edit", "server")
 BIN = Path(sys.executable).parent
 W2V = {"vector_size": 100, "window": 5, "min_count": 2, "epochs": 5, "seed": 1, "workers": 1, "sg": 0}
 EDITED_REVIEWS = 10
@@ -83,8 +93,15 @@ def baseline(corpus: Path, backend: str) -> dict[str, float]:
 
 
 # ------------------------------------------------------------------------------- measuring
+def _children_cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def measured(command: list[str], env: dict[str, str] | None = None) -> dict:
-    """Run `command`; wall seconds from launch to exit, and the peak summed RSS of its process tree."""
+    """Run `command`; wall seconds from launch to exit, the peak summed RSS of its process tree, and
+    its CPU seconds (the process's and its waited-for children's: worker processes included)."""
+    cpu_before = _children_cpu_seconds()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     peak = 0
@@ -111,11 +128,12 @@ def measured(command: list[str], env: dict[str, str] | None = None) -> dict:
     sampler.start()
     stdout, stderr = process.communicate()
     seconds = time.perf_counter() - started
+    cpu_seconds = _children_cpu_seconds() - cpu_before
     done.set()
     sampler.join()
     if process.returncode != 0:
         raise SystemExit(f"{' '.join(command)} failed ({process.returncode}):\n{stderr[-4000:]}")
-    return {"seconds": seconds, "peak_mib": peak / 2**20, "stdout": stdout}
+    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "peak_mib": peak / 2**20, "stdout": stdout}
 
 
 def koprep_run(corpus: Path, artifacts: Path, backend: str, env: dict[str, str]) -> dict:
@@ -181,21 +199,42 @@ def edited(frame: pd.DataFrame, count: int) -> pd.DataFrame:
     return frame
 
 
+def read_reviews(count: int) -> pd.DataFrame:
+    """The first `count` NSMC reviews: the train file's, then the test file's."""
+    frames = []
+    for path in CORPORA:
+        wanted = count - sum(map(len, frames))
+        if wanted <= 0:
+            break
+        frames.append(pd.read_csv(path, sep="\t", quoting=3, dtype=str, keep_default_na=False, nrows=wanted))
+    return pd.concat(frames, ignore_index=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--docs", type=int, default=50_000, help="NSMC reviews (default 50,000)")
+    parser.add_argument("--docs", type=int, default=50_000,
+                        help="NSMC reviews (default 50,000; up to 200,000: train, then test)")
     parser.add_argument("--backend", choices=["okt", "mecab"], default="okt")
+    parser.add_argument("--cases", default=",".join(CASES),
+                        help=f"koprep cases to run, comma-separated (default {','.join(CASES)}); "
+                             "again/append/edit follow a cold run, which always runs; server is the "
+                             "temporary Prefect server's cost")
     parser.add_argument("--baseline-only", metavar="TSV", help=argparse.SUPPRESS)  # the baseline's own process
     args = parser.parse_args()
     if args.baseline_only:
         print(json.dumps(baseline(Path(args.baseline_only), args.backend)))
         return
 
+    wanted_cases = {case.strip() for case in args.cases.split(",") if case.strip()}
+    if wanted_cases - set(CASES):
+        parser.error(f"--cases: unknown {', '.join(sorted(wanted_cases - set(CASES)))}; choose from {', '.join(CASES)}")
     appended_docs = max(1, args.docs // 100)
-    reviews = pd.read_csv(CORPUS, sep="\t", quoting=3, dtype=str, keep_default_na=False,
-                          nrows=args.docs + appended_docs)
-    if len(reviews) < args.docs + appended_docs:
-        raise SystemExit(f"{CORPUS} has only {len(reviews)} reviews")
+    reviews = read_reviews(args.docs + appended_docs)
+    if len(reviews) < args.docs:
+        raise SystemExit(f"NSMC has only {len(reviews)} reviews ({', '.join(map(str, CORPORA))})")
+    if len(reviews) < args.docs + appended_docs and "append" in wanted_cases:
+        print(f"only {len(reviews)} reviews: nothing left to append, the append case is left out", file=sys.stderr)
+        wanted_cases.discard("append")
     tmp = Path(tempfile.mkdtemp(prefix="bench-pipeline-"))
     server = None
     try:
@@ -208,17 +247,21 @@ def main() -> None:
         steps = json.loads(base["stdout"].strip().splitlines()[-1])
         artifacts = tmp / "artifacts"
         cases = {"cold": koprep_run(corpus, artifacts, args.backend, env)}
-        cases["again (no-op)"] = koprep_run(corpus, artifacts, args.backend, env)
-        write_tsv(reviews, corpus)
-        cases[f"append 1% (+{appended_docs})"] = koprep_run(corpus, artifacts, args.backend, env)
-        write_tsv(edited(reviews, EDITED_REVIEWS), corpus)
-        cases[f"edit {EDITED_REVIEWS} reviews"] = koprep_run(corpus, artifacts, args.backend, env)
+        if "again" in wanted_cases:
+            cases["again (no-op)"] = koprep_run(corpus, artifacts, args.backend, env)
+        if "append" in wanted_cases:
+            write_tsv(reviews, corpus)
+            cases[f"append 1% (+{appended_docs})"] = koprep_run(corpus, artifacts, args.backend, env)
+        if "edit" in wanted_cases:
+            write_tsv(edited(reviews if "append" in wanted_cases else reviews.head(args.docs), EDITED_REVIEWS), corpus)
+            cases[f"edit {EDITED_REVIEWS} reviews"] = koprep_run(corpus, artifacts, args.backend, env)
 
-        small = tmp / "small.tsv"
-        write_tsv(reviews.head(1000), small)
-        no_server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
-        with_server = koprep_run(small, tmp / "small-a", "whitespace", env)
-        temporary = koprep_run(small, tmp / "small-b", "whitespace", no_server_env)
+        if "server" in wanted_cases:
+            small = tmp / "small.tsv"
+            write_tsv(reviews.head(1000), small)
+            no_server_env = {k: v for k, v in env.items() if k != "PREFECT_API_URL"}
+            with_server = koprep_run(small, tmp / "small-a", "whitespace", env)
+            temporary = koprep_run(small, tmp / "small-b", "whitespace", no_server_env)
     finally:
         if server is not None:
             stop(server)
@@ -228,14 +271,19 @@ def main() -> None:
           f"(usable: {len(os.sched_getaffinity(0)) if hasattr(os, 'sched_getaffinity') else os.cpu_count()})   "
           f"load average at the end: {os.getloadavg()[0]:.1f}")
     print("hand-written, inside its process: " + ", ".join(f"{k} {v:.1f}s" for k, v in steps.items()))
-    print(f"{'case':<24} {'seconds':>8} {'ratio':>7} {'peak MiB':>9} {'ratio':>6}   stages computed (s)")
-    print(f"{'hand-written':<24} {base['seconds']:>8.1f} {1:>7.3f} {base['peak_mib']:>9.0f} {1:>6.2f}")
+    print(f"{'case':<24} {'seconds':>8} {'ratio':>7} {'CPU s':>7} {'ratio':>6} {'peak MiB':>9} {'ratio':>6}"
+          "   stages computed (s)")
+    print(f"{'hand-written':<24} {base['seconds']:>8.1f} {1:>7.3f} {base['cpu_seconds']:>7.1f} {1:>6.2f} "
+          f"{base['peak_mib']:>9.0f} {1:>6.2f}")
     for name, case in cases.items():
         computed = ", ".join(f"{stage} {s:.1f}" for stage, (cached, s) in case["stages"].items() if not cached) or "none"
         print(f"{'koprep ' + name:<24} {case['seconds']:>8.1f} {case['seconds'] / base['seconds']:>7.3f} "
+              f"{case['cpu_seconds']:>7.1f} {case['cpu_seconds'] / base['cpu_seconds']:>6.2f} "
               f"{case['peak_mib']:>9.0f} {case['peak_mib'] / base['peak_mib']:>6.2f}   {computed}")
-    print(f"temporary Prefect server (no PREFECT_API_URL), 1,000 reviews, whitespace: {temporary['seconds']:.1f}s "
-          f"vs {with_server['seconds']:.1f}s against the running server: +{temporary['seconds'] - with_server['seconds']:.1f}s")
+    if "server" in wanted_cases:
+        print(f"temporary Prefect server (no PREFECT_API_URL), 1,000 reviews, whitespace: {temporary['seconds']:.1f}s "
+              f"vs {with_server['seconds']:.1f}s against the running server: "
+              f"+{temporary['seconds'] - with_server['seconds']:.1f}s")
 
 
 if __name__ == "__main__":

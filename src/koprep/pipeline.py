@@ -588,7 +588,10 @@ def _vectorize(
         counter = ProgressCounter(on_progress, passes * len(part_files(upstream_result.path)))
         shards = shard_reader(upstream_result.path, counter)
         if fitted_entry is None:
-            fitted = vectorize_logic.fit_vocabulary(shards.documents(), params)
+            # Fitted on these very shards: the transform maps each shard's terms by the fit's own
+            # integer maps, without building or looking up n-gram strings a second time.
+            shardwise = vectorize_logic.fit_shards(shards.documents(), params)
+            fitted = shardwise.vocabulary
         else:
             table = pd.read_parquet(fitted_entry.file("vocabulary.parquet"))
             fitted = vectorize_logic.FittedVocabulary(table, fitted_entry.manifest["extra"]["fitted_documents"], params)
@@ -597,8 +600,11 @@ def _vectorize(
         doc_ids: list[str] = []
         writer = None
         try:
-            for shard_ids, shard_documents in shards:
-                matrix = vectorize_logic.transform(shard_documents, fitted, params)
+            for index, (shard_ids, shard_documents) in enumerate(shards):
+                if fitted_entry is None:
+                    matrix = shardwise.transform_shard(index, shard_documents)
+                else:
+                    matrix = vectorize_logic.transform(shard_documents, fitted, params)
                 long = arrow_table(vectorize_logic.to_long(matrix, shard_ids))
                 if writer is None:
                     writer = pq.ParquetWriter(pending.path / "matrix.parquet", long.schema)

@@ -173,11 +173,12 @@ class _Occurrences:
 
     n_docs: int
     doc: np.ndarray  # int64, row of the document each occurrence belongs to
-    term: np.ndarray  # int64, index into `terms`
-    terms: np.ndarray  # object array of distinct n-gram strings, joined with " "
+    term: np.ndarray  # int64, local term id: an index into `terms`
+    n_terms: int
+    terms: pa.Array | None  # the distinct n-gram strings, joined with " " (None when not asked for)
 
 
-def _encode_lists(docs: Iterable[Sequence[str]]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _encode_lists(docs: Iterable[Sequence[str]]) -> tuple[np.ndarray, pa.Array, np.ndarray]:
     """(token codes, distinct tokens, document lengths) of Python token lists."""
     lengths: list[int] = []
     flat: list[str] = []
@@ -193,26 +194,38 @@ def _encode_lists(docs: Iterable[Sequence[str]]) -> tuple[np.ndarray, np.ndarray
     codes, uniques = pd.factorize(np.asarray(flat, dtype=object), use_na_sentinel=True)
     if (codes < 0).any():
         raise TypeError("tokens must be strings; found None or NaN among the tokens")
-    return codes, np.asarray(uniques, dtype=object), np.asarray(lengths, dtype=np.int64)
+    try:
+        distinct = pa.array(np.asarray(uniques, dtype=object), pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        raise TypeError("tokens must be strings") from None
+    return codes, distinct, np.asarray(lengths, dtype=np.int64)
 
 
-def _encode_arrow(docs: pa.ListArray | pa.LargeListArray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The same from an Arrow list<string> array, encoded in Arrow: only the distinct tokens
-    become Python strings (a Parquet tokens column never has to be decoded to lists)."""
+def _encode_arrow(docs: pa.ListArray | pa.LargeListArray) -> tuple[np.ndarray, pa.Array, np.ndarray]:
+    """The same from an Arrow list<string> array, encoded in Arrow: no token becomes a Python
+    string (a Parquet tokens column never has to be decoded to lists)."""
     flat = docs.flatten()
     if flat.null_count:
         raise TypeError("tokens must be strings; found nulls among the tokens")
     encoded = pc.dictionary_encode(flat)
     lengths = np.diff(docs.offsets.to_numpy()).astype(np.int64, copy=False)
-    return encoded.indices.to_numpy(), encoded.dictionary.to_numpy(zero_copy_only=False), lengths
+    return encoded.indices.to_numpy(), encoded.dictionary, lengths
 
 
-def _ngram_occurrences(docs: Documents, ngram_range: tuple[int, int]) -> _Occurrences:
+def _ngram_occurrences(docs: Documents, ngram_range: tuple[int, int], strings: bool = True) -> _Occurrences:
+    """The n-gram occurrences of `docs`. Local term ids depend only on `docs` and `ngram_range`
+    (not on `strings`), so a second call on the same documents numbers the terms the same way:
+    the fit keeps each shard's local id → term id map and the transform reuses it without strings."""
     codes, uniques, doc_lengths = _encode_arrow(docs) if isinstance(docs, _ARROW_LISTS) else _encode_lists(docs)
     n_docs = len(doc_lengths)
     empty = np.empty(0, dtype=np.int64)
     if len(codes) == 0:
-        return _Occurrences(n_docs, empty, empty, np.empty(0, dtype=object))
+        return _Occurrences(n_docs, empty, empty, 0, pa.array([], pa.string()) if strings else None)
+    # A token containing a space makes different n-grams give the same string (("a b", "c") and
+    # ("a", "b c"), or the unigram "a b" and the bigram a+b); scikit-learn counts them as one
+    # feature, so such batches merge terms by their strings. Without such tokens every string is distinct.
+    merge_by_string = pc.any(pc.match_substring(uniques, " ")).as_py() or False
+    strings = strings or merge_by_string
 
     codes = codes.astype(np.int64, copy=False)
     n_tokens = len(codes)
@@ -224,7 +237,7 @@ def _ngram_occurrences(docs: Documents, ngram_range: tuple[int, int]) -> _Occurr
     min_n, max_n = ngram_range
     level_docs: list[np.ndarray] = []
     level_ids: list[np.ndarray] = []
-    level_strings: list[np.ndarray] = []
+    level_strings: list[pa.Array] = []
     n_distinct_so_far = 0
     prefix_ids = codes  # id of the (n-1)-gram starting at each position (valid where remaining >= n-1)
     for n in range(1, max_n + 1):
@@ -244,37 +257,37 @@ def _ngram_occurrences(docs: Documents, ngram_range: tuple[int, int]) -> _Occurr
             ids_at_starts = ids[starts]
             level_docs.append(doc_of_token[starts])
             level_ids.append(ids_at_starts + n_distinct_so_far)
-            level_strings.append(_ngram_strings(uniques, codes, starts, ids_at_starts, n, n_distinct))
+            if strings:
+                level_strings.append(_ngram_strings(uniques, codes, starts, ids_at_starts, n, n_distinct))
             n_distinct_so_far += n_distinct
         prefix_ids = ids
 
     if not level_docs:
-        return _Occurrences(n_docs, empty, empty, np.empty(0, dtype=object))
-    doc, term, terms = np.concatenate(level_docs), np.concatenate(level_ids), np.concatenate(level_strings)
-    if " " in "".join(uniques):
-        # A token containing a space makes different n-grams give the same string (("a b", "c") and
-        # ("a", "b c"), or the unigram "a b" and the bigram a+b); scikit-learn counts them as one
-        # feature, so merge by string. Without such tokens every string is distinct already.
-        string_ids, terms = pd.factorize(terms)
-        term = string_ids.astype(np.int64, copy=False)[term]
-        terms = np.asarray(terms, dtype=object)
-    return _Occurrences(n_docs, doc, term, terms)
+        return _Occurrences(n_docs, empty, empty, 0, pa.array([], pa.string()) if strings else None)
+    doc, term = np.concatenate(level_docs), np.concatenate(level_ids)
+    terms = pa.concat_arrays([level.cast(pa.string()) for level in level_strings]) if strings else None
+    if merge_by_string:
+        encoded = pc.dictionary_encode(terms)
+        term = encoded.indices.to_numpy().astype(np.int64, copy=False)[term]
+        terms = encoded.dictionary
+        n_distinct_so_far = len(terms)
+    return _Occurrences(n_docs, doc, term, n_distinct_so_far, terms)
 
 
 def _ngram_strings(
-    uniques: np.ndarray, codes: np.ndarray, starts: np.ndarray, ids_at_starts: np.ndarray, n: int, n_distinct: int
-) -> np.ndarray:
-    """The " "-joined string of every distinct n-gram, built once from its first occurrence."""
+    uniques: pa.Array, codes: np.ndarray, starts: np.ndarray, ids_at_starts: np.ndarray, n: int, n_distinct: int
+) -> pa.Array:
+    """The " "-joined string of every distinct n-gram, built once (in Arrow) from its first occurrence."""
     if n == 1:
         return uniques
     first_start = np.empty(n_distinct, dtype=np.int64)
     first_start[ids_at_starts[::-1]] = starts[::-1]
-    parts = [uniques[codes[first_start + k]] for k in range(n)]
-    return np.fromiter(map(" ".join, zip(*parts)), dtype=object, count=n_distinct)
+    parts = [uniques.take(pa.array(codes[first_start + k])) for k in range(n)]
+    return pc.binary_join_element_wise(*parts, " ")
 
 
 def _document_frequencies(occ: _Occurrences) -> np.ndarray:
-    n_terms = len(occ.terms)
+    n_terms = occ.n_terms
     doc_term = pd.unique(occ.doc * n_terms + occ.term)
     return np.bincount(doc_term % n_terms, minlength=n_terms).astype(np.int64, copy=False)
 
@@ -284,24 +297,30 @@ def _document_frequencies(occ: _Occurrences) -> np.ndarray:
 
 
 class _TermCounts:
-    """Global term -> (total count, document frequency), merged from per-shard tables.
+    """Global term -> (total count, document frequency), merged from per-shard tables, in order of
+    first appearance; it also remembers where each shard's local terms went (`shard_codes`).
 
-    Shard tables are buffered and merged in one vectorized factorize once the buffer is as large
-    as the merged table (at least `_MIN_MERGE_ROWS`), so memory stays within a small multiple of
-    the number of distinct terms and the merge cost per shard stays proportional to the shard.
+    Shard tables are buffered and merged in one Arrow hash pass once the buffer is as large as the
+    merged table (at least `_MIN_MERGE_ROWS`), so memory stays within a small multiple of the number
+    of distinct terms and the merge cost per shard stays proportional to the shard. The merged terms
+    are distinct and come first in each merge, so they keep their codes: a shard's codes, once
+    known, never change.
     """
 
     _MIN_MERGE_ROWS = 1 << 18
 
     def __init__(self) -> None:
-        self.terms = np.empty(0, dtype=object)
+        self.terms: pa.Array = pa.array([], pa.large_string())
         self.tf = np.empty(0, dtype=np.int64)
         self.df = np.empty(0, dtype=np.int64)
-        self._pending: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self.shard_codes: list[np.ndarray] = []
+        """Per added shard: its local term id → code in `terms` (complete after `merge`)."""
+        self._pending: list[tuple[int, pa.Array, np.ndarray, np.ndarray]] = []
         self._pending_rows = 0
 
-    def add(self, terms: np.ndarray, tf: np.ndarray, df: np.ndarray) -> None:
-        self._pending.append((terms, tf, df))
+    def add(self, terms: pa.Array, tf: np.ndarray, df: np.ndarray) -> None:
+        self.shard_codes.append(np.empty(0, dtype=np.int32))
+        self._pending.append((len(self.shard_codes) - 1, terms, tf, df))
         self._pending_rows += len(terms)
         if self._pending_rows >= max(len(self.terms), self._MIN_MERGE_ROWS):
             self.merge()
@@ -309,18 +328,54 @@ class _TermCounts:
     def merge(self) -> None:
         if not self._pending:
             return
-        tables = [(self.terms, self.tf, self.df), *self._pending]
-        codes, terms = pd.factorize(np.concatenate([t[0] for t in tables]))
-        self.tf = _sum_by_code(codes, np.concatenate([t[1] for t in tables]), len(terms))
-        self.df = _sum_by_code(codes, np.concatenate([t[2] for t in tables]), len(terms))
-        self.terms = np.asarray(terms, dtype=object)
+        merged = len(self.terms)
+        chunks = [self.terms, *(terms.cast(pa.large_string()) for _, terms, _, _ in self._pending)]
+        encoded = pc.dictionary_encode(pa.concat_arrays(chunks))
+        codes = encoded.indices.to_numpy()
+        self.terms = encoded.dictionary
+        n_terms = len(self.terms)
+        tf = np.zeros(n_terms, dtype=np.int64)
+        df = np.zeros(n_terms, dtype=np.int64)
+        tf[:merged], df[:merged] = self.tf, self.df
+        offset = merged
+        for shard, terms, shard_tf, shard_df in self._pending:
+            shard_codes = codes[offset : offset + len(terms)].astype(np.int32, copy=False)
+            offset += len(terms)
+            # A shard's terms are distinct, so each code occurs once per shard: no duplicates to add up.
+            tf[shard_codes] += shard_tf
+            df[shard_codes] += shard_df
+            self.shard_codes[shard] = shard_codes
+        self.tf, self.df = tf, df
         self._pending, self._pending_rows = [], 0
 
 
-def _sum_by_code(codes: np.ndarray, values: np.ndarray, n_codes: int) -> np.ndarray:
-    sums = np.zeros(n_codes, dtype=np.int64)
-    np.add.at(sums, codes, values)
-    return sums
+@dataclass(frozen=True)
+class ShardwiseFit:
+    """A vocabulary fitted on shards, with what transforming those very shards needs: for each
+    shard, its local term ids' columns in the vocabulary (-1 for pruned terms), so `transform_shard`
+    maps occurrences to columns by integer lookups, without building or hashing any n-gram string."""
+
+    vocabulary: FittedVocabulary
+    shard_columns: list[np.ndarray]
+
+    def transform_shard(self, index: int, docs: Documents) -> sp.csr_matrix:
+        """The document-term matrix of shard `index`, which must be the documents fitted as that
+        shard; equal to `transform(docs, self.vocabulary, params)`."""
+        params = self.vocabulary.params
+        if isinstance(params, ChargramParams):
+            docs, params = char_ngrams(docs, params), params.term_params()
+        occ = _ngram_occurrences(docs, params.ngram_range, strings=False)
+        columns = self.shard_columns[index]
+        if occ.n_terms != len(columns):
+            raise ValueError(f"shard {index} is not the one fitted: {occ.n_terms} terms, {len(columns)} were fitted")
+        n_terms = len(self.vocabulary.table)
+        column = columns[occ.term]
+        known = column >= 0
+        counts = sp.csr_matrix(
+            (np.ones(int(known.sum()), dtype=np.int64), (occ.doc[known], column[known])), shape=(occ.n_docs, n_terms),
+        )
+        counts.sum_duplicates()
+        return _weighted(counts, self.vocabulary.table, params)
 
 
 def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVocabulary:
@@ -335,17 +390,25 @@ def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVo
     n-gram seen so far with its counts (pruning needs global counts, as in Spark), so memory
     follows the number of distinct n-grams, not the number of documents.
     """
+    return fit_shards(shards, params).vocabulary
+
+
+def fit_shards(shards: Iterable[Documents], params: CountParams) -> ShardwiseFit:
+    """`fit_vocabulary`, keeping for each shard where its terms went, so that the same shards can
+    then be transformed (`ShardwiseFit.transform_shard`) without looking any n-gram string up.
+    Besides the vocabulary this keeps one int32 per distinct term of each shard."""
     if isinstance(params, ChargramParams):
-        fitted = fit_vocabulary((char_ngrams(texts, params) for texts in shards), params.term_params())
-        return FittedVocabulary(fitted.table, fitted.n_docs, params)
+        fitted = fit_shards((char_ngrams(texts, params) for texts in shards), params.term_params())
+        return ShardwiseFit(
+            FittedVocabulary(fitted.vocabulary.table, fitted.vocabulary.n_docs, params), fitted.shard_columns
+        )
     counts = _TermCounts()
     n_docs = 0
     for shard in shards:
         occ = _ngram_occurrences(shard, params.ngram_range)
         n_docs += occ.n_docs
-        if len(occ.terms):
-            tf = np.bincount(occ.term, minlength=len(occ.terms)).astype(np.int64, copy=False)
-            counts.add(occ.terms, tf, _document_frequencies(occ))
+        tf = np.bincount(occ.term, minlength=occ.n_terms).astype(np.int64, copy=False)
+        counts.add(occ.terms, tf, _document_frequencies(occ))
     counts.merge()
     if len(counts.terms) == 0:
         raise EmptyResultError(
@@ -367,8 +430,9 @@ def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVo
             "raise max_df or lower min_df"
         )
     kept = np.flatnonzero((df <= max_doc_count) & (df >= min_doc_count))
-    # Sorting only the kept terms gives the same order as sorting all and then masking.
-    kept = kept[terms[kept].argsort()]
+    # Sorting only the kept terms gives the same order as sorting all and then masking. Arrow
+    # compares UTF-8 bytes, which orders strings as Python (and scikit-learn's sorted()) does: by code point.
+    kept = kept[pc.sort_indices(terms.take(pa.array(kept))).to_numpy()]
     if params.max_features is not None and len(kept) > params.max_features:
         # Exactly scikit-learn's selection (same array, same argsort), so ties break the same way.
         top = (-tf[kept]).argsort()[: params.max_features]
@@ -382,13 +446,18 @@ def fit_vocabulary(shards: Iterable[Documents], params: CountParams) -> FittedVo
     table = pd.DataFrame(
         {
             "term_id": np.arange(len(kept), dtype=np.int32),
-            "term": pd.array(terms[kept], dtype="string"),
+            "term": pd.array(terms.take(pa.array(kept)), dtype="string"),
             "df": df[kept],
         }
     )
     if isinstance(params, TfidfParams) and params.use_idf:
         table["idf"] = _idf(df[kept], n_docs, params.smooth_idf)
-    return FittedVocabulary(table=table, n_docs=n_docs, params=params)
+    column_of_code = np.full(len(terms), -1, dtype=np.int32)
+    column_of_code[kept] = np.arange(len(kept), dtype=np.int32)
+    return ShardwiseFit(
+        FittedVocabulary(table=table, n_docs=n_docs, params=params),
+        [column_of_code[codes] for codes in counts.shard_codes],
+    )
 
 
 def _idf(df: np.ndarray, n_docs: int, smooth_idf: bool) -> np.ndarray:
@@ -432,6 +501,12 @@ def transform(docs: Documents, vocabulary: FittedVocabulary | pd.DataFrame, para
         counts = sp.vstack(blocks, format="csr", dtype=np.int64)
     else:
         counts = sp.csr_matrix((0, n_terms), dtype=np.int64)
+    return _weighted(counts, table, params)
+
+
+def _weighted(counts: sp.csr_matrix, table: pd.DataFrame, params: CountParams) -> sp.csr_matrix:
+    """Counts as the vectorizer gives them: 0/1 for `binary`, and TF-IDF weights for `TfidfParams`."""
+    use_idf = isinstance(params, TfidfParams) and params.use_idf
     if params.binary:
         counts.data.fill(1)
     if not isinstance(params, TfidfParams):
@@ -475,7 +550,8 @@ def _count_block(
     chunk: Documents, term_index: dict[str, int], n_terms: int, ngram_range: tuple[int, int]
 ) -> sp.csr_matrix:
     occ = _ngram_occurrences(chunk, ngram_range)
-    local_to_global = np.fromiter(map(term_index.get, occ.terms, repeat(-1)), dtype=np.int64, count=len(occ.terms))
+    terms = occ.terms.to_numpy(zero_copy_only=False)
+    local_to_global = np.fromiter(map(term_index.get, terms, repeat(-1)), dtype=np.int64, count=len(terms))
     column = local_to_global[occ.term]
     known = column >= 0
     block = sp.csr_matrix(
