@@ -13,8 +13,11 @@ from pydantic import ValidationError
 from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from koprep.stages import vectorize
-from koprep.stages.vectorize import CountParams, TfidfParams, fit_vocabulary, from_long, to_long, transform
+from koprep.stages.vectorize import (
+    ChargramParams, CountParams, TfidfParams, fit_shards, fit_vocabulary, from_long, to_long, transform,
+)
 from tests.helpers import nsmc
+from tests.unit.korean_samples import law_documents
 
 
 def _whitespace(text: str) -> list[str]:
@@ -171,6 +174,64 @@ def test_transform_of_unseen_documents_equals_sklearn_transform(reviews, params)
     _assert_same_matrix(transform(unseen, fitted, params), reference.transform(unseen), params)
     # A stored vocabulary table (no FittedVocabulary wrapper) works the same.
     _assert_same_matrix(transform(iter(unseen), fitted.table, params), reference.transform(unseen), params)
+
+
+def _shardwise_matrix(shards: list, params: CountParams) -> tuple[vectorize.ShardwiseFit, sp.csr_matrix]:
+    """What the pipeline's vectorizer stages do: fit on the shards, then transform each fitted shard
+    by the fit's own maps."""
+    fitted = fit_shards(shards, params)
+    return fitted, sp.vstack([fitted.transform_shard(i, shard) for i, shard in enumerate(shards)], format="csr")
+
+
+@pytest.mark.slow  # NSMC reviews
+@pytest.mark.parametrize("form", list(SHARD_FORMS))
+@pytest.mark.parametrize("tokenizer", list(TOKENIZERS))
+@pytest.mark.parametrize("params", PARAMS, ids=repr)
+def test_shardwise_fit_and_transform_equal_sklearn(reviews, tokenizer, params, form):
+    docs = _docs(reviews, tokenizer)
+    shards = SHARD_FORMS[form](_shards(docs, [900, 1100, 700, 1]))
+    reference = _sklearn(params)
+    try:
+        expected = reference.fit_transform(docs)
+    except ValueError:
+        with pytest.raises(ValueError, match="no terms remain"):
+            fit_shards(shards, params)
+        return
+    fitted, matrix = _shardwise_matrix(shards, params)
+    assert fitted.vocabulary.table["term"].tolist() == reference.get_feature_names_out().tolist()
+    _assert_same_matrix(matrix, expected, params)
+    # The very matrix `transform` gives with the vocabulary alone (string lookups), to the last bit.
+    for index, shard in enumerate(shards):
+        ours, by_strings = fitted.transform_shard(index, shard), transform(shard, fitted.vocabulary, params)
+        assert ours.dtype == by_strings.dtype and (ours != by_strings).nnz == 0
+
+
+@pytest.mark.parametrize("tokenizer", ["whitespace", "spaced_pairs"])
+@pytest.mark.parametrize("params", [PARAMS[1], PARAMS[4], PARAMS[7], PARAMS[8]], ids=repr)
+def test_shardwise_fit_and_transform_equal_sklearn_on_law_texts(tokenizer, params):
+    docs = _docs(list(law_documents()), tokenizer)
+    expected = _sklearn(params).fit_transform(docs)
+    for as_form in SHARD_FORMS.values():
+        _, matrix = _shardwise_matrix(as_form(_shards(docs, [40, 1, 150])), params)
+        _assert_same_matrix(matrix, expected, params)
+
+
+def test_shardwise_chargram_equals_sklearn_on_law_texts():
+    texts = list(law_documents())
+    params = ChargramParams(min_df=2, sublinear_tf=True)
+    reference = TfidfVectorizer(analyzer="char_wb", ngram_range=(1, 3), min_df=2, sublinear_tf=True)
+    expected = reference.fit_transform(texts)
+    fitted, matrix = _shardwise_matrix(_shards(texts, [100, 7]), params)
+    assert fitted.vocabulary.table["term"].tolist() == reference.get_feature_names_out().tolist()
+    assert isinstance(fitted.vocabulary.params, ChargramParams)
+    _assert_same_matrix(matrix, expected, params)
+
+
+def test_transform_shard_refuses_a_shard_it_was_not_fitted_on():
+    docs = _docs(list(law_documents()), "whitespace")
+    fitted = fit_shards([docs[:50], docs[50:100]], CountParams(ngram_range=(1, 2)))
+    with pytest.raises(ValueError, match="not the one fitted"):
+        fitted.transform_shard(0, docs[50:100])
 
 
 @pytest.mark.slow  # NSMC reviews
