@@ -9,7 +9,13 @@ grows with the number of distinct n-grams seen, never with the number of documen
 Inside a shard, n-grams are not built as strings per occurrence (what makes scikit-learn slow):
 tokens are factorized to integer codes, an n-gram is the pair (id of its (n-1)-gram prefix, code
 of its last token), and only the *distinct* n-grams of a shard are turned into " "-joined strings
-— the same strings scikit-learn's `_word_ngrams` produces, so the vocabularies are identical.
+— the same strings scikit-learn's `_word_ngrams` produces, so the vocabularies are identical. Those
+strings are joined, merged across shards and sorted in Arrow, never as Python objects.
+
+The pipeline transforms the very shards it fitted on: `fit_shards` keeps, for each shard, where
+its distinct n-grams went in the vocabulary, so `ShardwiseFit.transform_shard` turns the shard's
+occurrences into matrix columns by integer lookups, with no string built or looked up again.
+`transform` is for other documents (a stored vocabulary applied to a new corpus).
 """
 
 from __future__ import annotations
