@@ -362,22 +362,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace):
-    """The run's plan; bad input fails here, before any work and before Prefect is imported."""
+def _plan(args: argparse.Namespace, *, shards: bool = False):
+    """The run's plan; bad input fails here, before any work and before Prefect is imported.
+    `shards`: say which shards of a stale clean/tokenize stage a run would compute (see build_plan)."""
     from koprep.config import load_config
     from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
     config = load_config(args.config_file, dict(_overrides(args)), args.backend, args.preset)
-    return build_plan(ArtifactStore(args.artifacts), args.corpus, config)
+    return build_plan(ArtifactStore(args.artifacts), args.corpus, config, shards=shards)
 
 
 def _status(args: argparse.Namespace) -> int:
-    return _status_of(_plan(args), args.json)
+    return _status_of(_plan(args, shards=True), args.json)
 
 
 def _run(args: argparse.Namespace) -> int:
-    plan = _plan(args)
+    plan = _plan(args, shards=args.dry_run)
     if args.dry_run:
         return _status_of(plan, args.json)
     summary = plan.answer_from_store()

@@ -1,6 +1,6 @@
 """Tokenize on several cores, each backend the way it parallelises best; results in input order.
 
-A backend says how through its `parallelism` attribute:
+A backend says how through its `parallelism` attribute (`koprep.tokenizers.base.PARALLELISM`):
 
 - "processes": spawned worker processes. Never forked: a child forked from a process whose JVM has
   started hangs, and MeCab and soynlp hold the GIL, so threads would not help them. Each worker
@@ -24,15 +24,13 @@ from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
 from koprep.errors import KoprepError
 from koprep.stages import tokenize as tokenize_logic
-from koprep.tokenizers.base import Tokenizer
-
-Parallelism = Literal["processes", "own", "none"]
+from koprep.tokenizers.base import Parallelism, Tokenizer, parallelism
 TOKENS_TYPE = pa.list_(pa.string())
 
 BATCH = tokenize_logic.BATCH
@@ -54,10 +52,6 @@ def default_workers() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
-
-
-def parallelism(tokenizer: Tokenizer) -> Parallelism:
-    return getattr(tokenizer, "parallelism", "none")
 
 
 def tokens_array(tokens: list[list[str]]) -> pa.Array:
