@@ -359,13 +359,14 @@ def preflight(store: ArtifactStore, location: str | None, config: PipelineConfig
 @dataclass
 class ShardedCorpus:
     """A corpus as read, cut into shards (`koprep.shards`), with the cleaned documents of each shard
-    whose `clean-shard` entry was not in the store when it was read."""
+    whose `clean-shard` entry was not in the store when it was read. The cleaned shards are kept as
+    Arrow tables (a few bytes per character, rather than a Python object per value) and the corpus
+    as read is not kept, so memory stays near the size of the text."""
 
-    raw: pd.DataFrame
     shards: list[shards_logic.Shard]
     keys: list[StageKey]
     """Each shard's `clean-shard` key."""
-    cleaned: dict[int, tuple[pd.DataFrame, dict[str, int]]]
+    cleaned: dict[int, tuple[pa.Table, dict[str, int]]]
     """Shard index → (cleaned documents, `clean_documents` facts), for shards to be written."""
     totals: dict[str, int]
     """documents, empty_documents (before cleaning), empty_after_clean, over every shard."""
@@ -398,7 +399,7 @@ def read_sharded_corpus(store: ArtifactStore, location: str | None, config: Pipe
     shards = shards_logic.split(frame, config.run.shard_size)
     keys = [clean_shard_key(shard, config) for shard in shards]
     force = _forced("clean", config)
-    cleaned: dict[int, tuple[pd.DataFrame, dict[str, int]]] = {}
+    cleaned: dict[int, tuple[pa.Table, dict[str, int]]] = {}
     totals = dict.fromkeys(("documents", "empty_documents", "empty_after_clean", "emptied"), 0)
     examples: list[str] = []
     for shard, key in zip(shards, keys):
@@ -407,7 +408,7 @@ def read_sharded_corpus(store: ArtifactStore, location: str | None, config: Pipe
             facts = entry.manifest["extra"]
         else:
             part, facts = clean_documents(frame.iloc[shard.start : shard.stop], config)
-            cleaned[shard.index] = (part, facts)
+            cleaned[shard.index] = (arrow_table(part), facts)
             if facts["emptied"] and len(examples) < 5:
                 newly = (part["text"].str.strip() == "") & (frame["text"].iloc[shard.start : shard.stop].str.strip() != "")
                 examples += part.loc[newly, "doc_id"].head(5 - len(examples)).tolist()
@@ -425,7 +426,7 @@ def read_sharded_corpus(store: ArtifactStore, location: str | None, config: Pipe
             "%d of %d documents of %s are empty after cleaning%s; they are kept, with empty text",
             totals["emptied"], totals["documents"], source, f" (e.g. ids {', '.join(examples)})" if examples else "",
         )
-    return ShardedCorpus(frame, shards, keys, cleaned, totals)
+    return ShardedCorpus(shards, keys, cleaned, totals)
 
 
 def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConfig) -> StageResult:
@@ -440,7 +441,8 @@ def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConf
         fault_point("clean.read")
         computed = []
         for shard, shard_key in zip(corpus.shards, corpus.keys):
-            entry, cached = _stage_entry(store, shard_key, functools.partial(_write_clean_shard, corpus, shard, config), force=force)
+            write = functools.partial(_write_clean_shard, corpus, shard, location, config)
+            entry, cached = _stage_entry(store, shard_key, write, force=force)
             if not cached:
                 computed.append(shard.index)
             pending.link(entry, SHARD_PART, PART.format(shard.index))
@@ -460,13 +462,18 @@ def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConf
 
 
 def _write_clean_shard(
-    corpus: ShardedCorpus, shard: shards_logic.Shard, config: PipelineConfig, pending: PendingEntry
+    corpus: ShardedCorpus, shard: shards_logic.Shard, location: str | None, config: PipelineConfig, pending: PendingEntry
 ) -> tuple[int, dict[str, int]]:
     found = corpus.cleaned.pop(shard.index, None)
-    # A shard that was in the store when the corpus was read, and is gone now (or is forced)
-    part, facts = found or clean_documents(corpus.raw.iloc[shard.start : shard.stop], config)
-    pq.write_table(arrow_table(part), pending.path / SHARD_PART)
-    return len(part), facts
+    if found is None:
+        # The shard was in the store when the corpus was read, and is gone now (removed meanwhile,
+        # or forced): read the corpus again for it.
+        frame = corpus_io.read_corpus(location, config.corpus).iloc[shard.start : shard.stop]
+        part, facts = clean_documents(frame, config)
+        found = (arrow_table(part), facts)
+    table, facts = found
+    pq.write_table(table, pending.path / SHARD_PART)
+    return table.num_rows, facts
 
 
 def prepare_tokenizer(

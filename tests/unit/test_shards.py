@@ -6,6 +6,7 @@ written for the tests (the Okt version over NSMC is tests/flows/test_incremental
 from __future__ import annotations
 
 import hashlib
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -159,3 +160,18 @@ def test_shard_entries_back_the_stage_entry_by_hard_links(tmp_path):
             part = entry.path / pipeline.PART.format(index)
             assert part.stat().st_ino == shard.file(pipeline.SHARD_PART).stat().st_ino
             assert entry.manifest["files"][part.name]["sha256"] == shard.manifest["files"][pipeline.SHARD_PART]["sha256"]
+
+
+def test_a_shard_entry_removed_after_preflight_is_cleaned_again_from_the_corpus(tmp_path):
+    store = ArtifactStore(tmp_path / "store")
+    corpus = write_tsv(reviews(400), tmp_path / "reviews.tsv")
+    first = run(store, corpus)["clean"]
+    write_tsv(reviews(420), corpus)
+    config = load_config(None, SMALL, "whitespace")
+    pipeline.preflight(store, str(corpus), config)  # shard 0 is stored: preflight leaves it alone
+    shard_zero = store.lookup("clean", first.fingerprint).manifest["shards"][0]
+    shutil.rmtree(store.entry_path(pipeline.CLEAN_SHARD, shard_zero))
+    clean = pipeline.clean_stage(store, str(corpus), config)
+    assert 0 in clean.extra["computed_shards"]
+    assert store.lookup(pipeline.CLEAN_SHARD, shard_zero, verify=True) is not None
+    assert files(clean) == files(pipeline.clean_stage(ArtifactStore(tmp_path / "fresh"), str(corpus), config))
