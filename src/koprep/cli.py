@@ -396,6 +396,13 @@ def _run(args: argparse.Namespace) -> int:
 
         preflight(plan.store, args.corpus, plan.config)  # fails before a Prefect server is contacted or started
         _check_runner(args, plan.store)
+        tokenize = plan.stages.get("tokenize")
+        if args.runner == "local" and tokenize is not None and tokenize.state != "cached":
+            from koprep.parallel import warm_up
+            from koprep.tokenizers import get_tokenizer
+
+            # Okt's JVM starts while Prefect is imported and the flow run is created (~2 s saved).
+            warm_up(get_tokenizer(plan.config.tokenize.backend, plan.config.tokenize.options))
 
         with terminal_progress():
             summary = preprocess(
