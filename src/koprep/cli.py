@@ -694,13 +694,24 @@ def _ls(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
+    from koprep.pipeline import CLEAN_SHARD, TOKENIZE_SHARD
+
+    shard_stages = (CLEAN_SHARD, TOKENIZE_SHARD)
     print(f"{'stage':<10} {'fingerprint':<14} {'size':>9} {'age':>6}  runs")
     for entry in result["entries"]:
+        if entry["stage"] in shard_stages:
+            continue  # summarised below; --json lists each
         users = ", ".join(run[:8] for run in entry["runs"][:3]) + (f" +{len(entry['runs']) - 3}" if len(entry["runs"]) > 3 else "")
         state = "" if entry["complete"] else "  (incomplete: never used, removed by gc)"
         print(f"{entry['stage']:<10} {entry['fingerprint'][:12]:<14} {_size(entry['bytes']):>9} "
               f"{_age(entry['age_seconds']):>6}  {users or '-'}{state}")
-    print(f"{len(result['entries'])} entries, {_size(result['total_bytes'])}, {len(result['runs'])} runs in {result['root']}")
+    for stage in shard_stages:
+        shards = [e for e in result["entries"] if e["stage"] == stage]
+        if shards:
+            unused = sum(1 for e in shards if not e["runs"])
+            print(f"{stage}: {len(shards)} shard entries, {_size(sum(e['bytes'] for e in shards))} (hard-linked into the "
+                  f"{stage.removesuffix('-shard')} entries above){f', {unused} used by no run' if unused else ''}")
+    print(f"{len(result['entries'])} entries, {_size(result['total_bytes'])} on disk, {len(result['runs'])} runs in {result['root']}")
     return 0
 
 
