@@ -142,18 +142,20 @@ class PendingEntry:
 
     def link(self, source: "Entry", name: str, as_name: str) -> None:
         """Put `source`'s file `name` into this entry as `as_name`: a hard link (no copy, and the
-        source's recorded hash still vouches for it while its size and mtime are unchanged), or a
-        copy where the file system has no hard links."""
-        target = self.path / as_name
+        source's recorded hash vouches for it while the shared file's size and mtime are the
+        recorded ones), or a copy, hashed like any written file, where the file system has no hard
+        links."""
+        origin, target = source.file(name), self.path / as_name
         try:
-            os.link(source.file(name), target)
+            os.link(origin, target)
         except OSError as exc:
             if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
                 raise
-            shutil.copy2(source.file(name), target)
+            shutil.copyfile(origin, target)
+            return
         record = source.manifest["files"][name]
         stat = target.stat()
-        if stat.st_size == record["bytes"] and stat.st_mtime_ns == record.get("mtime_ns"):
+        if os.path.samestat(stat, origin.stat()) and (stat.st_size, stat.st_mtime_ns) == (record["bytes"], record.get("mtime_ns")):
             self.vouched[as_name] = record
 
 

@@ -175,3 +175,20 @@ def test_a_shard_entry_removed_after_preflight_is_cleaned_again_from_the_corpus(
     assert 0 in clean.extra["computed_shards"]
     assert store.lookup(pipeline.CLEAN_SHARD, shard_zero, verify=True) is not None
     assert files(clean) == files(pipeline.clean_stage(ArtifactStore(tmp_path / "fresh"), str(corpus), config))
+
+
+def test_without_hard_links_the_stage_entry_holds_verified_copies(tmp_path, monkeypatch):
+    import errno
+    import os
+
+    def no_links(source, target):
+        raise OSError(errno.EXDEV, "cross-device link")
+
+    monkeypatch.setattr(os, "link", no_links)
+    store = ArtifactStore(tmp_path / "store")
+    clean = run(store, write_tsv(reviews(300), tmp_path / "reviews.tsv"))["clean"]
+    entry = store.lookup("clean", clean.fingerprint, verify=True)
+    shard = store.lookup(pipeline.CLEAN_SHARD, entry.manifest["shards"][0])
+    part = entry.path / pipeline.PART.format(0)
+    assert part.stat().st_ino != shard.file(pipeline.SHARD_PART).stat().st_ino
+    assert part.read_bytes() == shard.file(pipeline.SHARD_PART).read_bytes()
