@@ -1,6 +1,7 @@
-"""The preprocessing flow on Prefect: one task per stage, the retry rule, and the run's Prefect UI
-artifacts. Stage logic and caching live in `koprep.pipeline`; Prefect's own result caching is off
-because the artifact store is the cache.
+"""The preprocessing flow on Prefect: a task per stage (tokenize: a task for the shards to compute,
+or one per shard on Dask), the retry rule, and the run's Prefect UI artifacts. Stage logic and
+caching live in `koprep.pipeline`; Prefect's own result caching is off because the artifact store is
+the cache.
 
 Deployment entrypoints: `flows/preprocess.py:preprocess` (prefect.yaml, a file path) and
 `koprep.orchestration.flow.preprocess` (`koprep serve`, a module path). Importing this module does
