@@ -362,22 +362,23 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _plan(args: argparse.Namespace):
-    """The run's plan; bad input fails here, before any work and before Prefect is imported."""
+def _plan(args: argparse.Namespace, *, shards: bool = False):
+    """The run's plan; bad input fails here, before any work and before Prefect is imported.
+    `shards`: say which shards of a stale clean/tokenize stage a run would compute (see build_plan)."""
     from koprep.config import load_config
     from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
     config = load_config(args.config_file, dict(_overrides(args)), args.backend, args.preset)
-    return build_plan(ArtifactStore(args.artifacts), args.corpus, config)
+    return build_plan(ArtifactStore(args.artifacts), args.corpus, config, shards=shards)
 
 
 def _status(args: argparse.Namespace) -> int:
-    return _status_of(_plan(args), args.json)
+    return _status_of(_plan(args, shards=True), args.json)
 
 
 def _run(args: argparse.Namespace) -> int:
-    plan = _plan(args)
+    plan = _plan(args, shards=args.dry_run)
     if args.dry_run:
         return _status_of(plan, args.json)
     summary = plan.answer_from_store()
@@ -395,6 +396,13 @@ def _run(args: argparse.Namespace) -> int:
 
         preflight(plan.store, args.corpus, plan.config)  # fails before a Prefect server is contacted or started
         _check_runner(args, plan.store)
+        tokenize = plan.stages.get("tokenize")
+        if args.runner == "local" and tokenize is not None and tokenize.state != "cached":
+            from koprep.parallel import warm_up
+            from koprep.tokenizers import get_tokenizer
+
+            # Okt's JVM starts while Prefect is imported and the flow run is created (~2 s saved).
+            warm_up(get_tokenizer(plan.config.tokenize.backend, plan.config.tokenize.options))
 
         with terminal_progress():
             summary = preprocess(
@@ -686,13 +694,24 @@ def _ls(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
+    from koprep.pipeline import CLEAN_SHARD, TOKENIZE_SHARD
+
+    shard_stages = (CLEAN_SHARD, TOKENIZE_SHARD)
     print(f"{'stage':<10} {'fingerprint':<14} {'size':>9} {'age':>6}  runs")
     for entry in result["entries"]:
+        if entry["stage"] in shard_stages:
+            continue  # summarised below; --json lists each
         users = ", ".join(run[:8] for run in entry["runs"][:3]) + (f" +{len(entry['runs']) - 3}" if len(entry["runs"]) > 3 else "")
         state = "" if entry["complete"] else "  (incomplete: never used, removed by gc)"
         print(f"{entry['stage']:<10} {entry['fingerprint'][:12]:<14} {_size(entry['bytes']):>9} "
               f"{_age(entry['age_seconds']):>6}  {users or '-'}{state}")
-    print(f"{len(result['entries'])} entries, {_size(result['total_bytes'])}, {len(result['runs'])} runs in {result['root']}")
+    for stage in shard_stages:
+        shards = [e for e in result["entries"] if e["stage"] == stage]
+        if shards:
+            unused = sum(1 for e in shards if not e["runs"])
+            print(f"{stage}: {len(shards)} shard entries, {_size(sum(e['bytes'] for e in shards))} (hard-linked into the "
+                  f"{stage.removesuffix('-shard')} entries above){f', {unused} used by no run' if unused else ''}")
+    print(f"{len(result['entries'])} entries, {_size(result['total_bytes'])} on disk, {len(result['runs'])} runs in {result['root']}")
     return 0
 
 

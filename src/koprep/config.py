@@ -64,8 +64,10 @@ class NgramParams(CountParams):
 class RunParams(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    shard_size: int = 20_000
-    """Documents per Parquet part; later stages stream shard by shard."""
+    shard_size: int = 2_000
+    """Documents per shard, on average (`koprep.shards`: content-defined boundaries). Shards are the
+    unit clean and tokenize compute and cache, and later stages stream shard by shard: smaller shards
+    make appends and edits recompute less."""
     stages: tuple[StageName, ...] = STAGES
     """Stages to run; the ones they depend on always run (or come from the cache). `chargram` runs
     only when listed here."""

@@ -50,6 +50,8 @@ class StoredEntry:
     complete: bool
     """False for a folder without a valid manifest: never used as a cache hit, only garbage."""
     inputs: dict[str, str] = field(default_factory=dict)
+    shards: tuple[str, ...] = ()
+    """The per-shard entries a `clean` or `tokenize` entry was assembled from (its manifest's `shards`)."""
 
     @property
     def key(self) -> tuple[str, str]:
@@ -81,6 +83,7 @@ def stored_entries(store: ArtifactStore) -> list[StoredEntry]:
                     created=_created(manifest, folder),
                     complete=entry is not None,
                     inputs={k: str(v) for k, v in (manifest.get("inputs") or {}).items()},
+                    shards=tuple(str(fp) for fp in manifest.get("shards") or ()),
                 )
             )
     return entries
@@ -110,8 +113,9 @@ def _named_runs(summary: Mapping[str, Any], known: Iterable[str]) -> set[str]:
 
 
 def entries_used(named: set[tuple[str, str]], entries: Iterable[StoredEntry]) -> set[tuple[str, str]]:
-    """`named` plus everything those entries were computed from (transitively, via manifest inputs)
-    and the on-demand entries (evaluate reports) computed from any of them."""
+    """`named` plus everything those entries were computed from (transitively, via manifest inputs
+    and the shard entries they were assembled from) and the on-demand entries (evaluate reports)
+    computed from any of them."""
     entries = list(entries)
     by_fingerprint: dict[str, list[StoredEntry]] = {}
     for entry in entries:
@@ -123,7 +127,7 @@ def entries_used(named: set[tuple[str, str]], entries: Iterable[StoredEntry]) ->
         entry = by_key.get(pending.pop())
         if entry is None:
             continue
-        for value in entry.inputs.values():
+        for value in (*entry.inputs.values(), *entry.shards):
             for source in by_fingerprint.get(value, []):
                 if source.key not in used:
                     used.add(source.key)
@@ -170,8 +174,20 @@ def listing(store: ArtifactStore, now: float | None = None) -> dict[str, Any]:
              "backend": r.summary.get("backend")}
             for r in records
         ],
-        "total_bytes": sum(e.bytes for e in entries),
+        "total_bytes": _disk_bytes(e.path for e in entries),
     }
+
+
+def _disk_bytes(folders: Iterable[Path]) -> int:
+    """Bytes the folders take on disk, a file hard-linked into several of them (a shard's part in
+    its shard entry and its stage entry) counted once."""
+    seen: dict[tuple[int, int], int] = {}
+    for folder in folders:
+        for path in folder.rglob("*"):
+            stat = path.stat()
+            if path.is_file():
+                seen[(stat.st_dev, stat.st_ino)] = stat.st_size
+    return sum(seen.values())
 
 
 # --------------------------------------------------------------------------------------------- gc

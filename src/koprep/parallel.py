@@ -1,6 +1,6 @@
 """Tokenize on several cores, each backend the way it parallelises best; results in input order.
 
-A backend says how through its `parallelism` attribute:
+A backend says how through its `parallelism` attribute (`koprep.tokenizers.base.PARALLELISM`):
 
 - "processes": spawned worker processes. Never forked: a child forked from a process whose JVM has
   started hangs, and MeCab and soynlp hold the GIL, so threads would not help them. Each worker
@@ -17,22 +17,24 @@ by the same code, and the batches are put back in input order.
 
 from __future__ import annotations
 
+import logging
 import math
 import multiprocessing
 import os
+import threading
 from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Literal, Sequence
+from typing import Callable, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
 from koprep.errors import KoprepError
 from koprep.stages import tokenize as tokenize_logic
-from koprep.tokenizers.base import Tokenizer
+from koprep.tokenizers.base import Parallelism, Tokenizer, TrainableTokenizer, parallelism
 
-Parallelism = Literal["processes", "own", "none"]
+log = logging.getLogger(__name__)
 TOKENS_TYPE = pa.list_(pa.string())
 
 BATCH = tokenize_logic.BATCH
@@ -54,10 +56,6 @@ def default_workers() -> int:
     if hasattr(os, "sched_getaffinity"):
         return max(1, len(os.sched_getaffinity(0)))
     return os.cpu_count() or 1
-
-
-def parallelism(tokenizer: Tokenizer) -> Parallelism:
-    return getattr(tokenizer, "parallelism", "none")
 
 
 def tokens_array(tokens: list[list[str]]) -> pa.Array:
@@ -104,6 +102,26 @@ def tokenize_shards(
     # Batch by batch, so that only one batch's tokens are ever Python objects.
     results = ((last, tokenize_batch(tokenizer, texts, token_filter)) for last, texts in _batches(shards, BATCH))
     yield from _by_shard(results)
+
+
+def warm_up(tokenizer: Tokenizer) -> threading.Thread | None:
+    """Start loading `tokenizer` in this process (Okt's JVM and dictionaries, Kiwi's model) on a
+    daemon thread, so that it overlaps with what a run does before tokenizing (importing Prefect,
+    starting the flow run) instead of following it. Backends that tokenize in worker processes or
+    need a trained model first gain nothing and are left alone. A failure here is ignored: the real
+    tokenization reports it."""
+    if parallelism(tokenizer) == "processes" or isinstance(tokenizer, TrainableTokenizer):
+        return None
+
+    def load() -> None:
+        try:
+            tokenizer.tokenize(["준비 운동"])
+        except Exception as exc:  # noqa: BLE001 - the tokenize stage raises it properly
+            log.debug("warming up %s failed: %s", tokenizer.name, exc)
+
+    thread = threading.Thread(target=load, name=f"koprep-warm-up-{tokenizer.name}", daemon=True)
+    thread.start()
+    return thread
 
 
 # ---------------------------------------------------------------------------- worker processes

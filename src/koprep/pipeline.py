@@ -6,10 +6,18 @@ one is complete, and otherwise compute and write it atomically; `koprep.plan` ca
 functions to know every fingerprint before any work. `koprep.orchestration.flow` wraps each stage in
 a Prefect task; tests and other orchestrators can call them directly.
 
+`clean` and `tokenize` work shard by shard (`koprep.shards`: content-defined runs of ~`run.shard_size`
+documents whose boundaries stay put when documents are appended or edited). Each shard is an entry
+of its own (`clean-shard`, `tokenize-shard`), keyed by its documents' bytes and the settings, so a
+changed corpus recomputes only the shards whose documents changed; the stage entry then holds every
+shard's part as a hard link, in corpus order, and lists the shard entries in its manifest (`shards`).
+
 Artifact layout per stage (all Parquet; `_manifest.json` beside them):
-    clean/<fp>/part-NNNNN.parquet       doc_id, text, passthrough columns
+    clean/<fp>/part-NNNNN.parquet       doc_id, text, passthrough columns (shard NNNNN)
+    clean-shard/<fp>/part.parquet       one shard of it
     model/<fp>/model.parquet            a trainable tokenizer's learned table (soynlp)
     tokenize/<fp>/part-NNNNN.parquet    doc_id, tokens (list<string>)
+    tokenize-shard/<fp>/part.parquet    one shard of it
     bow|ngram|tfidf/<fp>/               vocabulary.parquet, matrix.parquet, documents.parquet
     chargram/<fp>/                      the same, over character n-grams of the clean texts
     phrases/<fp>/phrases.parquet        gensim Phrases collocations (with word2vec.phrases)
@@ -19,12 +27,13 @@ Artifact layout per stage (all Parquet; `_manifest.json` beside them):
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -34,6 +43,7 @@ import pyarrow.parquet as pq
 
 from koprep import corpus as corpus_io
 from koprep import parallel
+from koprep import shards as shards_logic
 from koprep.config import PipelineConfig, TokenizeParams
 from koprep.progress import ProgressCallback, ProgressCounter
 from koprep.stages import clean as clean_logic
@@ -51,6 +61,10 @@ from koprep.tokenizers.base import Tokenizer, TrainableTokenizer
 log = logging.getLogger(__name__)
 
 PART = "part-{:05d}.parquet"
+SHARD_PART = "part.parquet"
+CLEAN_SHARD = "clean-shard"
+TOKENIZE_SHARD = "tokenize-shard"
+"""The per-shard entries `clean` and `tokenize` are assembled from (one Parquet part each)."""
 MAX_WORDS_IN_BATCH = 10_000
 """gensim's word2vec reads at most this many tokens of one sentence (gensim.models.word2vec)."""
 VECTORIZER_STAGES = ("bow", "ngram", "tfidf")
@@ -116,6 +130,12 @@ def _stage(store: ArtifactStore, key: StageKey, compute, *, force: bool = False)
     Computing happens under the entry's lock: a concurrent run that needs the same entry waits,
     then finds it complete and reuses it, so each entry is computed once."""
     started = time.perf_counter()
+    entry, cached = _stage_entry(store, key, compute, force=force)
+    return StageResult.from_entry(entry, cached, time.perf_counter() - started)
+
+
+def _stage_entry(store: ArtifactStore, key: StageKey, compute, *, force: bool = False) -> tuple[Entry, bool]:
+    """`_stage`'s work: the entry, and whether it came from the store."""
     stage, fp = key.stage, key.fingerprint
     entry = None if force else store.lookup(stage, fp)
     cached = entry is not None
@@ -144,7 +164,7 @@ def _stage(store: ArtifactStore, key: StageKey, compute, *, force: bool = False)
                 entry = store.lookup(stage, fp)
                 if entry is None:
                     raise CorruptArtifactError(f"{stage} output {fp} is not readable right after it was written")
-    return StageResult.from_entry(entry, cached, time.perf_counter() - started)
+    return entry, cached
 
 
 def forced_stages(config: PipelineConfig) -> dict[str, str]:
@@ -173,6 +193,11 @@ def clean_key(location: str | None, config: PipelineConfig) -> StageKey:
         {"corpus": config.corpus, "clean": config.clean, "shard_size": config.run.shard_size},
         {"corpus": corpus_io.corpus_fingerprint(location, config.corpus)},
     )
+
+
+def clean_shard_key(shard: shards_logic.Shard, config: PipelineConfig) -> StageKey:
+    """One shard of the clean stage: its documents' bytes (as read) and the clean settings."""
+    return StageKey(CLEAN_SHARD, clean_logic.VERSION, {"clean": config.clean}, {"documents": shard.digest})
 
 
 def model_key(clean_fp: str, params: TokenizeParams, tokenizer: Tokenizer) -> StageKey:
@@ -320,68 +345,135 @@ def preflight(store: ArtifactStore, location: str | None, config: PipelineConfig
     """Check up front what would otherwise fail mid-run, beyond what building the plan
     (`koprep.plan.build_plan`: settings, backend and options, stopword files, model and run
     references, the corpus's files) already checked: the artifacts root can be written, and the
-    corpus can be read and yields text after cleaning. The cleaned corpus is kept for `clean_stage`
-    in this process, so checking it costs no second read; a corpus whose `clean` output is already
-    stored was checked when it was made and is not read again."""
+    corpus can be read and yields text after cleaning. The corpus read, cut into shards and cleaned
+    (the shards not in the store yet) is kept for `clean_stage` in this process, so checking it costs
+    no second read; a corpus whose `clean` output is already stored was checked when it was made and
+    is not read again."""
     store.check_writable()
     fp = clean_key(location, config).fingerprint
     if fp not in _checked_corpus and store.lookup("clean", fp) is None:
         _checked_corpus.clear()  # keep at most one corpus in memory
-        _checked_corpus[fp] = read_clean_corpus(location, config)
+        _checked_corpus[fp] = read_sharded_corpus(store, location, config)
 
 
-_checked_corpus: dict[str, pd.DataFrame] = {}
-"""clean fingerprint → the cleaned corpus `preflight` read, handed to `clean_stage` (same process)."""
+@dataclass
+class ShardedCorpus:
+    """A corpus as read, cut into shards (`koprep.shards`), with the cleaned documents of each shard
+    whose `clean-shard` entry was not in the store when it was read. The cleaned shards are kept as
+    Arrow tables (a few bytes per character, rather than a Python object per value) and the corpus
+    as read is not kept, so memory stays near the size of the text."""
+
+    shards: list[shards_logic.Shard]
+    keys: list[StageKey]
+    """Each shard's `clean-shard` key."""
+    cleaned: dict[int, tuple[pa.Table, dict[str, int]]]
+    """Shard index → (cleaned documents, `clean_documents` facts), for shards to be written."""
+    totals: dict[str, int]
+    """documents, empty_documents (before cleaning), empty_after_clean, over every shard."""
 
 
-def read_clean_corpus(location: str | None, config: PipelineConfig) -> pd.DataFrame:
-    """The corpus read and cleaned (doc_id, text, passthrough columns). Documents that come out of
-    cleaning empty are kept with their ids and counted, with a warning; if every document does,
-    EmptyResultError says which setting to look at."""
-    frame = corpus_io.read_corpus(location, config.corpus)
+_checked_corpus: dict[str, ShardedCorpus] = {}
+"""clean fingerprint → the corpus `preflight` read, handed to `clean_stage` (same process)."""
+
+
+def clean_documents(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Documents (doc_id, text, passthrough columns) with their text cleaned, and counts of the
+    documents, of those empty before cleaning, of those empty after, and of those cleaning emptied."""
     was_empty = frame["text"].str.strip() == ""
+    frame = frame.copy()
     frame["text"] = clean_logic.clean_texts(frame["text"].tolist(), config.clean)
-    frame.attrs["empty_documents"] = int(was_empty.sum())
     empty = frame["text"].str.strip() == ""
+    return frame, {
+        "documents": len(frame),
+        "empty_documents": int(was_empty.sum()),
+        "empty_after_clean": int(empty.sum()),
+        "emptied": int((empty & ~was_empty).sum()),
+    }
+
+
+def read_sharded_corpus(store: ArtifactStore, location: str | None, config: PipelineConfig) -> ShardedCorpus:
+    """The corpus read and cut into shards, with the shards not in the store cleaned. Documents
+    that come out of cleaning empty are kept with their ids and counted, with a warning; if every
+    document does, EmptyResultError says which setting to look at."""
+    frame = corpus_io.read_corpus(location, config.corpus)
+    shards = shards_logic.split(frame, config.run.shard_size)
+    keys = [clean_shard_key(shard, config) for shard in shards]
+    force = _forced("clean", config)
+    cleaned: dict[int, tuple[pa.Table, dict[str, int]]] = {}
+    totals = dict.fromkeys(("documents", "empty_documents", "empty_after_clean", "emptied"), 0)
+    examples: list[str] = []
+    for shard, key in zip(shards, keys):
+        entry = None if force else store.lookup(key.stage, key.fingerprint)
+        if entry is not None:
+            facts = entry.manifest["extra"]
+        else:
+            part, facts = clean_documents(frame.iloc[shard.start : shard.stop], config)
+            cleaned[shard.index] = (arrow_table(part), facts)
+            if facts["emptied"] and len(examples) < 5:
+                newly = (part["text"].str.strip() == "") & (frame["text"].iloc[shard.start : shard.stop].str.strip() != "")
+                examples += part.loc[newly, "doc_id"].head(5 - len(examples)).tolist()
+        for name in totals:
+            totals[name] += int(facts[name])
     source = corpus_io.describe_location(location)
-    if empty.all():
+    if totals["empty_after_clean"] == totals["documents"]:
         raise EmptyResultError(
-            f"every document of {source} ({len(frame)}) is empty after cleaning, so there is nothing to tokenize. "
-            f"Check that corpus.text_column names the text, or keep more characters with [clean] settings "
+            f"every document of {source} ({totals['documents']}) is empty after cleaning, so there is nothing to "
+            f"tokenize. Check that corpus.text_column names the text, or keep more characters with [clean] settings "
             f"(e.g. --set clean.keep_hanja=true, clean.keep_chars=...); `koprep clean-preview TEXT` shows each step"
         )
-    emptied = empty & ~was_empty
-    if emptied.any():
+    if totals["emptied"]:
         log.warning(
-            "%d of %d documents of %s are empty after cleaning (e.g. ids %s); they are kept, with empty text",
-            int(emptied.sum()), len(frame), source, ", ".join(frame.loc[emptied, "doc_id"].head(5)),
+            "%d of %d documents of %s are empty after cleaning%s; they are kept, with empty text",
+            totals["emptied"], totals["documents"], source, f" (e.g. ids {', '.join(examples)})" if examples else "",
         )
-    return frame
+    return ShardedCorpus(shards, keys, cleaned, totals)
 
 
 def clean_stage(store: ArtifactStore, location: str | None, config: PipelineConfig) -> StageResult:
+    """Clean the corpus shard by shard: each shard is a `clean-shard` entry keyed by its documents'
+    bytes and the clean settings, computed only when it is not in the store; the `clean` entry holds
+    every shard's part (hard links), in corpus order."""
     key = clean_key(location, config)
+    force = _forced("clean", config)
 
     def compute(pending: PendingEntry):
-        frame = _checked_corpus.pop(key.fingerprint, None)
-        if frame is None:
-            frame = read_clean_corpus(location, config)
+        corpus = _checked_corpus.pop(key.fingerprint, None) or read_sharded_corpus(store, location, config)
         fault_point("clean.read")
-        empty = int((frame["text"].str.strip() == "").sum())
-        size = config.run.shard_size
-        for index, start in enumerate(range(0, max(len(frame), 1), size)):
-            part = frame.iloc[start : start + size]
-            pq.write_table(arrow_table(part), pending.path / PART.format(index))
+        computed = []
+        for shard, shard_key in zip(corpus.shards, corpus.keys):
+            write = functools.partial(_write_clean_shard, corpus, shard, location, config)
+            entry, cached = _stage_entry(store, shard_key, write, force=force)
+            if not cached:
+                computed.append(shard.index)
+            pending.link(entry, SHARD_PART, PART.format(shard.index))
             fault_point("clean.part-written")
-        return len(frame), {
+        pending.manifest["shards"] = [shard_key.fingerprint for shard_key in corpus.keys]
+        return corpus.totals["documents"], {
             "source": corpus_io.describe_source(location),
-            "documents": len(frame),
-            "empty_documents": int(frame.attrs.get("empty_documents", 0)),
-            "empty_after_clean": empty,
+            "documents": corpus.totals["documents"],
+            "empty_documents": corpus.totals["empty_documents"],
+            "empty_after_clean": corpus.totals["empty_after_clean"],
             "steps": clean_logic.describe(config.clean),
+            "shards": len(corpus.shards),
+            "computed_shards": computed,
         }
 
-    return _stage(store, key, compute, force=_forced("clean", config))
+    return _stage(store, key, compute, force=force)
+
+
+def _write_clean_shard(
+    corpus: ShardedCorpus, shard: shards_logic.Shard, location: str | None, config: PipelineConfig, pending: PendingEntry
+) -> tuple[int, dict[str, int]]:
+    found = corpus.cleaned.pop(shard.index, None)
+    if found is None:
+        # The shard was in the store when the corpus was read, and is gone now (removed meanwhile,
+        # or forced): read the corpus again for it.
+        frame = corpus_io.read_corpus(location, config.corpus).iloc[shard.start : shard.stop]
+        part, facts = clean_documents(frame, config)
+        found = (arrow_table(part), facts)
+    table, facts = found
+    pq.write_table(table, pending.path / SHARD_PART)
+    return table.num_rows, facts
 
 
 def prepare_tokenizer(
@@ -416,8 +508,7 @@ def _model_entry(
         return len(model), {"backend": params.backend, "trained_on": clean.fingerprint}
 
     force = config is not None and _forced("model", config)
-    result = _stage(store, model_key(clean.fingerprint, params, tokenizer), compute, force=force)
-    return store.open_entry(result.path)
+    return _stage_entry(store, model_key(clean.fingerprint, params, tokenizer), compute, force=force)[0]
 
 
 def resolve_model(store: ArtifactStore, reference: str) -> Entry:
@@ -454,52 +545,121 @@ def tokenize_stage_params(
     }
 
 
+ShardRunner = Callable[[list[int]], str]
+"""Computes the `tokenize-shard` entries of the given shard indices (`tokenize_shards`, wherever an
+orchestrator runs it) and says how, for the run summary."""
+
+
 def tokenize_stage(
     store: ArtifactStore, clean: StageResult, config: PipelineConfig, on_progress: ProgressCallback | None = None,
+    run_shards: ShardRunner | None = None,
 ) -> tuple[StageResult, str | None]:
-    """Tokenize the cleaned corpus. Returns the result and, for trainable backends, the model's path.
-    The backend (and its JVM or trained model) is only loaded when the tokens are not stored yet.
-    `on_progress(documents_done, documents)` is called as batches of documents are tokenized."""
+    """Tokenize the cleaned corpus shard by shard. Returns the result and, for trainable backends,
+    the model's path.
+
+    Each shard's tokens are a `tokenize-shard` entry keyed by its clean shard and the tokenize
+    settings; only the shards not in the store are tokenized, by `run_shards` (default: in this
+    process, `tokenize_shards`; the flow hands them to its runner), and the `tokenize` entry holds
+    every shard's part (hard links) in corpus order. The backend (its JVM, its trained model) is only
+    loaded when some shard is tokenized. `on_progress(documents_done, documents)` is called as
+    batches of documents are tokenized (in-process only)."""
     params = config.tokenize
     backend = get_tokenizer(params.backend, params.options)
     model = _model_entry(store, backend, params, clean, config)
-    key = tokenize_key(clean.fingerprint, params, backend, model and model.fingerprint)
-    model_path = None if model is None else str(model.path)
+    model_fp = model and model.fingerprint
+    key = tokenize_key(clean.fingerprint, params, backend, model_fp)
+    force = _forced("tokenize", config)
+    if run_shards is None:
+        def run_shards(indices: list[int]) -> str:
+            return tokenize_shards(store, clean, config, indices, on_progress)
 
     def compute(pending: PendingEntry):
-        tokenizer = backend if model is None else backend.with_model(pd.read_parquet(model.file("model.parquet")))
-        token_filter = tokenize_logic.TokenFilter.for_backend(params, tokenizer)
-        documents = empty = tokens_total = 0
-        counter = ProgressCounter(on_progress, clean.rows)
-        doc_ids: deque[pa.ChunkedArray] = deque()
-
-        def shard_texts() -> Iterator[list[str]]:
-            for table in iter_parts(clean.path, ["doc_id", "text"]):
-                doc_ids.append(table.column("doc_id"))
-                yield table.column("text").to_pylist()
-
-        how = parallel.plan(tokenizer, config.run.workers or parallel.default_workers(), clean.rows)
-        for index, tokens in enumerate(parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
-            pq.write_table(pa.table({"doc_id": doc_ids.popleft(), "tokens": tokens}), pending.path / PART.format(index))
-            fault_point("tokenize.part-written")
-            lengths = pc.list_value_length(tokens)
-            documents += len(tokens)
-            empty += pc.sum(pc.equal(lengths, 0)).as_py() or 0
-            tokens_total += pc.sum(lengths).as_py() or 0
-            counter.advance(len(tokens))
-        counter.finish()
-        return documents, {
+        shard_keys = tokenize_shard_keys(store, clean, params, backend, model_fp)
+        missing = [i for i, k in enumerate(shard_keys) if force or store.lookup(k.stage, k.fingerprint) is None]
+        how = run_shards(missing) if missing else "nothing to tokenize"
+        totals = dict.fromkeys(("documents", "empty_documents", "tokens"), 0)
+        for index, shard_key in enumerate(shard_keys):
+            entry = store.lookup(shard_key.stage, shard_key.fingerprint)
+            if entry is None:
+                raise CorruptArtifactError(f"tokenize shard {index} ({shard_key.fingerprint}) is missing right after it was computed")
+            pending.link(entry, SHARD_PART, PART.format(index))
+            for name in totals:
+                totals[name] += int(entry.manifest["extra"][name])
+        pending.manifest["shards"] = [shard_key.fingerprint for shard_key in shard_keys]
+        token_filter = tokenize_logic.TokenFilter.for_backend(params, backend)
+        return totals["documents"], {
             "backend": params.backend,
-            "backend_version": tokenizer.version(),
-            "documents": documents,
-            "empty_documents": empty,
-            "tokens": tokens_total,
+            "backend_version": backend.version(),
+            **totals,
             "stopwords": len(token_filter.stopwords),
             "drop_tags": list(token_filter.drop_tags),
-            "parallel": str(how),
+            "parallel": how,
+            "shards": len(shard_keys),
+            "computed_shards": missing,
         }
 
-    return _stage(store, key, compute, force=_forced("tokenize", config)), model_path
+    return _stage(store, key, compute, force=force), None if model is None else str(model.path)
+
+
+def tokenize_shard_keys(
+    store: ArtifactStore, clean: StageResult, params: TokenizeParams, tokenizer: Tokenizer, model_fp: str | None,
+) -> list[StageKey]:
+    """The `tokenize-shard` key of each shard of the `clean` output, in corpus order."""
+    clean_shards = store.open_entry(clean.path).manifest["shards"]
+    return [tokenize_shard_key(fp, params, tokenizer, model_fp) for fp in clean_shards]
+
+
+def tokenize_shard_key(clean_shard_fp: str, params: TokenizeParams, tokenizer: Tokenizer, model_fp: str | None) -> StageKey:
+    """One shard of the tokenize stage: the tokenize key with the clean shard as its input."""
+    inputs = {CLEAN_SHARD: clean_shard_fp}
+    if model_fp is not None:
+        inputs["model"] = model_fp
+    return replace(tokenize_key(clean_shard_fp, params, tokenizer, model_fp), stage=TOKENIZE_SHARD, inputs=inputs)
+
+
+def tokenize_shards(
+    store: ArtifactStore, clean: StageResult, config: PipelineConfig, indices: list[int],
+    on_progress: ProgressCallback | None = None,
+) -> str:
+    """Tokenize the clean output's shards `indices` in this process, on `run.workers` cores the way
+    the backend parallelises best (`koprep.parallel`), and store each as its `tokenize-shard` entry.
+    Returns how the work was spread."""
+    params = config.tokenize
+    backend = get_tokenizer(params.backend, params.options)
+    model = _model_entry(store, backend, params, clean, config)
+    shard_keys = tokenize_shard_keys(store, clean, params, backend, model and model.fingerprint)
+    tokenizer = backend if model is None else backend.with_model(pd.read_parquet(model.file("model.parquet")))
+    token_filter = tokenize_logic.TokenFilter.for_backend(params, tokenizer)
+    files = part_files(clean.path)
+    sizes = [pq.ParquetFile(files[i]).metadata.num_rows for i in indices]
+    counter = ProgressCounter(on_progress, sum(sizes))
+    doc_ids: deque[pa.ChunkedArray] = deque()
+
+    def shard_texts() -> Iterator[list[str]]:
+        for index in indices:
+            table = pq.read_table(files[index], columns=["doc_id", "text"])
+            doc_ids.append(table.column("doc_id"))
+            yield table.column("text").to_pylist()
+
+    how = parallel.plan(tokenizer, config.run.workers or parallel.default_workers(), sum(sizes))
+    force = _forced("tokenize", config)
+    for index, tokens in zip(indices, parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
+        table = pa.table({"doc_id": doc_ids.popleft(), "tokens": tokens})
+        _stage_entry(store, shard_keys[index], functools.partial(_write_tokens_shard, table), force=force)
+        fault_point("tokenize.part-written")
+        counter.advance(len(tokens))
+    counter.finish()
+    return str(how)
+
+
+def _write_tokens_shard(table: pa.Table, pending: PendingEntry) -> tuple[int, dict[str, int]]:
+    pq.write_table(table, pending.path / SHARD_PART)
+    lengths = pc.list_value_length(table.column("tokens"))
+    return table.num_rows, {
+        "documents": table.num_rows,
+        "empty_documents": pc.sum(pc.equal(lengths, 0)).as_py() or 0,
+        "tokens": pc.sum(lengths).as_py() or 0,
+    }
 
 
 def with_fitted_from(store: ArtifactStore, config: PipelineConfig) -> PipelineConfig:

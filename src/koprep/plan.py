@@ -28,13 +28,15 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from koprep import pipeline
+from koprep import corpus as corpus_io
+from koprep import pipeline, shards as shards_logic
 from koprep.config import PipelineConfig
 from koprep.store import ArtifactStore, StoreError, canonical_json, library_versions, named_entries, read_manifest
 from koprep.tokenizers import get_tokenizer
 from koprep.tokenizers.base import TrainableTokenizer
 
 SHOWN_VALUE_CHARS = 60
+SHOWN_SHARDS = 8
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,10 @@ class PlannedStage:
     reasons: list[Reason] = field(default_factory=list)
     previous: dict[str, Any] | None = None
     """The recorded entry the reasons compare against: run_id and fingerprint."""
+    shards: int | None = None
+    """For clean and tokenize, when known: how many shards the stage's output has..."""
+    stale_shards: list[int] = field(default_factory=list)
+    """...and which of them are not in the store (or are forced): what a run computes."""
 
     @property
     def stage(self) -> str:
@@ -76,6 +82,7 @@ class PlannedStage:
             "path": str(store.entry_path(self.stage, self.fingerprint)),
             "reasons": [reason.to_json() for reason in self.reasons],
             "previous": self.previous,
+            **({"shards": self.shards, "stale_shards": self.stale_shards} if self.shards is not None else {}),
         }
 
 
@@ -97,7 +104,7 @@ class Plan:
 
     def to_json(self) -> dict[str, Any]:
         return {
-            "corpus": pipeline.corpus_io.describe_location(self.location),
+            "corpus": corpus_io.describe_location(self.location),
             "backend": self.config.tokenize.backend,
             "artifacts": str(self.store.root),
             "up_to_date": self.up_to_date,
@@ -127,15 +134,19 @@ class Plan:
         return summary
 
 
-def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfig) -> Plan:
+def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfig, *, shards: bool = False) -> Plan:
     """The plan for running `config` over the corpus at `location` against `store`. Raises the
     same bad-input errors a run would (missing corpus, unknown backend or option, unreadable
-    stopword file, unknown run or model), before any work."""
+    stopword file, unknown run or model), before any work.
+
+    With `shards`, a stale clean or tokenize stage also says which of its shards a run would
+    compute; when the clean output is not stored, that reads the corpus to find its shards."""
     config = pipeline.with_fitted_from(store, config)
     wanted = set(config.run.stages)
     params = config.tokenize
     keys: list[pipeline.StageKey] = []
     model_path = None
+    model_fp = None
 
     clean = pipeline.clean_key(location, config)
     keys.append(clean)
@@ -143,7 +154,6 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
     if params.model is not None and not isinstance(tokenizer, TrainableTokenizer):
         raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
     if wanted & set(pipeline.TOKEN_STAGES):
-        model_fp = None
         if isinstance(tokenizer, TrainableTokenizer):
             if params.model is not None:
                 model = pipeline.resolve_model(store, params.model)
@@ -185,7 +195,35 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
         elif not planned.cached:
             planned.previous, planned.reasons = explain(store, key, fp, history, libraries)
         stages[key.stage] = planned
+    if shards and not (stages["clean"].state == "cached" and stages.get("tokenize", stages["clean"]).state == "cached"):
+        _plan_shards(store, location, config, stages, tokenizer, model_fp)
     return Plan(store, location, config, stages, model_path)
+
+
+def _plan_shards(
+    store: ArtifactStore, location: str | None, config: PipelineConfig, stages: dict[str, PlannedStage],
+    tokenizer, model_fp: str | None,
+) -> None:
+    """Fill in the shard counts of the clean and tokenize stages (see `build_plan`)."""
+    clean = stages["clean"]
+    forced = pipeline.forced_stages(config)
+    stored = store.lookup("clean", clean.fingerprint) if clean.state == "cached" else None
+    if stored is not None:
+        clean_shards = stored.manifest["shards"]
+    else:
+        frame = corpus_io.read_corpus(location, config.corpus)
+        clean_shards = [pipeline.clean_shard_key(s, config).fingerprint for s in shards_logic.split(frame, config.run.shard_size)]
+    planned = [(clean, pipeline.CLEAN_SHARD, clean_shards)]
+    if "tokenize" in stages:
+        params = config.tokenize
+        keys = [pipeline.tokenize_shard_key(fp, params, tokenizer, model_fp).fingerprint for fp in clean_shards]
+        planned.append((stages["tokenize"], pipeline.TOKENIZE_SHARD, keys))
+    for stage, shard_stage, fingerprints in planned:
+        stage.shards = len(fingerprints)
+        if stage.state != "cached":
+            stage.stale_shards = [
+                i for i, fp in enumerate(fingerprints) if stage.stage in forced or store.lookup(shard_stage, fp) is None
+            ]
 
 
 # ------------------------------------------------------------------------------ explanations
@@ -334,6 +372,14 @@ def _show(value: Any) -> str:
     return text if len(text) <= SHOWN_VALUE_CHARS else text[: SHOWN_VALUE_CHARS - 1] + "…"
 
 
+def _shard_line(planned: PlannedStage) -> str:
+    stale, total = planned.stale_shards, planned.shards
+    if not stale:
+        return f"all {total} shards are in the store: only the stage entry is assembled"
+    shown = ", ".join(map(str, stale[:SHOWN_SHARDS])) + (", …" if len(stale) > SHOWN_SHARDS else "")
+    return f"{len(stale)} of {total} shards to compute ({shown}); the others are in the store"
+
+
 def format_plan(plan: Plan) -> str:
     """The plan as the terminal shows it: one line per stage, with its reasons below it."""
     info = plan.to_json()
@@ -342,6 +388,8 @@ def format_plan(plan: Plan) -> str:
     for name, planned in plan.stages.items():
         lines.append(f"{name:<{width}}  {planned.state:<6}  {planned.fingerprint[:12]}")
         lines.extend(f"{'':<{width}}    - {reason.text}" for reason in planned.reasons)
+        if planned.shards is not None and planned.state != "cached":
+            lines.append(f"{'':<{width}}    - {_shard_line(planned)}")
     todo = [name for name, planned in plan.stages.items() if planned.state != "cached"]
     lines.append(
         f"would compute: {', '.join(todo)}" if todo else "up to date: a run would answer from the store (no Prefect)"

@@ -39,7 +39,7 @@ import shutil
 import signal
 import threading
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
@@ -137,6 +137,26 @@ class PendingEntry:
 
     path: Path
     manifest: dict[str, Any]
+    vouched: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Files linked from complete entries (`link`): name → their manifest record, not hashed again."""
+
+    def link(self, source: "Entry", name: str, as_name: str) -> None:
+        """Put `source`'s file `name` into this entry as `as_name`: a hard link (no copy, and the
+        source's recorded hash vouches for it while the shared file's size and mtime are the
+        recorded ones), or a copy, hashed like any written file, where the file system has no hard
+        links."""
+        origin, target = source.file(name), self.path / as_name
+        try:
+            os.link(origin, target)
+        except OSError as exc:
+            if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EOPNOTSUPP):
+                raise
+            shutil.copyfile(origin, target)
+            return
+        record = source.manifest["files"][name]
+        stat = target.stat()
+        if os.path.samestat(stat, origin.stat()) and (stat.st_size, stat.st_mtime_ns) == (record["bytes"], record.get("mtime_ns")):
+            self.vouched[as_name] = record
 
 
 @dataclass(frozen=True)
@@ -321,13 +341,16 @@ class ArtifactStore:
                 files = {}
                 for file in sorted(tmp.rglob("*")):
                     if file.is_file():
+                        name = file.relative_to(tmp).as_posix()
+                        stat = file.stat()
+                        vouched = pending.vouched.get(name)
+                        if vouched is not None and (vouched["bytes"], vouched.get("mtime_ns")) == (stat.st_size, stat.st_mtime_ns):
+                            files[name] = dict(vouched)  # a linked file, synced and hashed when its entry was written
+                            continue
                         # On disk before the manifest that vouches for it: reuse trusts an unchanged
                         # size and mtime, so a power loss must not leave a file the manifest misdescribes.
                         _fsync(file)
-                        stat = file.stat()
-                        files[file.relative_to(tmp).as_posix()] = {
-                            "bytes": stat.st_size, "sha256": file_sha256(file), "mtime_ns": stat.st_mtime_ns,
-                        }
+                        files[name] = {"bytes": stat.st_size, "sha256": file_sha256(file), "mtime_ns": stat.st_mtime_ns}
                 record = {
                     **pending.manifest,
                     "stage": stage,

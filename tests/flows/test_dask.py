@@ -22,9 +22,10 @@ from tests.helpers import nsmc
 pytestmark = pytest.mark.slow  # a Prefect server, a Dask cluster, and Okt's JVM on the workers
 
 STAGES = ["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
-FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2}
+# Small shards, so the tokenize stage is several per-shard tasks spread over the workers.
+FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2, "run.shard_size": 40}
 SETTINGS = [argument for key, value in FAST_W2V.items() for argument in ("--set", f"{key}={value}")]
-TASKS = {"clean": "clean_task", "tokenize": "tokenize_task", "bow": "vectorize_task", "ngram": "vectorize_task",
+TASKS = {"clean": "clean_task", "tokenize": "tokenize_shards_task", "bow": "vectorize_task", "ngram": "vectorize_task",
          "tfidf": "vectorize_task", "word2vec": "word2vec_task"}
 
 
@@ -141,6 +142,11 @@ def test_dask_runner_gives_the_local_runners_outputs_with_every_stage_on_a_worke
         key = record["key"] if isinstance(record["key"], str) else str(record["key"])
         ran.setdefault(key.rsplit("-", 1)[0], []).append(record["worker"])
     expected = {task: list(TASKS.values()).count(task) for task in set(TASKS.values())}
+    shards = remote["stages"]["tokenize"]["extra"]["shards"]
+    assert shards >= 3 and remote["stages"]["tokenize"]["extra"]["computed_shards"] == list(range(shards))
+    expected["tokenize_shards_task"] = shards  # one task per shard
     assert {task: len(workers) for task, workers in ran.items() if task in expected} == expected, ran
+    if backend == "whitespace":  # a dozen shards: both workers took some
+        assert len(set(ran["tokenize_shards_task"])) == 2, ran
     assert {worker for workers in ran.values() for worker in workers} <= set(dask_cluster["workers"])
 

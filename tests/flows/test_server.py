@@ -405,34 +405,34 @@ def test_tokenize_retries_transient_failures_but_not_bad_input(api, monkeypatch,
     from prefect import flow
 
     from koprep import pipeline
-    from koprep.orchestration.flow import tokenize_task
+    from koprep.orchestration.flow import tokenize_shards_task
     from koprep.tokenizers import BackendOptionError
 
     attempts: list[str] = []
 
-    def flaky(store, clean, config, on_progress=None):
+    def flaky(store, clean, config, indices, on_progress=None):
         attempts.append("try")
         if len(attempts) == 1:
             raise RuntimeError("JVM failed to start")
-        return "tokens", None
+        return "in process"
 
-    def bad_option(store, clean, config, on_progress=None):
+    def bad_option(store, clean, config, indices, on_progress=None):
         attempts.append("try")
         raise BackendOptionError("invalid options for tokenizer backend 'okt'")
 
-    task = tokenize_task.with_options(retry_delay_seconds=0)
+    task = tokenize_shards_task.with_options(retry_delay_seconds=0)
 
     @flow
     def run_tokenize():
-        return task(None, None, None)
+        return task(None, None, None, [0, 1])
 
-    monkeypatch.setattr(pipeline, "tokenize_stage", flaky)
-    assert run_tokenize() == ("tokens", None)
+    monkeypatch.setattr(pipeline, "tokenize_shards", flaky)
+    assert run_tokenize() == "in process"
     assert len(attempts) == 2
 
     attempts.clear()
-    monkeypatch.setattr(pipeline, "tokenize_stage", bad_option)
+    monkeypatch.setattr(pipeline, "tokenize_shards", bad_option)
     with pytest.raises(BackendOptionError):
         run_tokenize()
     assert len(attempts) == 1
-    assert tokenize_task.retries == 2
+    assert tokenize_shards_task.retries == 2

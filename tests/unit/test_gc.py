@@ -7,9 +7,11 @@ import time
 
 from koprep import inspection
 from koprep.loaders import open_run
+from koprep.pipeline import CLEAN_SHARD, TOKENIZE_SHARD
 from koprep.store import ArtifactStore
 from tests.runs import record_pipeline_run
 
+SHARD_STAGES = (CLEAN_SHARD, TOKENIZE_SHARD)
 SMALL = {"word2vec.vector_size": 8, "word2vec.epochs": 1}
 
 
@@ -31,5 +33,12 @@ def test_gc_removes_only_what_no_kept_run_uses_and_dry_run_removes_nothing(tmp_p
         assert store.lookup(name, stage["fingerprint"], verify=True) is not None
     assert open_run(tmp_path).matrix("ngram").matrix.shape[0] == new["stages"]["ngram"]["rows"]
     listing = inspection.listing(store)
-    assert {e["fingerprint"] for e in listing["entries"]} == {s["fingerprint"] for s in new["stages"].values()}
+    stage_entries = [e for e in listing["entries"] if e["stage"] not in SHARD_STAGES]
+    assert {e["fingerprint"] for e in stage_entries} == {s["fingerprint"] for s in new["stages"].values()}
+    # the per-shard entries clean and tokenize were assembled from are kept: the next run reuses them
+    shard_entries = [e for e in listing["entries"] if e["stage"] in SHARD_STAGES]
+    for name in SHARD_STAGES:
+        stage = name.removesuffix("-shard")
+        listed = {e["fingerprint"] for e in shard_entries if e["stage"] == name}
+        assert listed == set(store.lookup(stage, new["stages"][stage]["fingerprint"]).manifest["shards"])
     assert all(e["runs"] == ["new"] for e in listing["entries"])

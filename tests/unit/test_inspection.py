@@ -31,7 +31,11 @@ def _files(root: Path) -> dict[str, int]:
 
 
 def _keys(summary) -> set[tuple[str, str]]:
+    """Every entry a run uses: its stages, model and phrases, and the shard entries of clean and tokenize."""
     keys = {(name, stage["fingerprint"]) for name, stage in summary["stages"].items()}
+    for name in ("clean", "tokenize"):
+        manifest = json.loads((Path(summary["stages"][name]["path"]) / "_manifest.json").read_text(encoding="utf-8"))
+        keys |= {(f"{name}-shard", fp) for fp in manifest["shards"]}
     if "model" in summary:
         path = Path(summary["model"]["path"])
         keys.add((path.parent.name, path.name))
@@ -90,7 +94,9 @@ def test_the_scenario_shares_entries_as_intended(three_runs):
     _, runs, _ = three_runs
     old, mid, new = (_keys(runs[n]) for n in ("old", "mid", "new"))
     assert old - mid == {("ngram", runs["old"]["stages"]["ngram"]["fingerprint"])}
-    assert {stage for stage, _ in new - old} == {"model", "tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec"}
+    assert {stage for stage, _ in new - old} == {
+        "model", "tokenize", "tokenize-shard", "bow", "ngram", "tfidf", "phrases", "word2vec"
+    }
     assert ("clean", runs["old"]["stages"]["clean"]["fingerprint"]) in new
 
 
@@ -128,7 +134,7 @@ def test_gc_keeping_two_runs_removes_only_what_the_oldest_alone_used(store_copy)
 
 
 def test_gc_dry_run_removes_nothing(store_copy):
-    store, _, _ = store_copy
+    store, runs, _ = store_copy
     before = _files(store.root)
     result = subprocess.run(
         [sys.executable, "-m", "koprep.cli", "gc", "--artifacts", str(store.root), "--keep-runs", "1",
@@ -138,7 +144,9 @@ def test_gc_dry_run_removes_nothing(store_copy):
     report = json.loads(result.stdout)
     assert report["dry_run"] is True
     assert report["removed_runs"] == ["mid", "old"]
-    assert len(report["removed_entries"]) == 6 and report["freed_bytes"] > 0
+    removed = (_keys(runs["old"]) | _keys(runs["mid"])) - _keys(runs["new"])
+    assert {(e["stage"], e["fingerprint"]) for e in report["removed_entries"]} == removed
+    assert len({stage for stage, _ in removed}) == 6 and report["freed_bytes"] > 0
     assert _files(store.root) == before
 
 

@@ -158,3 +158,15 @@ def test_a_class_that_breaks_the_contract_is_refused_with_what_it_lacks(installe
         assert "'version'" in str(error.value)
     finally:
         sys.modules.pop("koprep_broken_backend", None)
+
+
+@pytest.mark.parametrize("declared, problem", [
+    ("threads", "its parallelism 'threads' is not one of processes, own, none"),
+    ("own", 'its parallelism is "own" but it has no with_workers(n) method'),
+])
+def test_a_parallelism_the_pipeline_cannot_honour_is_a_contract_problem(declared, problem):
+    from koprep.tokenizers.base import contract_problems
+    from koprep.tokenizers.whitespace import WhitespaceTokenizer
+
+    assert contract_problems(WhitespaceTokenizer) == []
+    assert contract_problems(type("Declared", (WhitespaceTokenizer,), {"parallelism": declared})) == [problem]

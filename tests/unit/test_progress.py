@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 
 from koprep import pipeline, progress
@@ -46,14 +48,16 @@ def test_stages_report_progress_monotonically_to_the_total(tmp_path, corpus, wor
     tokenize = Recorder()
     tokens, _ = pipeline.tokenize_stage(store, clean, config, on_progress=tokenize)
     tokenize.check(5000)  # documents
-    assert [d for d, _ in tokenize.calls] == [0, 1000, 2000, 3000, 4000, 5000]
+    shard_ends = np.cumsum([pq.ParquetFile(part).metadata.num_rows for part in pipeline.part_files(clean.path)])
+    assert [d for d, _ in tokenize.calls] == [0, *shard_ends] and len(shard_ends) >= 3  # after each shard
+    shard_count = len(shard_ends)
     for name in pipeline.VECTORIZER_STAGES:
         shards = Recorder()
         pipeline.vectorize_stage(store, name, tokens, config, on_progress=shards)
-        shards.check(2 * 5)  # a fitting pass and a transform pass over 5 shards
+        shards.check(2 * shard_count)  # a fitting pass and a transform pass over every shard
     word2vec = Recorder()
     pipeline.word2vec_stage(store, tokens, config, on_progress=word2vec)
-    word2vec.check((3 + 1) * 5)  # the vocabulary pass and 3 epochs over 5 shards
+    word2vec.check((3 + 1) * shard_count)  # the vocabulary pass and 3 epochs over every shard
     # A cached stage does no work and reports none.
     again = Recorder()
     assert pipeline.tokenize_stage(store, clean, config, on_progress=again)[0].cached and again.calls == []

@@ -1,6 +1,7 @@
-"""The preprocessing flow on Prefect: one task per stage, the retry rule, and the run's Prefect UI
-artifacts. Stage logic and caching live in `koprep.pipeline`; Prefect's own result caching is off
-because the artifact store is the cache.
+"""The preprocessing flow on Prefect: a task per stage (tokenize: a task for the shards to compute,
+or one per shard on Dask), the retry rule, and the run's Prefect UI artifacts. Stage logic and
+caching live in `koprep.pipeline`; Prefect's own result caching is off because the artifact store is
+the cache.
 
 Deployment entrypoints: `flows/preprocess.py:preprocess` (prefect.yaml, a file path) and
 `koprep.orchestration.flow.preprocess` (`koprep serve`, a module path). Importing this module does
@@ -156,9 +157,9 @@ def clean_task(store: ArtifactStore, corpus: str | None, config: PipelineConfig)
 
 
 # Starting the JVM (Okt) can fail transiently; a bad backend name or option never heals on retry.
-@_task(name="tokenize", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
-def tokenize_task(store: ArtifactStore, clean: pipeline.StageResult, config: PipelineConfig):
-    return pipeline.tokenize_stage(store, clean, config, on_progress=stage_progress("tokenize", "documents"))
+@_task(name="tokenize-shards", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
+def tokenize_shards_task(store: ArtifactStore, clean: pipeline.StageResult, config: PipelineConfig, indices: list[int]) -> str:
+    return pipeline.tokenize_shards(store, clean, config, indices, on_progress=stage_progress("tokenize", "documents"))
 
 
 @_task(name="vectorize")
@@ -189,7 +190,14 @@ def run_stages(
         futures["chargram"] = executor.submit(chargram_task, store=store, clean=clean, config=config)
     model_path = None
     if wanted & set(pipeline.TOKEN_STAGES):
-        tokens, model_path = executor.run(tokenize_task, store=store, clean=clean, config=config)
+        # The stage's bookkeeping (which shards are stored, assembling the entry) is cheap and runs
+        # here; the shards to tokenize go to the executor (one task locally, one task per shard on Dask).
+        tokens, model_path = pipeline.tokenize_stage(
+            store, clean, config,
+            run_shards=lambda indices: executor.map_shards(
+                tokenize_shards_task, indices, store=store, clean=clean, config=config
+            ),
+        )
         stages["tokenize"] = tokens
         for name in pipeline.VECTORIZER_STAGES:
             if name in wanted:

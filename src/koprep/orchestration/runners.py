@@ -1,8 +1,10 @@
 """Where the flow's tasks run: `local` (the default) or `dask`, an existing Dask cluster.
 
-    local  clean and tokenize run in the flow's own thread, the stages after tokenize concurrently on
-           the flow's ThreadPoolTaskRunner: all in the process that runs the flow.
-    dask   every task runs on the workers of an existing Dask cluster, submitted through prefect-dask's
+    local  clean and tokenize run in the flow's own thread (the shards to tokenize as one task, on the
+           process's cores the way the backend parallelises best), the stages after tokenize
+           concurrently on the flow's ThreadPoolTaskRunner: all in the process that runs the flow.
+    dask   every task runs on the workers of an existing Dask cluster, one tokenize task per shard to
+           tokenize, submitted through prefect-dask's
            `DaskTaskRunner(address=...)`. The tasks get the same arguments (an `ArtifactStore` whose
            root is absolute, the `PipelineConfig`, `StageResult`s: plain picklable values) and the
            workers read the corpus and read and write the store at the same absolute paths as the
@@ -10,8 +12,8 @@
            every machine). Object storage (fsspec URLs) is not supported.
 
 The runner never enters a fingerprint or an output: it only decides which process calls the same
-stage functions. The flow goes through an executor's `run` (wait for the result) and `submit` (a
-future), so tasks added later (per-shard ones) reach the cluster the same way.
+stage functions. The flow goes through an executor's `run` (wait for the result), `submit` (a
+future) and `map_shards` (per-shard work).
 
 The JVM (Okt) starts in a Dask worker process, never in the nanny that starts and restarts workers,
 so a nanny never forks a process that has a JVM; the worker itself forks nothing.
@@ -75,6 +77,10 @@ class StageExecutor(Protocol):
     def submit(self, task: Any, /, **parameters: Any) -> Any:
         """Start `task` with `parameters`; a future whose `.result()` returns its result."""
 
+    def map_shards(self, task: Any, indices: list[int], /, **parameters: Any) -> str:
+        """Run `task(indices=..., **parameters)` over the shard `indices` and wait for it; returns
+        how the work was spread, for the run summary."""
+
 
 class LocalExecutor:
     """Today's behaviour: sequential stages in the flow's thread, `submit` to the flow's task runner."""
@@ -89,6 +95,11 @@ class LocalExecutor:
 
     def submit(self, task: Any, /, **parameters: Any) -> Any:
         return task.submit(**parameters)
+
+    def map_shards(self, task: Any, indices: list[int], /, **parameters: Any) -> str:
+        # One task: inside it the backend's own parallelism (threads on one JVM, worker processes)
+        # uses the cores, which beats one Prefect task per shard in one process.
+        return self.run(task, indices=indices, **parameters)
 
 
 class DaskExecutor:
@@ -109,6 +120,12 @@ class DaskExecutor:
 
     def submit(self, task: Any, /, **parameters: Any) -> Any:
         return self.task_runner.submit(task, parameters)
+
+    def map_shards(self, task: Any, indices: list[int], /, **parameters: Any) -> str:
+        futures = [self.submit(task, indices=[index], **parameters) for index in indices]
+        for future in futures:
+            future.result()
+        return f"{len(indices)} shard tasks on the Dask cluster"
 
 
 @contextlib.contextmanager

@@ -22,7 +22,7 @@ tokenizers that consume a dict of scores.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Protocol, Sequence, runtime_checkable
+from typing import Any, ClassVar, Literal, Protocol, Sequence, get_args, runtime_checkable
 
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
@@ -90,9 +90,7 @@ class Tokenizer(Protocol):
         """Tokenize a batch of cleaned texts. Empty or whitespace-only texts give []; tokens are
         never empty strings; output is deterministic."""
 
-    # Optional: `parallelism` = "processes" (picklable; spawned worker processes), "own" (with a
-    # `with_workers(n)` method returning the backend set up for n workers of its own) or "none"
-    # (the default: the calling process). See koprep.parallel.
+    # Optional: `parallelism`, one of PARALLELISM (see there); "none" when absent.
 
 
 @runtime_checkable
@@ -119,6 +117,19 @@ class TrainableTokenizer(Tokenizer, Trainable, Protocol):
 CONTRACT = ("name", "Options", "default_drop_tags", "version", "tokenize")
 """What `registry` checks a backend class has before it builds one."""
 
+Parallelism = Literal["processes", "own", "none"]
+PARALLELISM: tuple[Parallelism, ...] = get_args(Parallelism)
+"""How a backend uses several cores (its optional `parallelism` class attribute; koprep.parallel):
+"processes": spawned worker processes, each sent the pickled backend (so it must pickle, and build
+its native analyser on first use); "own": its own workers, set up by a `with_workers(n)` method that
+returns the backend for n workers (Kiwi's thread pool, Okt's threads on one JVM); "none", the
+default: the calling process only."""
+
+
+def parallelism(backend: Any) -> Parallelism:
+    """A backend's (class's or instance's) declared `parallelism`, "none" when it declares none."""
+    return getattr(backend, "parallelism", "none")
+
 
 def contract_problems(cls: type) -> list[str]:
     """What backend class `cls` lacks of the contract; [] when it keeps it."""
@@ -126,6 +137,11 @@ def contract_problems(cls: type) -> list[str]:
     options = getattr(cls, "Options", None)
     if options is not None and not (isinstance(options, type) and issubclass(options, BackendOptions)):
         problems.append("its Options is not a koprep.tokenizers.base.BackendOptions subclass")
+    mode = parallelism(cls)
+    if mode not in PARALLELISM:
+        problems.append(f"its parallelism {mode!r} is not one of {', '.join(PARALLELISM)}")
+    elif mode == "own" and not callable(getattr(cls, "with_workers", None)):
+        problems.append('its parallelism is "own" but it has no with_workers(n) method')
     drop_tags = getattr(cls, "default_drop_tags", ())
     if not (isinstance(drop_tags, tuple) and all(isinstance(tag, str) and tag for tag in drop_tags)):
         problems.append("default_drop_tags is not a tuple of non-empty tags")
