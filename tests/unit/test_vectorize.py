@@ -345,3 +345,34 @@ def test_from_long_rejects_unknown_documents():
         from_long(long, ["a"], 2)
     with pytest.raises(ValueError, match="n_terms"):
         from_long(long, ["a", "b"], 1)
+
+
+@pytest.mark.slow  # NSMC reviews
+def test_vectorizer_stages_over_many_token_shards_equal_sklearn(tmp_path):
+    """The stages as a run computes them (fit on the stored token shards, then each shard transformed
+    through the fit's maps, written as Parquet) against scikit-learn on the same tokens."""
+    from koprep import pipeline
+    from koprep.config import load_config
+    from koprep.store import ArtifactStore
+    from tests.helpers import write_nsmc
+
+    corpus = str(write_nsmc(tmp_path / "nsmc.tsv", 6000))
+    store = ArtifactStore(tmp_path / "artifacts")
+    config = load_config(backend="whitespace", overrides={
+        "run.shard_size": 400, "ngram.min_df": 2, "tfidf.ngram_range": [1, 2], "tfidf.sublinear_tf": True,
+    })
+    pipeline.preflight(store, corpus, config)
+    tokens, _ = pipeline.tokenize_stage(store, pipeline.clean_stage(store, corpus, config), config)
+    shards = pipeline.TokenShards(tokens.path)
+    assert len(shards.files) >= 8
+    docs = [doc for shard in shards.token_lists() for doc in shard]
+    for name in pipeline.VECTORIZER_STAGES:
+        params = getattr(config, name)
+        result = pipeline.vectorize_stage(store, name, tokens, config)
+        reference = _sklearn(params)
+        expected = reference.fit_transform(docs)
+        table = pd.read_parquet(f"{result.path}/vocabulary.parquet")
+        assert table["term"].tolist() == reference.get_feature_names_out().tolist(), name
+        doc_ids = pd.read_parquet(f"{result.path}/documents.parquet")["doc_id"].tolist()
+        assert len(doc_ids) == len(docs) == 6000
+        _assert_same_matrix(from_long(pd.read_parquet(f"{result.path}/matrix.parquet"), doc_ids, len(table)), expected, params)
