@@ -264,36 +264,58 @@ def iter_parts(path: str | Path, columns: list[str] | None = None) -> Iterator[p
         yield pq.read_table(file, columns=columns)
 
 
-class TokenShards:
-    """Restartable iteration over a tokenize output, one shard (Parquet part) at a time, so that
-    vectorizers and word2vec never hold the whole corpus's token lists in memory. Shards come as
-    Arrow list<string> arrays, which the vectorizers and word2vec's reader consume without decoding
-    every token to a Python string."""
+READ_GROUP_DOCUMENTS = 20_000
+"""The stages after tokenize read consecutive shards together, in groups of at least this many
+documents: every read has fixed costs (opening a Parquet file, the vectorizers' per-batch n-gram
+encoding, word2vec's reader hashing the whole vocabulary for `index_in`), which on ~2,000-document
+shards cost more than the work (ngram on 200k NSMC reviews: 2.1-2.3 s in groups of 20,000, 2.9-3.8 s
+shard by shard). Groups depend only on the shards, so every pass sees the same ones."""
+
+
+class _ShardReader:
+    """Restartable iteration over a stage's Parquet parts in groups of consecutive shards (see
+    READ_GROUP_DOCUMENTS), so that no stage holds the whole corpus in memory. `counter` is advanced
+    by one per shard once its group has been used (for progress reports)."""
 
     def __init__(self, path: str | Path, counter: ProgressCounter | None = None) -> None:
         self.files = part_files(path)
         self.counter = counter
-        """Advanced by one each time a shard has been used (for progress reports)."""
+
+    def _tables(self, columns: list[str]) -> Iterator[pa.Table]:
+        group: list[pa.Table] = []
+        held = 0
+        for file in self.files:
+            table = pq.read_table(file, columns=columns)
+            group.append(table)
+            held += table.num_rows
+            if held >= READ_GROUP_DOCUMENTS:
+                yield from self._used(group)
+                group, held = [], 0
+        if group:
+            yield from self._used(group)
+
+    def _used(self, group: list[pa.Table]) -> Iterator[pa.Table]:
+        yield group[0] if len(group) == 1 else pa.concat_tables(group)
+        if self.counter is not None:
+            self.counter.advance(len(group))
+
+
+class TokenShards(_ShardReader):
+    """A tokenize output's token lists, as Arrow list<string> arrays, which the vectorizers and
+    word2vec's reader consume without decoding every token to a Python string."""
 
     def __iter__(self) -> Iterator[tuple[list[str], pa.ListArray]]:
-        """Each shard's (doc_ids, tokens)."""
-        for file in self.files:
-            table = pq.read_table(file, columns=["doc_id", "tokens"])
+        """Each group's (doc_ids, tokens)."""
+        for table in self._tables(["doc_id", "tokens"]):
             yield table.column("doc_id").to_pylist(), table.column("tokens").combine_chunks()
-            self._shard_done()
 
     def token_arrays(self) -> Iterator[pa.ListArray]:
-        for file in self.files:
-            yield pq.read_table(file, columns=["tokens"]).column("tokens").combine_chunks()
-            self._shard_done()
+        for table in self._tables(["tokens"]):
+            yield table.column("tokens").combine_chunks()
 
     def documents(self) -> Iterator[pa.ListArray]:
-        """What bow/ngram/tfidf fit on: each shard's token lists."""
+        """What bow/ngram/tfidf fit on: each group's token lists."""
         return self.token_arrays()
-
-    def _shard_done(self) -> None:
-        if self.counter is not None:
-            self.counter.advance()
 
     def token_lists(self) -> Iterator[list[list[str]]]:
         for tokens in self.token_arrays():
@@ -331,33 +353,13 @@ class _VocabularySentences:
 
     def __iter__(self) -> Iterator[list[str | None]]:
         out_of_vocabulary = len(self.objects) - 1
-        for tokens in _in_groups(self.shards.token_arrays(), LOOKUP_GROUP_DOCUMENTS):
+        for tokens in self.shards.token_arrays():
             positions = pc.index_in(tokens.flatten(), value_set=self.value_set).fill_null(out_of_vocabulary)
             words = self.objects[positions.to_numpy()].tolist()
             offsets = (tokens.offsets.to_numpy() - tokens.offsets[0].as_py()).tolist()
             for start, end in zip(offsets[:-1], offsets[1:]):
                 if end > start:
                     yield words[start:end]
-
-
-LOOKUP_GROUP_DOCUMENTS = 20_000
-"""Documents looked up in the vocabulary at once by word2vec's reader: `index_in` builds a hash of the
-whole vocabulary on every call, which cost more than the lookups themselves on shards of ~2,000
-documents (1.6 ms a shard, 99 shards, 6 passes)."""
-
-
-def _in_groups(arrays: Iterator[pa.ListArray], documents: int) -> Iterator[pa.ListArray]:
-    """Consecutive token arrays concatenated until a group holds at least `documents` documents."""
-    group: list[pa.ListArray] = []
-    held = 0
-    for array in arrays:
-        group.append(array)
-        held += len(array)
-        if held >= documents:
-            yield group[0] if len(group) == 1 else pa.concat_arrays(group)
-            group, held = [], 0
-    if group:
-        yield group[0] if len(group) == 1 else pa.concat_arrays(group)
 
 
 # --------------------------------------------------------------------------------- stages
@@ -727,29 +729,18 @@ def chargram_stage(
     return _vectorize(store, "chargram", config, ("clean", clean), TextShards, on_progress)
 
 
-class TextShards:
-    """Restartable iteration over a clean output's texts, one shard (Parquet part) at a time."""
-
-    def __init__(self, path: str | Path, counter: ProgressCounter | None = None) -> None:
-        self.files = part_files(path)
-        self.counter = counter
+class TextShards(_ShardReader):
+    """A clean output's texts."""
 
     def __iter__(self) -> Iterator[tuple[list[str], list[str]]]:
-        """Each shard's (doc_ids, texts)."""
-        for file in self.files:
-            table = pq.read_table(file, columns=["doc_id", "text"])
+        """Each group's (doc_ids, texts)."""
+        for table in self._tables(["doc_id", "text"]):
             yield table.column("doc_id").to_pylist(), table.column("text").to_pylist()
-            self._shard_done()
 
     def documents(self) -> Iterator[list[str]]:
-        """What chargram fits on: each shard's texts."""
-        for file in self.files:
-            yield pq.read_table(file, columns=["text"]).column("text").to_pylist()
-            self._shard_done()
-
-    def _shard_done(self) -> None:
-        if self.counter is not None:
-            self.counter.advance()
+        """What chargram fits on: each group's texts."""
+        for table in self._tables(["text"]):
+            yield table.column("text").to_pylist()
 
 
 def _vectorize(

@@ -42,13 +42,13 @@ def test_sentences_and_word_counts_match_gensims_scan(tmp_path):
     assert sum(counts.counts.values()) == total_words
 
 
-# Shards are looked up in groups of at least LOOKUP_GROUP_DOCUMENTS documents: one shard per group,
+# Shards are read in groups of at least READ_GROUP_DOCUMENTS documents: one shard per group,
 # groups ending inside, at and beyond the end of the corpus.
 @pytest.mark.parametrize("group_documents", [1, 1000, 1200, 10**6])
 def test_sentences_with_vocabulary_hand_out_the_vocabularys_own_objects(tmp_path, monkeypatch, group_documents):
     from koprep import pipeline
 
-    monkeypatch.setattr(pipeline, "LOOKUP_GROUP_DOCUMENTS", group_documents)
+    monkeypatch.setattr(pipeline, "READ_GROUP_DOCUMENTS", group_documents)
     docs = [review.split() for review in nsmc(2000)["document"]]
     docs[3:3] = [[]]
     shards = write_shards(tmp_path, docs, 600)
