@@ -17,10 +17,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-import pandas as pd
-
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import CORPUS, koprep_run, measured, start_prefect_server, stop, write_tsv  # noqa: E402
+from bench_pipeline import koprep_run, measured, read_reviews, start_prefect_server, stop, write_tsv  # noqa: E402
 
 
 def main() -> None:
@@ -29,7 +27,7 @@ def main() -> None:
     parser.add_argument("--sizes", type=int, nargs=2, default=[20_000, 150_000])
     args = parser.parse_args()
     small, large = args.sizes
-    reviews = pd.read_csv(CORPUS, sep="\t", quoting=3, dtype=str, keep_default_na=False, nrows=large)
+    reviews = read_reviews(large)
     tmp = Path(tempfile.mkdtemp(prefix="bench-memory-"))
     server = None
     rows = {}

@@ -15,6 +15,7 @@ from typing import Any
 from koprep import pipeline
 from koprep.config import load_config
 from koprep.store import MANIFEST, ArtifactStore
+from tests.runs import run_stages
 
 STAGES = ["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
 SMALL = {
@@ -30,12 +31,7 @@ def run_chain(artifacts: str | Path, corpus: str | Path, overrides: dict[str, An
     config = load_config(None, {**SMALL, **(overrides or {})}, "whitespace")
     pipeline.preflight(store, str(corpus), config)
     store.sweep()
-    clean = pipeline.clean_stage(store, str(corpus), config)
-    tokens, _ = pipeline.tokenize_stage(store, clean, config)
-    stages = {"clean": clean, "tokenize": tokens}
-    for name in pipeline.VECTORIZER_STAGES:
-        stages[name] = pipeline.vectorize_stage(store, name, tokens, config)
-    stages["word2vec"] = pipeline.word2vec_stage(store, tokens, config)
+    stages, _ = run_stages(store, str(corpus), config)
     run_id = uuid.uuid4().hex
     summary = {
         "run_id": run_id,

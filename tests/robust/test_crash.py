@@ -24,15 +24,16 @@ from tests.robust.chain import SMALL, STAGES, outputs, write_corpus
 pytestmark = pytest.mark.slow
 
 # Spread over every stage and every step of a write: holding the lock, an empty temporary folder,
-# between shard writes, all files written, manifest written but not renamed, renamed but the
+# between shard writes (clean, tokenize; the vectorizers read this small corpus's shards as one
+# group, pipeline.READ_GROUP_DOCUMENTS, so they write one matrix part), all files written, manifest written but not renamed, renamed but the
 # stage not yet returned, and the three steps of recording the run.
 CHAIN_POINTS = [
     "clean.locked", "clean.tmp-created", "clean.read", "clean.part-written#2", "clean.files-written",
     "clean.manifest-written", "clean.published",
     "tokenize.locked", "tokenize.part-written#1", "tokenize.part-written#3", "tokenize.manifest-written",
     "tokenize.published",
-    "bow.vocabulary-written", "bow.matrix-shard-written#2", "bow.files-written", "bow.published",
-    "ngram.tmp-created", "ngram.matrix-shard-written#3", "ngram.manifest-written",
+    "bow.vocabulary-written", "bow.matrix-shard-written#1", "bow.files-written", "bow.published",
+    "ngram.tmp-created", "ngram.matrix-shard-written#1", "ngram.manifest-written",
     "tfidf.locked", "tfidf.matrix-shard-written#1", "tfidf.files-written", "tfidf.published",
     "word2vec.locked", "word2vec.trained", "word2vec.vectors-parquet-written", "word2vec.manifest-written",
     "word2vec.published",

@@ -16,6 +16,7 @@ from koprep import pipeline, shards
 from koprep.config import load_config
 from koprep.plan import build_plan, format_plan
 from koprep.store import MANIFEST, ArtifactStore
+from tests.runs import run_stages
 from tests.unit.korean_samples import REVIEWS
 
 SMALL = {"run.shard_size": 40, "word2vec.vector_size": 8, "word2vec.epochs": 1, "word2vec.min_count": 1}
@@ -91,13 +92,7 @@ def write_tsv(frame: pd.DataFrame, path: Path) -> Path:
 def run(store: ArtifactStore, corpus: Path) -> dict[str, pipeline.StageResult]:
     config = load_config(None, SMALL, "whitespace")
     pipeline.preflight(store, str(corpus), config)
-    clean = pipeline.clean_stage(store, str(corpus), config)
-    tokens, _ = pipeline.tokenize_stage(store, clean, config)
-    stages = {"clean": clean, "tokenize": tokens}
-    for name in pipeline.VECTORIZER_STAGES:
-        stages[name] = pipeline.vectorize_stage(store, name, tokens, config)
-    stages["word2vec"] = pipeline.word2vec_stage(store, tokens, config)
-    return stages
+    return run_stages(store, str(corpus), config)[0]
 
 
 def files(result: pipeline.StageResult) -> dict[str, str]:
