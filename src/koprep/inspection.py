@@ -184,8 +184,8 @@ def _disk_bytes(folders: Iterable[Path]) -> int:
     seen: dict[tuple[int, int], int] = {}
     for folder in folders:
         for path in folder.rglob("*"):
-            stat = path.stat()
             if path.is_file():
+                stat = path.stat()
                 seen[(stat.st_dev, stat.st_ino)] = stat.st_size
     return sum(seen.values())
 

@@ -200,6 +200,12 @@ def clean_shard_key(shard: shards_logic.Shard, config: PipelineConfig) -> StageK
     return StageKey(CLEAN_SHARD, clean_logic.VERSION, {"clean": config.clean}, {"documents": shard.digest})
 
 
+def corpus_shards(frame: pd.DataFrame, config: PipelineConfig) -> tuple[list[shards_logic.Shard], list[StageKey]]:
+    """The shards of a corpus read as `frame`, and each one's `clean-shard` key."""
+    shards = shards_logic.split(frame, config.run.shard_size)
+    return shards, [clean_shard_key(shard, config) for shard in shards]
+
+
 def model_key(clean_fp: str, params: TokenizeParams, tokenizer: Tokenizer) -> StageKey:
     # Keyed by what training depends on only, so a tokenize-only option reuses the trained model.
     return StageKey(
@@ -398,19 +404,22 @@ _checked_corpus: dict[str, ShardedCorpus] = {}
 """clean fingerprint → the corpus `preflight` read, handed to `clean_stage` (same process)."""
 
 
-def clean_documents(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Documents (doc_id, text, passthrough columns) with their text cleaned, and counts of the
-    documents, of those empty before cleaning, of those empty after, and of those cleaning emptied."""
+def clean_documents(frame: pd.DataFrame, config: PipelineConfig) -> tuple[pd.DataFrame, dict[str, int], pd.Series]:
+    """Documents (doc_id, text, passthrough columns) with their text cleaned; counts of the
+    documents, of those empty before cleaning, of those empty after, and of those cleaning emptied;
+    and the mask of the emptied ones."""
     was_empty = frame["text"].str.strip() == ""
     frame = frame.copy()
     frame["text"] = clean_logic.clean_texts(frame["text"].tolist(), config.clean)
     empty = frame["text"].str.strip() == ""
-    return frame, {
+    emptied = empty & ~was_empty
+    facts = {
         "documents": len(frame),
         "empty_documents": int(was_empty.sum()),
         "empty_after_clean": int(empty.sum()),
-        "emptied": int((empty & ~was_empty).sum()),
+        "emptied": int(emptied.sum()),
     }
+    return frame, facts, emptied
 
 
 def read_sharded_corpus(store: ArtifactStore, location: str | None, config: PipelineConfig) -> ShardedCorpus:
@@ -418,8 +427,7 @@ def read_sharded_corpus(store: ArtifactStore, location: str | None, config: Pipe
     that come out of cleaning empty are kept with their ids and counted, with a warning; if every
     document does, EmptyResultError says which setting to look at."""
     frame = corpus_io.read_corpus(location, config.corpus)
-    shards = shards_logic.split(frame, config.run.shard_size)
-    keys = [clean_shard_key(shard, config) for shard in shards]
+    shards, keys = corpus_shards(frame, config)
     force = _forced("clean", config)
     cleaned: dict[int, tuple[pa.Table, dict[str, int]]] = {}
     totals = dict.fromkeys(("documents", "empty_documents", "empty_after_clean", "emptied"), 0)
@@ -429,11 +437,10 @@ def read_sharded_corpus(store: ArtifactStore, location: str | None, config: Pipe
         if entry is not None:
             facts = entry.manifest["extra"]
         else:
-            part, facts = clean_documents(frame.iloc[shard.start : shard.stop], config)
+            part, facts, emptied = clean_documents(frame.iloc[shard.start : shard.stop], config)
             cleaned[shard.index] = (arrow_table(part), facts)
-            if facts["emptied"] and len(examples) < 5:
-                newly = (part["text"].str.strip() == "") & (frame["text"].iloc[shard.start : shard.stop].str.strip() != "")
-                examples += part.loc[newly, "doc_id"].head(5 - len(examples)).tolist()
+            if len(examples) < 5:
+                examples += part.loc[emptied, "doc_id"].head(5 - len(examples)).tolist()
         for name in totals:
             totals[name] += int(facts[name])
     source = corpus_io.describe_location(location)
@@ -491,7 +498,7 @@ def _write_clean_shard(
         # The shard was in the store when the corpus was read, and is gone now (removed meanwhile,
         # or forced): read the corpus again for it.
         frame = corpus_io.read_corpus(location, config.corpus).iloc[shard.start : shard.stop]
-        part, facts = clean_documents(frame, config)
+        part, facts, _ = clean_documents(frame, config)
         found = (arrow_table(part), facts)
     table, facts = found
     pq.write_table(table, pending.path / SHARD_PART)
@@ -597,11 +604,12 @@ def tokenize_stage(
 
     def compute(pending: PendingEntry):
         shard_keys = tokenize_shard_keys(store, clean, params, backend, model_fp)
-        missing = [i for i, k in enumerate(shard_keys) if force or store.lookup(k.stage, k.fingerprint) is None]
+        stored = [None if force else store.lookup(k.stage, k.fingerprint) for k in shard_keys]
+        missing = [index for index, entry in enumerate(stored) if entry is None]
         how = run_shards(missing) if missing else "nothing to tokenize"
         totals = dict.fromkeys(("documents", "empty_documents", "tokens"), 0)
         for index, shard_key in enumerate(shard_keys):
-            entry = store.lookup(shard_key.stage, shard_key.fingerprint)
+            entry = stored[index] or store.lookup(shard_key.stage, shard_key.fingerprint)
             if entry is None:
                 raise CorruptArtifactError(f"tokenize shard {index} ({shard_key.fingerprint}) is missing right after it was computed")
             pending.link(entry, SHARD_PART, PART.format(index))

@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from koprep import corpus as corpus_io
-from koprep import pipeline, shards as shards_logic
+from koprep import pipeline
 from koprep.config import PipelineConfig
 from koprep.store import ArtifactStore, StoreError, canonical_json, library_versions, named_entries, read_manifest
 from koprep.tokenizers import get_tokenizer
@@ -212,7 +212,7 @@ def _plan_shards(
         clean_shards = stored.manifest["shards"]
     else:
         frame = corpus_io.read_corpus(location, config.corpus)
-        clean_shards = [pipeline.clean_shard_key(s, config).fingerprint for s in shards_logic.split(frame, config.run.shard_size)]
+        clean_shards = [key.fingerprint for key in pipeline.corpus_shards(frame, config)[1]]
     planned = [(clean, pipeline.CLEAN_SHARD, clean_shards)]
     if "tokenize" in stages:
         params = config.tokenize
