@@ -1,35 +1,43 @@
 """`koprep compare`: which backend and preset suit a labelled corpus, measured.
 
-For each backend × preset the pipeline's stage functions run over the corpus (or their outputs come
-from the artifact store), and a LogisticRegression (C=3) is cross-validated on the run's features.
-The stage functions are called directly rather than through the Prefect flow: the results are the
-same artifacts under the same fingerprints (shared with `koprep run`), but a comparison of several
-combinations needs no Prefect server (without one, each flow run in a fresh process starts a
-temporary server, 10–25 s) and no flow-run bookkeeping.
+For each backend × preset the plan of a run limited to the features' stages is built and carried
+out in this process (`koprep.pipeline.runner.run_in_process`; outputs already in the artifact store
+are reused), and a LogisticRegression (C=3) is cross-validated on the run's features. The stages run
+in process rather than through the Prefect flow: the results are the same artifacts under the same
+fingerprints (shared with `koprep run`), but a comparison of several combinations needs no Prefect
+server (without one, each flow run in a fresh process starts a temporary server, 10–25 s) and no
+flow-run bookkeeping.
 
-Features: the preset's TF-IDF stages (`tfidf`, `chargram`) side by side (`Run.features`); a preset
-with neither uses its `ngram` or `bow` counts. The vectorizers are fitted on the whole corpus (they
+Features: the preset's weighted vectorizers (TF-IDF: `tfidf`, `chargram`) side by side
+(`Run.features`); a preset with neither uses its richest counts (the count vectorizer with the
+longest n-grams: `ngram` by default, else `bow`). The vectorizers are fitted on the whole corpus (they
 see no labels); only the classifier is cross-validated, on stratified folds (shuffled, seed 0).
 Every combination is recorded as a run (`runs/<run_id>.json`), so its artifacts open with
-`open_run(artifacts, run_id)`.
+`open_run(artifacts, run_id)`. `run.fitted_from` is refused: it would apply one fitted run's
+settings to every combination.
 """
 
 from __future__ import annotations
 
 import time
-import uuid
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from koprep.corpus import CorpusError
 
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from koprep.config import PipelineConfig
+    from koprep.plan import Plan
+    from koprep.runs import RunRecord
+    from koprep.store import ArtifactStore
+
 CLASSIFIER_C = 3.0
 SEED = 0
-WEIGHTED_STAGES = ("tfidf", "chargram")
-COUNT_STAGES = ("ngram", "bow")
 
 
 class CompareInputError(CorpusError):
@@ -59,14 +67,22 @@ class CompareResult:
         return asdict(self)
 
 
-def feature_stages(stages: Iterable[str]) -> list[str]:
-    """The vectorizer stages a classifier uses for a run with these stages."""
-    stages = list(stages)
-    weighted = [s for s in WEIGHTED_STAGES if s in stages]
-    return weighted or [s for s in COUNT_STAGES if s in stages][:1]
+def feature_stages(config: PipelineConfig) -> list[str]:
+    """The vectorizer stages a classifier uses for a run with this configuration: every TF-IDF one,
+    else the count vectorizer with the longest n-grams."""
+    from koprep.pipeline.resolve import vectorizer_stages
+    from koprep.stages.vectorize import TfidfParams
+
+    chosen = [name for name in vectorizer_stages() if name in config.run.stages]
+    weighted = [name for name in chosen if isinstance(getattr(config, name), TfidfParams)]
+    if weighted or not chosen:
+        return weighted
+    return [max(chosen, key=lambda name: getattr(config, name).ngram_range[1])]
 
 
-def cross_validate_features(matrix, labels: Sequence[Any], folds: int) -> dict[str, Any]:
+def cross_validate_features(
+    matrix: sp.spmatrix | np.ndarray, labels: Sequence[Any] | np.ndarray, folds: int
+) -> dict[str, Any]:
     """Stratified `folds`-fold cross-validation of LogisticRegression(C=3) on `matrix`."""
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import StratifiedKFold, cross_validate
@@ -103,9 +119,10 @@ def compare(
     on_result: Callable[[CompareResult], None] | None = None,
 ) -> list[CompareResult]:
     """Run (or reuse) the pipeline for every preset × backend and cross-validate a classifier on it."""
-    from koprep import pipeline
     from koprep.config import load_config
     from koprep.loaders import Run
+    from koprep.pipeline.runner import execute, run_in_process
+    from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
     if not backends or not presets:
@@ -113,48 +130,39 @@ def compare(
     if folds < 2:
         raise CompareInputError(f"--folds {folds}: cross-validation needs at least 2 folds")
     store = ArtifactStore(artifacts)
-    # Every setting is checked before anything runs.
-    configs = {
-        (preset, backend): load_config(config_file, overrides, backend, preset) for preset in presets for backend in backends
-    }
-    for config in configs.values():
-        pipeline.preflight(store, corpus, config)
-        if not feature_stages(config.run.stages):
-            raise CompareInputError(
-                f"run.stages {list(config.run.stages)} has no vectorizer to classify with; add tfidf or chargram"
-            )
+    # Every setting and reference is checked, and every combination planned, before anything runs.
+    plans: dict[tuple[str, str], tuple[Plan, list[str]]] = {}
+    for preset in presets:
+        for backend in backends:
+            config = load_config(config_file, overrides, backend, preset)
+            if config.run.fitted_from is not None:
+                raise CompareInputError(
+                    "run.fitted_from cannot be compared: it applies one fitted run's cleaning, backend and vectorizers "
+                    "to every combination. Compare on the corpus itself, then apply the chosen settings with "
+                    "`koprep run TEST_CORPUS --set run.fitted_from=RUN_ID`"
+                )
+            wanted = feature_stages(config)
+            if not wanted:
+                raise CompareInputError(
+                    f"run.stages {list(config.run.stages)} has no vectorizer to classify with; add tfidf or chargram"
+                )
+            plan = build_plan(store, corpus, config.with_run_stages(wanted))
+            plan.preflight()
+            plans[(preset, backend)] = (plan, wanted)
     results = []
-    for (preset, backend), config in configs.items():
+    for (preset, backend), (plan, wanted) in plans.items():
         started = time.perf_counter()
-        stages: dict[str, pipeline.StageResult] = {"clean": pipeline.clean_stage(store, corpus, config)}
-        labels = _labels(stages["clean"].path, label_column, folds)
-        tokens, model_path = pipeline.tokenize_stage(store, stages["clean"], config)
-        stages["tokenize"] = tokens
-        wanted = feature_stages(config.run.stages)
-        for name in wanted:
-            if name == "chargram":
-                stages[name] = pipeline.chargram_stage(store, stages["clean"], config)
-            else:
-                stages[name] = pipeline.vectorize_stage(store, name, tokens, config)
-        run_id = uuid.uuid4().hex
-        summary = {
-            "run_id": run_id,
-            "corpus": pipeline.corpus_io.describe_source(corpus),
-            "backend": config.tokenize.backend,
-            "stages": {name: result.summary() for name, result in stages.items()},
-            "compare": {"preset": preset, "label_column": label_column},
-        }
-        if model_path:
-            summary["model"] = {"path": model_path}
-        summary["config"] = config.model_dump(mode="json")
-        store.record_run(run_id, summary)
-        features = Run(store, summary).features(wanted)
+        # The labels are checked on the clean output before anything is tokenized.
+        clean = execute(build_plan(store, corpus, plan.config.with_run_stages(["clean"])))["clean"]
+        labels = _labels(clean.path, label_column, folds)
+        record = run_in_process(plan, compare={"preset": preset, "label_column": label_column})
+        features = Run(store, record).features(wanted)
         y = labels.loc[features.doc_ids].to_numpy()
         scores = cross_validate_features(features.matrix, y, folds)
         result = CompareResult(
             backend=backend, preset=preset, accuracy=scores["accuracy"], macro_f1=scores["macro_f1"], std=scores["std"],
-            docs_per_s=_throughput(store, tokens), seconds=round(time.perf_counter() - started, 2),
-            documents=len(y), features=wanted, n_features=features.matrix.shape[1], run_id=run_id,
+            docs_per_s=_throughput(store, record), seconds=round(time.perf_counter() - started, 2),
+            documents=len(y), features=wanted, n_features=features.matrix.shape[1], run_id=record.run_id,
             fold_accuracy=scores["fold_accuracy"],
         )
         results.append(result)
@@ -164,11 +172,10 @@ def compare(
 
 
 def _labels(clean_path: str, column: str, folds: int) -> pd.Series:
-    import pyarrow.parquet as pq
 
-    from koprep.pipeline import part_files
+    from koprep.pipeline.datasets import Parts
 
-    schema_names = pq.read_schema(part_files(clean_path)[0]).names
+    schema_names = Parts.schema(clean_path).names
     if column not in schema_names or column in ("doc_id", "text"):
         others = [c for c in schema_names if c not in ("doc_id", "text")]
         raise CompareInputError(
@@ -196,7 +203,11 @@ def _labels(clean_path: str, column: str, folds: int) -> pd.Series:
     return labels
 
 
-def _throughput(store, tokens) -> float | None:
+def _throughput(store: ArtifactStore, record: RunRecord) -> float | None:
+    """Tokenize throughput when the tokens were computed (from the manifest when they came from the cache)."""
+    tokens = record.stages.get("tokenize")
+    if tokens is None:
+        return None
     seconds = store.open_entry(tokens.path).manifest.get("compute_seconds")
     if not seconds:
         return None

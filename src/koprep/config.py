@@ -17,12 +17,13 @@ from __future__ import annotations
 import json
 import tomllib
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable, Literal, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from koprep.corpus import CorpusParams
 from koprep.errors import BadInputError
+from koprep.pipeline.graph import GRAPH
 from koprep.stages.clean import CleanParams
 from koprep.stages.embed import Word2VecParams
 from koprep.stages.filters import TokenFilterParams
@@ -31,13 +32,6 @@ from koprep.stages.vectorize import ChargramParams, CountParams, TfidfParams
 if TYPE_CHECKING:
     from koprep.presets import Preset
 
-STAGES = ("clean", "tokenize", "bow", "ngram", "tfidf", "word2vec")
-"""The stages a run runs by default."""
-OPTIONAL_STAGES = ("chargram",)
-"""Stages that run only when `run.stages` names them (the `classify` preset does)."""
-StageName = Literal["clean", "tokenize", "bow", "ngram", "tfidf", "chargram", "word2vec"]
-StoredStage = Literal["clean", "model", "tokenize", "bow", "ngram", "tfidf", "chargram", "phrases", "word2vec"]
-"""Every stage that keeps an artifact: the run stages plus soynlp's trained `model` and word2vec's `phrases`."""
 
 
 class ConfigError(BadInputError):
@@ -68,15 +62,16 @@ class RunParams(BaseModel):
     """Documents per shard, on average (`koprep.shards`: content-defined boundaries). Shards are the
     unit clean and tokenize compute and cache, and later stages stream shard by shard: smaller shards
     make appends and edits recompute less."""
-    stages: tuple[StageName, ...] = STAGES
-    """Stages to run; the ones they depend on always run (or come from the cache). `chargram` runs
-    only when listed here."""
+    stages: tuple[str, ...] = GRAPH.default_stages()
+    """Stages to run (the stage graph's run stages, `koprep.pipeline.graph`); the ones they depend on
+    always run (or come from the cache). `chargram` runs only when listed here."""
     fitted_from: str | None = None
     """A run id: vectorize this corpus with that run's fitted bow/ngram/tfidf vocabularies (and
     its cleaning, tokenizer and trained model), e.g. the test split with the train split's."""
-    force: tuple[StoredStage, ...] = ()
+    force: tuple[str, ...] = ()
     """Stages to recompute even if stored (`koprep run --force STAGE`), with every stage after them;
-    their stored entries are replaced. Not part of any fingerprint."""
+    their stored entries are replaced. Any stage a run computes, auxiliary ones (`model`, `phrases`)
+    included. Not part of any fingerprint."""
     workers: int | None = None
     """Cores to tokenize on (None: every core this process may use). How depends on the backend
     (koprep.parallel); it never changes an output or a fingerprint."""
@@ -88,12 +83,29 @@ class RunParams(BaseModel):
             raise ValueError("shard_size must be >= 1")
         return value
 
+    @field_validator("stages")
+    @classmethod
+    def _run_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _known_stages(value, GRAPH.run_stages())
+
+    @field_validator("force")
+    @classmethod
+    def _stored_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        return _known_stages(value, GRAPH.stored_stages())
+
     @field_validator("workers")
     @classmethod
     def _at_least_one(cls, value: int | None) -> int | None:
         if value is not None and value < 1:
             raise ValueError("workers must be >= 1 (or unset for every core)")
         return value
+
+
+def _known_stages(names: tuple[str, ...], known: tuple[str, ...]) -> tuple[str, ...]:
+    unknown = [name for name in names if name not in known]
+    if unknown:
+        raise ValueError(f"unknown stage(s) {', '.join(map(repr, unknown))}; the stages are {', '.join(known)}")
+    return names
 
 
 class PipelineConfig(BaseModel):
@@ -108,6 +120,10 @@ class PipelineConfig(BaseModel):
     chargram: ChargramParams = ChargramParams()
     word2vec: Word2VecParams = Word2VecParams()
     run: RunParams = RunParams()
+
+    def with_run_stages(self, stages: Iterable[str]) -> PipelineConfig:
+        """The same settings for a run of `stages` only (and what they read)."""
+        return self.model_copy(update={"run": self.run.model_copy(update={"stages": tuple(stages)})})
 
 
 SECTIONS = tuple(PipelineConfig.model_fields)

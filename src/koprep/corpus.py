@@ -17,6 +17,7 @@ import json
 import logging
 import re
 from importlib import resources
+from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Literal
 
@@ -111,7 +112,7 @@ def corpus_files(location: str | None) -> list[tuple[str, Path]]:
     return [(path.name, path)]
 
 
-def _default_files() -> list[tuple[str, object]]:
+def _default_files() -> list[tuple[str, Traversable]]:
     data = resources.files("konlpy") / "data" / "corpus"
     files = [("kolaw/constitution.txt", data / "kolaw" / "constitution.txt")]
     files += sorted(

@@ -10,10 +10,15 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-
-from gensim.models import KeyedVectors
+from typing import TYPE_CHECKING
 
 from koprep.errors import BadInputError
+
+if TYPE_CHECKING:  # gensim takes a second to import; the vectors passed in bring it
+    from gensim.models import KeyedVectors
+
+VERSION = "1"
+"""The code version of the `evaluate` stage (its report's content)."""
 
 # gensim's defaults, kept explicit because the OOV count must use the same vocabulary view.
 RESTRICT_VOCAB = 300_000
@@ -86,7 +91,7 @@ def _read_analogies(path: str | os.PathLike) -> list[_AnalogyItem]:
             continue
         words = line.split()
         if len(words) == 4 and section is not None:
-            items.append(_AnalogyItem(section, tuple(words)))
+            items.append(_AnalogyItem(section, (words[0], words[1], words[2], words[3])))
     return items
 
 

@@ -18,25 +18,23 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import pandas as pd
 import scipy.sparse as sp
 
+from koprep.pipeline.datasets import Matrix, MatrixFiles, WordVectorFiles
+from koprep.runs import RunRecord
 from koprep.store import ArtifactStore, Entry, StoreError
 
+if TYPE_CHECKING:
+    from gensim.models import KeyedVectors
 
-@dataclass(frozen=True)
-class Matrix:
-    matrix: sp.csr_matrix
-    """Rows follow `doc_ids`; columns follow `vocabulary.term_id`."""
-    vocabulary: pd.DataFrame
-    """term_id, term, df (and idf for tfidf)."""
-    doc_ids: list[str]
+    from koprep.config import PipelineConfig
+    from koprep.stages.tokenize import TokenFilter
+    from koprep.tokenizers.base import Tokenizer
 
-    @property
-    def terms(self) -> list[str]:
-        return self.vocabulary["term"].tolist()
+__all__ = ["Features", "Matrix", "Run", "open_run"]
 
 
 @dataclass(frozen=True)
@@ -49,18 +47,20 @@ class Features:
 
 
 class Run:
-    def __init__(self, store: ArtifactStore, summary: dict[str, Any]) -> None:
+    """One recorded run's artifacts."""
+
+    def __init__(self, store: ArtifactStore, record: RunRecord) -> None:
         self.store = store
-        self.summary = summary
-        self.run_id: str = summary["run_id"]
-        self._tokenizer = None
-        self._vectors = None
+        self.record = record
+        self.run_id: str = record.run_id
+        self._tokenizer: tuple[Tokenizer, TokenFilter] | None = None
+        self._vectors: KeyedVectors | None = None
 
     def entry(self, stage: str) -> Entry:
-        stages = self.summary["stages"]
+        stages = self.record.stages
         if stage not in stages:
             raise StoreError(f"run {self.run_id} has no {stage!r} stage; it has {sorted(stages)}")
-        return self.store.open_entry(stages[stage]["path"])
+        return self.store.open_entry(stages[stage].path)
 
     def path(self, stage: str) -> Path:
         return self.entry(stage).path
@@ -72,33 +72,24 @@ class Run:
         return pd.read_parquet(self.path("tokenize"))
 
     def matrix(self, stage: str = "tfidf") -> Matrix:
-        from koprep.stages.vectorize import from_long
-
-        entry = self.entry(stage)
-        vocabulary = pd.read_parquet(entry.file("vocabulary.parquet"))
-        doc_ids = pd.read_parquet(entry.file("documents.parquet"))["doc_id"].tolist()
-        long = pd.read_parquet(entry.file("matrix.parquet"))
-        return Matrix(from_long(long, doc_ids, len(vocabulary)), vocabulary, doc_ids)
+        return MatrixFiles.read(self.entry(stage))
 
     @property
-    def config(self):
+    def config(self) -> PipelineConfig:
         from koprep.config import PipelineConfig
 
-        return PipelineConfig.model_validate(self.summary["config"])
+        return PipelineConfig.model_validate(self.record.config)
 
     def preprocess(self, texts: Sequence[str]) -> list[list[str]]:
         """Clean and tokenize new raw texts exactly as this run did (same steps, backend, options,
         trained model and token filter)."""
-        from koprep.pipeline import prepare_tokenizer
+        from koprep.pipeline.resolve import ready_tokenizer
         from koprep.stages.clean import clean_texts
         from koprep.stages.tokenize import tokenize_texts
 
         if self._tokenizer is None:
-            params = self.config.tokenize
-            if self.summary.get("model") and params.model is None:
-                params = params.model_copy(update={"model": self.summary["model"]["path"]})
-            tokenizer, token_filter, _ = prepare_tokenizer(self.store, params)
-            self._tokenizer = (tokenizer, token_filter)
+            model = self.entry("model") if "model" in self.record.stages else None
+            self._tokenizer = ready_tokenizer(self.config.tokenize, model)
         tokenizer, token_filter = self._tokenizer
         return tokenize_texts(tokenizer, clean_texts(list(texts), self.config.clean), token_filter)
 
@@ -111,9 +102,7 @@ class Run:
 
         entry = self.entry(stage)
         params = getattr(self.config, stage)
-        fitted = FittedVocabulary(
-            pd.read_parquet(entry.file("vocabulary.parquet")), entry.manifest["extra"]["fitted_documents"], params
-        )
+        fitted = FittedVocabulary(MatrixFiles.vocabulary(entry), entry.manifest["extra"]["fitted_documents"], params)
         if isinstance(params, ChargramParams):
             return transform(clean_texts(list(texts), self.config.clean), fitted, params)
         return transform(self.preprocess(texts), fitted, params)
@@ -135,11 +124,9 @@ class Run:
         columns = [f"{stage}:{term}" for stage, m in zip(stages, matrices) for term in m.terms]
         return Features(sp.hstack([m.matrix for m in matrices], format="csr"), columns, doc_ids)
 
-    def word_vectors(self):
+    def word_vectors(self) -> KeyedVectors:
         if self._vectors is None:
-            from gensim.models import KeyedVectors
-
-            self._vectors = KeyedVectors.load_word2vec_format(str(self.entry("word2vec").file("vectors.bin")), binary=True)
+            self._vectors = WordVectorFiles.keyed_vectors(self.entry("word2vec"))
         return self._vectors
 
     def similar(self, word: str, topn: int = 10) -> list[tuple[str, float]]:

@@ -26,7 +26,7 @@ from collections import deque
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Protocol, Sequence, cast
 
 import pyarrow as pa
 
@@ -49,6 +49,12 @@ to import Python, pyarrow and pandas and load its dictionary, in which MeCab alo
 
 class WorkerProcessError(KoprepError):
     """A worker process died without an answer (not an exception in the backend: those are re-raised as they are)."""
+
+
+class _OwnWorkers(Protocol):
+    """What a backend whose parallelism is "own" has besides `Tokenizer` (registry's contract check asks for it)."""
+
+    def with_workers(self, workers: int) -> Tokenizer: ...
 
 
 def default_workers() -> int:
@@ -98,7 +104,7 @@ def tokenize_shards(
         yield from _on_processes(tokenizer, token_filter, shards, how.workers)
         return
     if how.mode == "own":
-        tokenizer = tokenizer.with_workers(how.workers)
+        tokenizer = cast(_OwnWorkers, tokenizer).with_workers(how.workers)  # the mode says it has the method
     # Batch by batch, so that only one batch's tokens are ever Python objects.
     results = ((last, tokenize_batch(tokenizer, texts, token_filter)) for last, texts in _batches(shards, BATCH))
     yield from _by_shard(results)
@@ -134,6 +140,7 @@ def _start_worker(tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter
 
 
 def _worker_batch(texts: Sequence[str]) -> pa.Array:
+    assert _worker is not None, "set by _start_worker, the pool's initializer"
     tokenizer, token_filter = _worker
     return tokenize_batch(tokenizer, texts, token_filter)
 

@@ -1,13 +1,15 @@
 """What a run would do, worked out before any work: config → the chain of fingerprints → each stage
 cached or stale, and why.
 
-`build_plan` resolves and validates the configuration (with `run.fitted_from` applied), then builds
-every stage's cache key with the same `koprep.pipeline.*_key` functions the executing stages use:
-the corpus's bytes and the parameters determine the whole chain, so nothing is tokenized, trained or
-started (no JVM, no Prefect) to know it. A stage is *cached* when a complete entry with its
-fingerprint is in the store. A stale stage is explained against the most recent entry of the same
-stage that the store's run records (`runs/*.json`) point to, by comparing that entry's manifest
-(code version, parameters, inputs, library versions) with the new key:
+`build_plan` resolves and validates the configuration once (`koprep.pipeline.resolve.Resolution`,
+with `run.fitted_from` applied), selects the stages of the run from the stage graph
+(`koprep.pipeline.graph`) and builds each one's cache key with the graph's own `key`, the one the
+executing stage then uses: the corpus's bytes and the parameters determine the whole chain, so
+nothing is tokenized, trained or started (no JVM, no Prefect) to know it. A stage is *cached* when a
+complete entry with its fingerprint is in the store, *given* when a setting names its entry
+(`tokenize.model`). A stale stage is explained against the most recent entry of the same stage that
+the store's run records (`runs/*.json`) point to, by comparing that entry's manifest (code version,
+parameters, inputs, library versions) with the new key:
 
     never computed                       no run recorded this stage yet
     input changed: corpus                the corpus's bytes (or how they are read) changed
@@ -18,7 +20,7 @@ stage that the store's run records (`runs/*.json`) point to, by comparing that e
     forced (--force tokenize)            `run.force` recomputes it whatever the store holds
 
 `koprep status`, `koprep run --dry-run`, the no-op path of `koprep run` (every stage cached: answered
-from the store without Prefect) and the flow's up-front validation all use this one plan.
+from the store without Prefect), the flow, `koprep compare` and the tests all run from this one plan.
 """
 
 from __future__ import annotations
@@ -29,11 +31,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from koprep import corpus as corpus_io
-from koprep import pipeline
 from koprep.config import PipelineConfig
-from koprep.store import ArtifactStore, StoreError, canonical_json, library_versions, named_entries, read_manifest
-from koprep.tokenizers import get_tokenizer
-from koprep.tokenizers.base import TrainableTokenizer
+from koprep.pipeline.execution import StageResult
+from koprep.pipeline.keys import LIBRARIES, StageKey
+from koprep.pipeline.resolve import Resolution
+from koprep.runs import RunRecord, StageRecord
+from koprep.store import ArtifactStore, Entry, canonical_json, library_versions, read_manifest
 
 SHOWN_VALUE_CHARS = 60
 SHOWN_SHARDS = 8
@@ -54,25 +57,32 @@ class Reason:
 
 @dataclass
 class PlannedStage:
-    key: pipeline.StageKey
+    stage: str
     fingerprint: str
+    key: StageKey | None
+    """None for a given entry (`given`)."""
     cached: bool
     forced_by: str | None = None
+    given: Entry | None = None
+    """The entry a setting names instead of computing one (`tokenize.model`)."""
     reasons: list[Reason] = field(default_factory=list)
     previous: dict[str, Any] | None = None
     """The recorded entry the reasons compare against: run_id and fingerprint."""
     shards: int | None = None
-    """For clean and tokenize, when known: how many shards the stage's output has..."""
+    """For per-shard stages, when known: how many shards the stage's output has..."""
     stale_shards: list[int] = field(default_factory=list)
     """...and which of them are not in the store (or are forced): what a run computes."""
 
     @property
-    def stage(self) -> str:
-        return self.key.stage
+    def state(self) -> str:
+        if self.given is not None:
+            return "given"
+        return "forced" if self.forced_by else "cached" if self.cached else "stale"
 
     @property
-    def state(self) -> str:
-        return "forced" if self.forced_by else "cached" if self.cached else "stale"
+    def done(self) -> bool:
+        """A run has nothing to compute for it."""
+        return self.state in ("cached", "given")
 
     def to_json(self, store: ArtifactStore) -> dict[str, Any]:
         return {
@@ -88,19 +98,27 @@ class PlannedStage:
 
 @dataclass
 class Plan:
-    store: ArtifactStore
-    location: str | None
-    config: PipelineConfig
-    """The resolved configuration (with `run.fitted_from` applied) every stage runs with."""
+    run: Resolution
+    """The run's resolved settings (configuration with `run.fitted_from` applied, backend, filter, ...)."""
     stages: dict[str, PlannedStage]
-    """In execution order: clean, model (trainable backends), tokenize, bow, ngram, tfidf, phrases, word2vec."""
-    model_path: str | None = None
-    """The trained model the tokenize stage uses (trainable backends only)."""
+    """The run's stages in graph order."""
+
+    @property
+    def store(self) -> ArtifactStore:
+        return self.run.store
+
+    @property
+    def location(self) -> str | None:
+        return self.run.location
+
+    @property
+    def config(self) -> PipelineConfig:
+        return self.run.config
 
     @property
     def up_to_date(self) -> bool:
-        """Every stage is in the store and nothing is forced: a run has nothing to compute."""
-        return all(stage.state == "cached" for stage in self.stages.values())
+        """Every stage is in the store (or given) and nothing is forced: a run has nothing to compute."""
+        return all(stage.done for stage in self.stages.values())
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -111,27 +129,44 @@ class Plan:
             "stages": {name: stage.to_json(self.store) for name, stage in self.stages.items()},
         }
 
-    def answer_from_store(self) -> dict[str, Any] | None:
+    def preflight(self) -> None:
+        """Check before any work what would otherwise fail mid-run, beyond what building the plan
+        checked (settings, backend and options, stopword files, model and run references, the
+        corpus's files): the artifacts root can be written, and each stage's own check (the corpus
+        reads and cleans to text)."""
+        self.store.check_writable()
+        for planned in self.stages.values():
+            check = self.run.graph[planned.stage].preflight
+            if check is not None and planned.key is not None:
+                check(self.run, planned.key)
+
+    def record(self, run_id: str, results: dict[str, StageResult], **extra: Any) -> RunRecord:
+        """The run record of this plan's run, from each stage's result (in graph order)."""
+        return RunRecord(
+            run_id=run_id,
+            corpus=corpus_io.describe_source(self.location),
+            backend=self.config.tokenize.backend,
+            stages={name: StageRecord(**results[name].summary()) for name in self.stages},
+            config=self.config.model_dump(mode="json"),
+            **extra,
+        )
+
+    def answer_from_store(self) -> RunRecord | None:
         """Record a run that computes nothing: every stage's result comes from its stored entry,
         exactly as the flow would report a fully cached run. None if an entry vanished since the
         plan was made (then the caller runs the flow)."""
         if not self.up_to_date:
             return None
-        results: dict[str, pipeline.StageResult] = {}
+        results: dict[str, StageResult] = {}
         for name, planned in self.stages.items():
             entry = self.store.lookup(name, planned.fingerprint)
             if entry is None:
                 return None
-            results[name] = pipeline.StageResult.from_entry(entry, cached=True)
-        phrases = results.pop("phrases", None)
-        results.pop("model", None)
-        if "word2vec" in results:
-            pipeline.with_phrases(results["word2vec"], phrases)
+            results[name] = StageResult.from_entry(entry, cached=True)
         self.store.sweep()  # as a flow run does: what killed runs left behind, never a live writer's folder
-        run_id = uuid.uuid4().hex
-        summary = pipeline.run_summary(run_id, self.location, self.config, results, self.model_path)
-        self.store.record_run(run_id, summary)
-        return summary
+        record = self.record(uuid.uuid4().hex, results)
+        self.store.record_run(record)
+        return record
 
 
 def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfig, *, shards: bool = False) -> Plan:
@@ -139,90 +174,48 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
     same bad-input errors a run would (missing corpus, unknown backend or option, unreadable
     stopword file, unknown run or model), before any work.
 
-    With `shards`, a stale clean or tokenize stage also says which of its shards a run would
-    compute; when the clean output is not stored, that reads the corpus to find its shards."""
-    config = pipeline.with_fitted_from(store, config)
-    wanted = set(config.run.stages)
-    params = config.tokenize
-    keys: list[pipeline.StageKey] = []
-    model_path = None
-    model_fp = None
-
-    clean = pipeline.clean_key(location, config)
-    keys.append(clean)
-    tokenizer = get_tokenizer(params.backend, params.options)
-    if params.model is not None and not isinstance(tokenizer, TrainableTokenizer):
-        raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
-    if wanted & set(pipeline.TOKEN_STAGES):
-        if isinstance(tokenizer, TrainableTokenizer):
-            if params.model is not None:
-                model = pipeline.resolve_model(store, params.model)
-                model_fp, model_path = model.fingerprint, str(model.path)
-            else:
-                model_key = pipeline.model_key(clean.fingerprint, params, tokenizer)
-                keys.append(model_key)
-                model_fp = model_key.fingerprint
-                model_path = str(store.entry_path("model", model_fp))
-        tokens = pipeline.tokenize_key(clean.fingerprint, params, tokenizer, model_fp)
-        keys.append(tokens)
-        for name in pipeline.VECTORIZER_STAGES:
-            if name in wanted:
-                fitted = pipeline.fitted_vectorizer(store, config, name)
-                keys.append(pipeline.vectorize_key(name, "tokenize", tokens.fingerprint, config, fitted))
-        if "word2vec" in wanted:
-            phrases_fp = None
-            if config.word2vec.phrases:
-                phrases = pipeline.phrases_key(tokens.fingerprint, config)
-                keys.append(phrases)
-                phrases_fp = phrases.fingerprint
-            keys.append(pipeline.word2vec_key(tokens.fingerprint, config, phrases_fp))
-    else:
-        pipeline.tokenize_logic.TokenFilter.for_backend(params, tokenizer)  # a bad stopword file fails now too
-    for name in pipeline.TEXT_VECTORIZER_STAGES:
-        if name in wanted:
-            fitted = pipeline.fitted_vectorizer(store, config, name)
-            keys.append(pipeline.vectorize_key(name, "clean", clean.fingerprint, config, fitted))
-
-    forced = pipeline.forced_stages(config)
+    With `shards`, a stale per-shard stage (clean, tokenize) also says which of its shards a run
+    would compute; when the clean output is not stored, that reads the corpus to find its shards."""
+    run = Resolution(store, location, config)
+    graph = run.graph
     history = RunHistory(store)
-    libraries = library_versions(*pipeline.LIBRARIES)
-    stages = {}
-    for key in keys:
-        fp = key.fingerprint
-        planned = PlannedStage(key, fp, store.lookup(key.stage, fp) is not None, forced.get(key.stage))
-        if planned.forced_by:
-            planned.reasons.append(Reason("forced", f"forced (--force {planned.forced_by})", {"by": planned.forced_by}))
-        elif not planned.cached:
-            planned.previous, planned.reasons = explain(store, key, fp, history, libraries)
-        stages[key.stage] = planned
-    if shards and not (stages["clean"].state == "cached" and stages.get("tokenize", stages["clean"]).state == "cached"):
-        _plan_shards(store, location, config, stages, tokenizer, model_fp)
-    return Plan(store, location, config, stages, model_path)
+    libraries = library_versions(*LIBRARIES)
+    fingerprints: dict[str, str] = {}
+    stages: dict[str, PlannedStage] = {}
+    for stage in graph.select(run):
+        given = stage.given(run) if stage.given is not None else None
+        if given is not None:
+            planned = PlannedStage(stage.name, given.fingerprint, None, cached=True, given=given)
+        else:
+            key = graph.key(stage, run, fingerprints)
+            fp = key.fingerprint
+            planned = PlannedStage(stage.name, fp, key, store.lookup(stage.name, fp) is not None, run.forced.get(stage.name))
+            if planned.forced_by:
+                planned.reasons.append(Reason("forced", f"forced (--force {planned.forced_by})", {"by": planned.forced_by}))
+            elif not planned.cached:
+                planned.previous, planned.reasons = explain(store, key, fp, history, libraries)
+        fingerprints[stage.name] = planned.fingerprint
+        stages[stage.name] = planned
+    plan = Plan(run, stages)
+    if shards and not all(planned.done for planned in stages.values() if graph[planned.stage].per_shard):
+        _plan_shards(plan)
+    return plan
 
 
-def _plan_shards(
-    store: ArtifactStore, location: str | None, config: PipelineConfig, stages: dict[str, PlannedStage],
-    tokenizer, model_fp: str | None,
-) -> None:
-    """Fill in the shard counts of the clean and tokenize stages (see `build_plan`)."""
-    clean = stages["clean"]
-    forced = pipeline.forced_stages(config)
-    stored = store.lookup("clean", clean.fingerprint) if clean.state == "cached" else None
-    if stored is not None:
-        clean_shards = stored.manifest["shards"]
-    else:
-        frame = corpus_io.read_corpus(location, config.corpus)
-        clean_shards = [key.fingerprint for key in pipeline.corpus_shards(frame, config)[1]]
-    planned = [(clean, pipeline.CLEAN_SHARD, clean_shards)]
-    if "tokenize" in stages:
-        params = config.tokenize
-        keys = [pipeline.tokenize_shard_key(fp, params, tokenizer, model_fp).fingerprint for fp in clean_shards]
-        planned.append((stages["tokenize"], pipeline.TOKENIZE_SHARD, keys))
-    for stage, shard_stage, fingerprints in planned:
-        stage.shards = len(fingerprints)
-        if stage.state != "cached":
-            stage.stale_shards = [
-                i for i, fp in enumerate(fingerprints) if stage.stage in forced or store.lookup(shard_stage, fp) is None
+def _plan_shards(plan: Plan) -> None:
+    """Fill in the shard counts of the per-shard stages, and which of their shards are stale."""
+    run, graph = plan.run, plan.run.graph
+    shard_fingerprints: dict[str, list[str]] = {}
+    for planned in plan.stages.values():
+        stage = graph[planned.stage]
+        if stage.shards is None or stage.shard_fingerprints is None or planned.key is None:
+            continue
+        found = stage.shard_fingerprints(run, planned.key, shard_fingerprints)
+        shard_fingerprints[stage.name] = found
+        planned.shards = len(found)
+        if not planned.done:
+            planned.stale_shards = [
+                i for i, fp in enumerate(found) if planned.forced_by or plan.store.lookup(stage.shards, fp) is None
             ]
 
 
@@ -231,7 +224,7 @@ class RunHistory:
     """The store's run records, newest first, read once per plan."""
 
     def __init__(self, store: ArtifactStore) -> None:
-        self.runs = [(record.run_id, named_entries(record.summary)) for record in store.run_records()]
+        self.runs = [(stored.run_id, stored.record.entries()) for stored in store.run_records()]
 
     def recorded(self, stage: str) -> list[tuple[str, str]]:
         """(run_id, fingerprint) of every recorded entry of `stage`, newest run first."""
@@ -239,7 +232,7 @@ class RunHistory:
 
 
 def explain(
-    store: ArtifactStore, key: pipeline.StageKey, fp: str, history: RunHistory, libraries: dict[str, str]
+    store: ArtifactStore, key: StageKey, fp: str, history: RunHistory, libraries: dict[str, str]
 ) -> tuple[dict[str, Any] | None, list[Reason]]:
     """Why `key` has no stored entry, compared with the most recent recorded entry of its stage
     whose manifest can still be read. Returns (that entry as {run_id, fingerprint}, reasons)."""
@@ -262,7 +255,7 @@ def explain(
     )]
 
 
-def differences(key: pipeline.StageKey, manifest: dict[str, Any], libraries: dict[str, str]) -> list[Reason]:
+def differences(key: StageKey, manifest: dict[str, Any], libraries: dict[str, str]) -> list[Reason]:
     """What differs between a stage's new key and the manifest of an older entry of the same stage."""
     reasons: list[Reason] = []
     old_inputs, new_inputs = manifest.get("inputs") or {}, dict(key.inputs)
@@ -390,7 +383,7 @@ def format_plan(plan: Plan) -> str:
         lines.extend(f"{'':<{width}}    - {reason.text}" for reason in planned.reasons)
         if planned.shards is not None and planned.state != "cached":
             lines.append(f"{'':<{width}}    - {_shard_line(planned)}")
-    todo = [name for name, planned in plan.stages.items() if planned.state != "cached"]
+    todo = [name for name, planned in plan.stages.items() if not planned.done]
     lines.append(
         f"would compute: {', '.join(todo)}" if todo else "up to date: a run would answer from the store (no Prefect)"
     )

@@ -14,7 +14,13 @@ import contextvars
 import sys
 import threading
 import time
-from typing import IO, Callable, Iterator
+from typing import IO, TYPE_CHECKING, Callable, Iterator, cast
+
+if TYPE_CHECKING:
+    from uuid import UUID
+
+    from rich.console import Console
+    from rich.progress import Task
 
 ProgressCallback = Callable[[int, int], None]
 ARTIFACT_UPDATE_SECONDS = 1.0
@@ -27,14 +33,14 @@ _board: "TerminalBoard | None" = None
 class TerminalBoard:
     """One live rich display with a bar per running stage: units done / total, rate, elapsed, ETA."""
 
-    def __init__(self, console) -> None:
+    def __init__(self, console: Console) -> None:
         from rich.progress import (
             BarColumn, MofNCompleteColumn, Progress, ProgressColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
         )
         from rich.text import Text
 
         class RateColumn(ProgressColumn):
-            def render(self, task) -> Text:
+            def render(self, task: Task) -> Text:
                 speed = task.finished_speed or task.speed
                 rate = f"{speed:,.1f}" if speed and speed < 10 else f"{speed or 0:,.0f}"
                 return Text(f"{rate} {task.fields.get('unit', '')}/s" if speed else "", style="cyan")
@@ -101,7 +107,7 @@ class PrefectProgress:
 
     def __init__(self, stage: str, unit: str) -> None:
         self.stage, self.unit = stage, unit
-        self.artifact_id = None
+        self.artifact_id: UUID | None = None
         self.last_update = 0.0
         self.lock = threading.Lock()
         self.context = contextvars.copy_context()
@@ -116,9 +122,10 @@ class PrefectProgress:
         percent = 100.0 * done / total if total else 100.0
         now = time.monotonic()
         if self.artifact_id is None:
-            self.artifact_id = create_progress_artifact(
+            # Typed for both of Prefect's dispatch modes; in this sync run context it returns the id, not a coroutine.
+            self.artifact_id = cast("UUID", create_progress_artifact(
                 progress=percent, key=f"koprep-progress-{self.stage}", description=f"koprep {self.stage}: {self.unit} done",
-            )
+            ))
             self.last_update = now
         elif done >= total or now - self.last_update >= ARTIFACT_UPDATE_SECONDS:
             update_progress_artifact(artifact_id=self.artifact_id, progress=percent)

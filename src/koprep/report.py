@@ -19,9 +19,14 @@ import importlib.util
 import io
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, AbstractSet, Any, Mapping
 
+from koprep.runs import RunRecord
 from koprep.store import RUNS, ArtifactStore, write_bytes_atomic
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+    from matplotlib.font_manager import FontProperties
 
 REPORT_ARTIFACT = "koprep-report"
 FONT_FAMILY = "KoprepHangul"
@@ -72,7 +77,7 @@ def font_face(text: str, font: Path | None = None, family: str = FONT_FAMILY) ->
 
 
 # ---------------------------------------------------------------------------------------- charts
-def _figure(width: float, height: float):
+def _figure(width: float, height: float) -> Figure:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -81,13 +86,13 @@ def _figure(width: float, height: float):
     return figure
 
 
-def _font():
+def _font() -> FontProperties:
     from matplotlib.font_manager import FontProperties
 
     return FontProperties(fname=str(hangul_font_path()))
 
 
-def _png(figure) -> str:
+def _png(figure: Figure) -> str:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", facecolor="white")
     return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
@@ -137,23 +142,23 @@ def projection_chart(title: str, points: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ data
-def report_data(store: ArtifactStore, summary: Mapping[str, Any]) -> dict[str, Any]:
-    """What the report shows, gathered from the run summary and the stage artifacts."""
+def report_data(store: ArtifactStore, record: RunRecord) -> dict[str, Any]:
+    """What the report shows, gathered from the run record and the stage artifacts."""
     from koprep import inspection
 
     details: dict[str, Any] = {}
-    for name, stage in summary["stages"].items():
-        entry = store.open_entry(stage["path"])
+    for name, stage in record.stages.items():
+        entry = store.open_entry(stage.path)
         if name == "clean":
             extra = entry.manifest.get("extra", {})
             details[name] = {"documents": extra.get("documents"), "empty_after_clean": extra.get("empty_after_clean", 0)}
             continue
         details[name] = inspection.stage_details(
-            store, summary, name, entry, top=TOP_TERMS, samples=3, neighbours=NEIGHBOURS
+            store, record, name, entry, top=TOP_TERMS, samples=3, neighbours=NEIGHBOURS
         )
-    data = {"summary": summary, "stages": details}
-    if "word2vec" in summary["stages"]:
-        data["projection"] = inspection.projection(store.open_entry(summary["stages"]["word2vec"]["path"]), PROJECTED_WORDS)
+    data = {"summary": record.to_json(), "stages": details}
+    if "word2vec" in record.stages:
+        data["projection"] = inspection.projection(store.open_entry(record.stages["word2vec"].path), PROJECTED_WORDS)
     return data
 
 
@@ -197,7 +202,7 @@ def _e(value: Any) -> str:
     return html.escape(str(value))
 
 
-def _table(header: list[str], rows: list[list[str]], numeric: set[int] = frozenset()) -> str:
+def _table(header: list[str], rows: list[list[str]], numeric: AbstractSet[int] = frozenset()) -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     body = "".join(
         "<tr>" + "".join(f"<td class=\"num\">{cell}</td>" if i in numeric else f"<td>{cell}</td>" for i, cell in enumerate(row)) + "</tr>"
@@ -304,11 +309,11 @@ def report_path(store: ArtifactStore, run_id: str) -> Path:
     return store.inside(RUNS, f"{run_id}.html")
 
 
-def write_report(store: ArtifactStore, summary: Mapping[str, Any]) -> tuple[Path, dict[str, Any]]:
+def write_report(store: ArtifactStore, record: RunRecord) -> tuple[Path, dict[str, Any]]:
     """Write `runs/<run_id>.html` and `runs/latest.html`; returns the path and the data shown."""
-    data = report_data(store, summary)
+    data = report_data(store, record)
     page = render_html(data).encode("utf-8")
-    path = report_path(store, summary["run_id"])
+    path = report_path(store, record.run_id)
     for target in (path, report_path(store, "latest")):
         write_bytes_atomic(target, page)
     return path, data
@@ -334,9 +339,9 @@ def report_markdown(data: Mapping[str, Any], html_path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish_report(store: ArtifactStore, summary: Mapping[str, Any]) -> Path:
+def publish_report(store: ArtifactStore, record: RunRecord) -> Path:
     """Write the HTML report and, inside a Prefect flow run, attach its summary as a markdown artifact."""
-    path, data = write_report(store, summary)
+    path, data = write_report(store, record)
     from prefect.context import FlowRunContext, TaskRunContext
 
     if FlowRunContext.get() is not None or TaskRunContext.get() is not None:

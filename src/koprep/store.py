@@ -5,7 +5,7 @@ Layout under the root (default `artifacts/`):
     <stage>/<fingerprint>/            one complete stage output (Parquet files, _manifest.json last)
     <stage>/.tmp-<fingerprint>-<...>/ an output being written; never read, removed by `sweep`
     runs/<run_id>.json                what one run used and produced; runs/latest.json is the newest
-    .locks/<stage>-<fingerprint>.lock held (fcntl.flock) by the one process computing that entry
+    .locks/<stage>-<fingerprint>.lock held (fcntl.flock, koprep.locks) by the one process computing that entry
     .trash/                           corrupt entries moved aside when recomputed; emptied by `sweep`
 
 A stage output is valid only if its `_manifest.json` exists and every file it lists has the recorded
@@ -18,10 +18,11 @@ Integrity on reuse: the manifest records each file's size, SHA-256 and modificat
 file whose mtime differs from the recorded one (edited, rewritten, or copied without times) is hashed
 and compared, so a changed file is never used. Files untouched since they were written cost one
 `stat` (hashing a cached 50 MB run would cost ~0.1 s on every run); an alteration that keeps both
-size and mtime (bit rot, `touch -r`) is found by `verify` / `koprep verify`, which hashes everything.
+size and mtime (bit rot, `touch -r`) is found by `koprep verify` (`koprep.maintenance.verify`), which
+hashes everything.
 
-Run records and manifests hold paths relative to the root (`read_run` resolves them), so a store can
-be moved or shared between machines.
+Run records (`koprep.runs.RunRecord`) and manifests hold paths relative to the root (`read_run`
+resolves them), so a store can be moved or shared between machines.
 """
 
 from __future__ import annotations
@@ -29,7 +30,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import errno
-import fcntl
 import functools
 import hashlib
 import json
@@ -37,13 +37,14 @@ import logging
 import os
 import shutil
 import signal
-import threading
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
 from koprep.errors import BadInputError, StoreIntegrityError
+from koprep.locks import EntryLocks
+from koprep.runs import RunRecord
 
 MANIFEST = "_manifest.json"
 RUNS = "runs"
@@ -193,6 +194,7 @@ def library_versions(*names: str) -> dict[str, str]:
 class ArtifactStore:
     def __init__(self, root: str | os.PathLike[str]) -> None:
         self.root = Path(root).resolve()
+        self.locks = EntryLocks(self.root / LOCKS, lambda exc: StoreError(storage_message(self.root, exc)))
 
     # ----------------------------------------------------------------- paths
     def inside(self, *parts: str | os.PathLike[str]) -> Path:
@@ -242,63 +244,12 @@ class ArtifactStore:
         return Entry(stage, fp, resolved, manifest)
 
     # ----------------------------------------------------------------- locks
-    @contextlib.contextmanager
-    def lock(self, stage: str, fp: str) -> Iterator[None]:
-        """Hold the exclusive lock of entry (stage, fp) across processes and threads (re-entrant in
-        the holding thread), so each entry is computed once while other runs wait and then reuse it.
-        It is an `fcntl.flock` on `.locks/<stage>-<fp>.lock`, which the kernel releases when the
-        holder exits or is killed: a lock can never outlive its process."""
-        path = self._lock_path(stage, fp)
-        with _held_guard:
-            held = _held_locks.setdefault(str(path), _HeldLock())
-        with held.rlock:
-            if held.depth == 0:
-                fd = self._open_lock(path)
-                try:
-                    try:
-                        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                    except BlockingIOError:
-                        log.info("waiting: another run is computing %s/%s; this run will reuse it", stage, fp)
-                        fcntl.flock(fd, fcntl.LOCK_EX)
-                except BaseException:
-                    os.close(fd)
-                    raise
-                held.fd = fd
-            held.depth += 1
-            try:
-                yield
-            finally:
-                held.depth -= 1
-                if held.depth == 0:
-                    os.close(held.fd)  # releases the flock
-                    held.fd = -1
-
-    @contextlib.contextmanager
-    def _lock_if_free(self, stage: str, fp: str) -> Iterator[bool]:
-        """Take (stage, fp)'s lock without waiting; yields whether it was free. Held by a live
-        writer (in any process, this one included) means busy."""
-        fd = self._open_lock(self._lock_path(stage, fp))
-        try:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                yield False
-                return
-            yield True
-        finally:
-            os.close(fd)
-
-    def _lock_path(self, stage: str, fp: str) -> Path:
+    def lock(self, stage: str, fp: str) -> contextlib.AbstractContextManager[None]:
+        """Hold the exclusive lock of entry (stage, fp) across processes and threads (`koprep.locks`),
+        so each entry is computed once while other runs wait and then reuse it."""
         _check_name(stage, "stage")
         _check_name(fp, "fingerprint")
-        return self.inside(LOCKS, f"{stage}-{fp}.lock")
-
-    def _open_lock(self, path: Path) -> int:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as exc:
-            raise StoreError(storage_message(self.root, exc)) from None
+        return self.locks.hold(stage, fp)
 
     # ---------------------------------------------------------------- writes
     def check_writable(self) -> None:
@@ -393,6 +344,7 @@ class ArtifactStore:
         lock, so nothing is published between the two renames: the old entry is renamed aside (as a
         temporary folder, which `sweep` removes if this process dies before it does), the new one
         renamed in, the old files removed. A reader sees the old complete entry, none, or the new one."""
+        aside: Path | None  # None once there turns out to be no old entry
         aside = final.parent / f"{TMP_PREFIX}{fp}-replaced-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             os.rename(final, aside)
@@ -414,7 +366,7 @@ class ArtifactStore:
             stage, fp = tmp.parent.name, tmp.name[len(TMP_PREFIX):].split("-")[0]
             if stage.startswith(".") or not _valid_name(stage) or not _valid_name(fp):
                 continue
-            with self._lock_if_free(stage, fp) as free:
+            with self.locks.if_free(stage, fp) as free:
                 if free:
                     shutil.rmtree(tmp, ignore_errors=True)
                     removed.append(tmp)
@@ -425,61 +377,23 @@ class ArtifactStore:
                 removed.append(moved)
         return removed
 
-    # ---------------------------------------------------------------- verify
-    def verify(self) -> dict[str, Any]:
-        """Check the whole store: every entry's files against its manifest (SHA-256 of every file),
-        and every run record's references. Returns {"root", "entries", "runs", "problems",
-        "leftovers"}; each problem is {"kind": "corrupt" | "missing" | "unreadable", "path", "detail"}."""
-        problems: list[dict[str, str]] = []
-        entries = 0
-        for stage_dir in sorted(self._stage_dirs()):
-            for path in sorted(p for p in stage_dir.iterdir() if p.is_dir() and not p.name.startswith(".")):
-                entries += 1
-                _, problem = inspect_entry(path, stage_dir.name, path.name, full=True)
-                if problem is not None:
-                    problems.append({"kind": "corrupt", "path": self.relative(path), "detail": problem})
-        runs = 0
-        runs_dir = self.root / RUNS
-        for record in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
-            runs += 1
-            try:
-                summary = json.loads(record.read_text(encoding="utf-8"))
-                referenced = _referenced_paths(summary)
-            except (OSError, ValueError, TypeError, KeyError, AttributeError) as exc:
-                problems.append({"kind": "unreadable", "path": self.relative(record), "detail": f"not a run record: {exc}"})
-                continue
-            for what, reference in referenced:
-                try:
-                    self.open_entry(reference)
-                except CorruptArtifactError:
-                    continue  # reported with the entries above
-                except StoreError as exc:
-                    problems.append({"kind": "missing", "path": self.relative(record), "detail": f"{what}: {exc}"})
-        leftovers = [self.relative(p) for p in sorted(self.root.glob(f"*/{TMP_PREFIX}*"))] if self.root.is_dir() else []
-        return {"root": str(self.root), "entries": entries, "runs": runs, "problems": problems, "leftovers": leftovers}
-
-    def _stage_dirs(self) -> list[Path]:
-        if not self.root.is_dir():
-            return []
-        return [p for p in self.root.iterdir() if p.is_dir() and not p.name.startswith(".") and p.name != RUNS]
-
     # ------------------------------------------------------------------ runs
-    def record_run(self, run_id: str, summary: Mapping[str, Any]) -> Path:
+    def record_run(self, record: RunRecord) -> Path:
         """Write runs/<run_id>.json and runs/latest.json (each atomically: concurrent runs never
         leave a torn file), with artifact paths relative to the root."""
-        _check_name(run_id, "run id")
+        _check_name(record.run_id, "run id")
         fault_point("record-run.start")
         runs = self.inside(RUNS)
         runs.mkdir(parents=True, exist_ok=True)
-        portable = self._portable(summary)
-        path = runs / f"{run_id}.json"
+        portable = record.with_paths(lambda p: self.relative(p) if Path(p).is_absolute() else p).to_json()
+        path = runs / f"{record.run_id}.json"
         write_json_atomic(path, portable)
         fault_point("record-run.between")
         write_json_atomic(runs / "latest.json", portable)
         fault_point("record-run.done")
         return path
 
-    def read_run(self, run: str = "latest") -> dict[str, Any]:
+    def read_run(self, run: str = "latest") -> RunRecord:
         """A run record, with its artifact paths resolved against this root (wherever it now is)."""
         _check_name(run, "run id")
         path = self.inside(RUNS, f"{run}.json")
@@ -489,12 +403,13 @@ class ArtifactStore:
                 f"no run {run!r} in {self.root}; known runs: {', '.join(known) or 'none (run `koprep run` first)'}"
             )
         try:
-            summary = json.loads(path.read_text(encoding="utf-8"))
+            return self._resolved(RunRecord.model_validate_json(path.read_bytes()))
         except ValueError as exc:
-            raise CorruptArtifactError(f"run record {path} is not valid JSON ({exc}); `koprep verify` checks the store") from None
-        return self._resolved(summary)
+            raise CorruptArtifactError(
+                f"run record {path} is not a valid run record ({_first_line(exc)}); `koprep verify` checks the store"
+            ) from None
 
-    def run_records(self) -> list[RunRecord]:
+    def run_records(self) -> list[StoredRun]:
         """Every readable run record, newest first by when it was written (`runs/latest.json`, a copy
         of the newest, excluded); records being written or damaged are skipped."""
         folder = self.root / RUNS
@@ -503,70 +418,31 @@ class ArtifactStore:
             if path.name == "latest.json" or path.name.startswith("."):
                 continue
             try:
-                summary = json.loads(path.read_text(encoding="utf-8"))
+                record = RunRecord.model_validate_json(path.read_bytes())
                 written = path.stat().st_mtime
             except (OSError, ValueError):
                 continue
-            records.append(RunRecord(path.stem, path, written, self._resolved(summary)))
+            records.append(StoredRun(path.stem, path, written, self._resolved(record)))
         return sorted(records, key=lambda r: (r.recorded, r.run_id), reverse=True)
 
-    def _portable(self, summary: Mapping[str, Any]) -> dict[str, Any]:
-        return _map_paths(summary, lambda p: self.relative(p) if Path(p).is_absolute() else p)
-
-    def _resolved(self, summary: Mapping[str, Any]) -> dict[str, Any]:
-        return _map_paths(summary, lambda p: p if Path(p).is_absolute() else str(self.root / p))
+    def _resolved(self, record: RunRecord) -> RunRecord:
+        return record.with_paths(lambda p: p if Path(p).is_absolute() else str(self.root / p))
 
 
 @dataclass(frozen=True)
-class RunRecord:
+class StoredRun:
+    """A run record as the store holds it."""
+
     run_id: str
     path: Path
     recorded: float
     """When the record was written (file modification time, seconds since the epoch)."""
-    summary: dict[str, Any]
+    record: RunRecord
     """The record, with its artifact paths resolved against the store's root."""
 
 
-def named_entries(summary: Mapping[str, Any]) -> dict[str, str]:
-    """Stage → fingerprint of every entry a run record names: the run stages under `stages`,
-    soynlp's trained model under `model.path`, word2vec's Phrases step under its `extra.phrases`."""
-    named = {}
-    for stage, result in (summary.get("stages") or {}).items():
-        if result.get("fingerprint"):
-            named[stage] = result["fingerprint"]
-        phrases = (result.get("extra") or {}).get("phrases")
-        if isinstance(phrases, Mapping) and phrases.get("path"):
-            named[Path(phrases["path"]).parent.name] = Path(phrases["path"]).name
-    model = summary.get("model")
-    if isinstance(model, Mapping) and model.get("path"):
-        named[Path(model["path"]).parent.name] = Path(model["path"]).name
-    return named
-
-
-def _map_paths(summary: Mapping[str, Any], convert) -> dict[str, Any]:
-    """A copy of a run summary with its artifact paths (stages, model, config's tokenize.model when
-    it names a folder) passed through `convert`."""
-    out = json.loads(json.dumps(summary, default=_jsonable))
-    for stage in out.get("stages", {}).values():
-        if isinstance(stage, dict) and stage.get("path"):
-            stage["path"] = convert(stage["path"])
-            phrases = stage.get("extra", {}).get("phrases")
-            if isinstance(phrases, dict) and phrases.get("path"):
-                phrases["path"] = convert(phrases["path"])
-    if isinstance(out.get("model"), dict) and out["model"].get("path"):
-        out["model"]["path"] = convert(out["model"]["path"])
-    tokenize = out.get("config", {}).get("tokenize", {})
-    if isinstance(tokenize, dict) and isinstance(tokenize.get("model"), str) and "/" in tokenize["model"]:
-        with contextlib.suppress(StoreError):
-            tokenize["model"] = convert(tokenize["model"])
-    return out
-
-
-def _referenced_paths(summary: Mapping[str, Any]) -> list[tuple[str, str]]:
-    found = [(f"stage {name}", stage["path"]) for name, stage in summary["stages"].items()]
-    if summary.get("model"):
-        found.append(("model", summary["model"]["path"]))
-    return found
+def _first_line(error: Exception) -> str:
+    return str(error).splitlines()[0]
 
 
 def inspect_entry(path: Path, stage: str, fp: str, *, full: bool) -> tuple[dict[str, Any] | None, str | None]:
@@ -594,17 +470,6 @@ def inspect_entry(path: Path, stage: str, fp: str, *, full: bool) -> tuple[dict[
         if (full or stat.st_mtime_ns != meta.get("mtime_ns")) and file_sha256(file) != meta["sha256"]:
             return manifest, f"file {name} does not match the SHA-256 in the manifest (altered)"
     return manifest, None
-
-
-class _HeldLock:
-    """This process's hold on one entry lock: the flock'd descriptor and the re-entry depth."""
-
-    def __init__(self) -> None:
-        self.rlock, self.fd, self.depth = threading.RLock(), -1, 0
-
-
-_held_locks: dict[str, _HeldLock] = {}
-_held_guard = threading.Lock()
 
 
 def storage_message(root: Path, exc: OSError) -> str:

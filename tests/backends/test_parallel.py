@@ -13,10 +13,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from koprep import parallel, pipeline
+from koprep import parallel
+from koprep.pipeline.datasets import Parts
+from koprep.pipeline.execution import StageResult
+from koprep.pipeline.resolve import ready_tokenizer
 from koprep.config import ConfigError, load_config
 from koprep.stages import tokenize as tokenize_logic
 from koprep.store import ArtifactStore
+from tests.runs import run_stages
 from koprep.tokenizers import available_backends, get_tokenizer
 from koprep.tokenizers.whitespace import WhitespaceTokenizer
 from tests.helpers import nsmc
@@ -34,12 +38,9 @@ def _installed(name: str) -> bool:
     return next(info for info in available_backends() if info.name == name).available
 
 
-def _tokenize(tmp_path: Path, corpus: Path, backend: str, shard_size: int, workers: int):
+def _tokenize(tmp_path: Path, corpus: Path, backend: str, shard_size: int, workers: int) -> dict[str, StageResult]:
     config = load_config(backend=backend, overrides={"run.shard_size": shard_size, "run.workers": workers})
-    store = ArtifactStore(tmp_path / f"workers-{workers}")
-    clean = pipeline.clean_stage(store, str(corpus), config)
-    tokens, _ = pipeline.tokenize_stage(store, clean, config)
-    return clean, tokens
+    return run_stages(ArtifactStore(tmp_path / f"workers-{workers}"), str(corpus), config.with_run_stages(["tokenize"]))
 
 
 @pytest.mark.slow
@@ -51,21 +52,22 @@ def test_two_workers_give_the_same_files_and_fingerprints_as_one(tmp_path, backe
     corpus = tmp_path / "nsmc.tsv"
     nsmc(case["documents"]).to_csv(corpus, sep="\t", index=False, quoting=3)
 
-    clean, one = _tokenize(tmp_path, corpus, backend, case["shard_size"], workers=1)
-    _, two = _tokenize(tmp_path, corpus, backend, case["shard_size"], workers=2)
+    first = _tokenize(tmp_path, corpus, backend, case["shard_size"], workers=1)
+    clean, one = first["clean"], first["tokenize"]
+    two = _tokenize(tmp_path, corpus, backend, case["shard_size"], workers=2)["tokenize"]
 
     assert one.extra["parallel"] in ("in process", "1 of the backend's own workers")
     assert two.extra["parallel"] == case["expected"]
     assert two.fingerprint == one.fingerprint
-    parts_one, parts_two = pipeline.part_files(one.path), pipeline.part_files(two.path)
+    parts_one, parts_two = Parts.part_files(one.path), Parts.part_files(two.path)
     assert len(parts_one) == one.extra["shards"] > 2
     assert [p.name for p in parts_two] == [p.name for p in parts_one]
     for a, b in zip(parts_one, parts_two):
         assert hashlib.sha256(a.read_bytes()).digest() == hashlib.sha256(b.read_bytes()).digest(), a.name
     # ...and the contents are what the backend gives when called directly on the cleaned texts.
-    tokenizer, token_filter, _ = pipeline.prepare_tokenizer(ArtifactStore(tmp_path / "workers-1"), load_config(
-        backend=backend).tokenize, clean)
-    texts = pq.read_table(pipeline.part_files(clean.path)[1], columns=["text"]).column("text").to_pylist()
+    model = ArtifactStore(tmp_path / "workers-1").open_entry(first["model"].path) if "model" in first else None
+    tokenizer, token_filter = ready_tokenizer(load_config(backend=backend).tokenize, model)
+    texts = pq.read_table(Parts.part_files(clean.path)[1], columns=["text"]).column("text").to_pylist()
     direct = tokenize_logic.tokenize_texts(tokenizer, texts, token_filter)
     assert pq.read_table(parts_two[1]).column("tokens").to_pylist() == direct
     assert sum(map(len, direct)) > len(texts)
@@ -133,9 +135,10 @@ def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path):
 
 
 def test_the_workers_flag_is_the_run_workers_setting():
-    from koprep.cli import _overrides, build_parser
+    from koprep.cli import build_parser
+    from koprep.cli.options import settings_from
 
     args = build_parser().parse_args(["run", "corpus.txt", "--workers", "3", "--set", "run.shard_size=10"])
-    config = load_config(overrides=dict(_overrides(args)))
+    config = load_config(overrides=dict(settings_from(args)))
     assert (config.run.workers, config.run.shard_size) == (3, 10)
     assert load_config().run.workers is None  # every core, decided when the stage runs

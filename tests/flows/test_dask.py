@@ -25,8 +25,9 @@ STAGES = ["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
 # Small shards, so the tokenize stage is several per-shard tasks spread over the workers.
 FAST_W2V = {"word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2, "run.shard_size": 40}
 SETTINGS = [argument for key, value in FAST_W2V.items() for argument in ("--set", f"{key}={value}")]
-TASKS = {"clean": "clean_task", "tokenize": "tokenize_shards_task", "bow": "vectorize_task", "ngram": "vectorize_task",
-         "tfidf": "vectorize_task", "word2vec": "word2vec_task"}
+TASKS = {"clean": "stage_task", "tokenize": "shards_task", "bow": "stage_task", "ngram": "stage_task",
+         "tfidf": "stage_task", "word2vec": "stage_task"}
+"""The flow's task function (the key Dask knows it by) each stage runs as."""
 
 
 def _free_port() -> int:
@@ -144,9 +145,9 @@ def test_dask_runner_gives_the_local_runners_outputs_with_every_stage_on_a_worke
     expected = {task: list(TASKS.values()).count(task) for task in set(TASKS.values())}
     shards = remote["stages"]["tokenize"]["extra"]["shards"]
     assert shards >= 3 and remote["stages"]["tokenize"]["extra"]["computed_shards"] == list(range(shards))
-    expected["tokenize_shards_task"] = shards  # one task per shard
+    expected["shards_task"] = shards  # one task per shard
     assert {task: len(workers) for task, workers in ran.items() if task in expected} == expected, ran
     if backend == "whitespace":  # a dozen shards: both workers took some
-        assert len(set(ran["tokenize_shards_task"])) == 2, ran
+        assert len(set(ran["shards_task"])) == 2, ran
     assert {worker for workers in ran.values() for worker in workers} <= set(dask_cluster["workers"])
 

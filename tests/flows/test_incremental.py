@@ -12,9 +12,11 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from koprep import pipeline
 from koprep.config import load_config
-from koprep.store import MANIFEST, ArtifactStore
+from koprep.pipeline.datasets import Parts
+from koprep.pipeline.resolve import ready_tokenizer
+from koprep.stages.tokenize import tokenize_texts
+from koprep.store import MANIFEST
 from tests.helpers import nsmc
 
 pytestmark = pytest.mark.slow  # NSMC, Okt and a Prefect server
@@ -62,7 +64,7 @@ def test_append_and_edit_tokenize_only_the_changed_shards_with_okt(tmp_path, pre
     edited = run_flow(artifacts, write(edited_frame, corpus))
     tokens = Path(edited["stages"]["tokenize"]["path"])
     holding = next(
-        i for i, part in enumerate(pipeline.part_files(tokens))
+        i for i, part in enumerate(Parts.part_files(tokens))
         if edited_frame.loc[1_500, "id"] in pq.read_table(part, columns=["doc_id"]).column("doc_id").to_pylist()
     )
     assert holding in computed(edited, "tokenize") and len(computed(edited, "tokenize")) <= 2
@@ -71,13 +73,11 @@ def test_append_and_edit_tokenize_only_the_changed_shards_with_okt(tmp_path, pre
         assert not edited["stages"][name]["cached"]  # global stages follow the changed tokens
 
     # The edited review's tokens are Okt's, called directly on its cleaned text.
-    config = load_config(None, SETTINGS, "okt")
-    store = ArtifactStore(artifacts)
-    tokenizer, token_filter, _ = pipeline.prepare_tokenizer(store, config.tokenize)
-    part = pq.read_table(pipeline.part_files(tokens)[holding]).to_pandas()
-    clean_part = pq.read_table(pipeline.part_files(edited["stages"]["clean"]["path"])[holding]).to_pandas()
+    tokenizer, token_filter = ready_tokenizer(load_config(None, SETTINGS, "okt").tokenize)
+    part = pq.read_table(Parts.part_files(tokens)[holding]).to_pandas()
+    clean_part = pq.read_table(Parts.part_files(edited["stages"]["clean"]["path"])[holding]).to_pandas()
     row = part.index[part["doc_id"] == edited_frame.loc[1_500, "id"]][0]
-    direct = pipeline.tokenize_logic.tokenize_texts(tokenizer, [clean_part.loc[row, "text"]], token_filter)[0]
+    direct = tokenize_texts(tokenizer, [clean_part.loc[row, "text"]], token_filter)[0]
     assert list(part.loc[row, "tokens"]) == direct and "최고" in direct
 
     # Everything equals a cold run of the edited corpus in an empty store.

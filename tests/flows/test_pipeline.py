@@ -290,15 +290,16 @@ def test_soynlp_model_is_trained_once_and_reused_on_another_corpus(tmp_path):
     artifacts = tmp_path / "artifacts"
     stages = {"run.stages": ["clean", "tokenize", "bow"]}
     first = run_flow(artifacts, reviews, "soynlp-noun", **stages)
-    assert "model" in first and len(list((artifacts / "model").iterdir())) == 1
-    model = pd.read_parquet(Path(first["model"]["path"]) / "model.parquet")
+    assert "model" in first["stages"] and len(list((artifacts / "model").iterdir())) == 1
+    model = pd.read_parquet(Path(first["stages"]["model"]["path"]) / "model.parquet")
     assert {"영화", "배우"} <= set(model["term"])
     second = run_flow(artifacts, reviews, "soynlp-noun", **stages)
     assert all(stage["cached"] for stage in second["stages"].values())
     split = run_flow(artifacts, reviews, "soynlp-noun", **stages, **{"tokenize.options.compose_compound": False})
     assert not split["stages"]["tokenize"]["cached"]  # an option that only changes how the model is applied
     assert len(list((artifacts / "model").iterdir())) == 1  # ... reuses the trained model
-    assert split["model"] == first["model"]
+    assert split["stages"]["model"]["fingerprint"] == first["stages"]["model"]["fingerprint"]
+    assert split["stages"]["model"]["cached"]
 
     petitions = require(PETITIONS / "petitions_2019-06.jsonl")
     applied = run_flow(
@@ -306,6 +307,7 @@ def test_soynlp_model_is_trained_once_and_reused_on_another_corpus(tmp_path):
         **stages, **{"corpus.text_column": "content", "corpus.limit": 40, "tokenize.model": first["run_id"]},
     )
     assert len(list((artifacts / "model").iterdir())) == 1  # no new training
+    assert applied["stages"]["model"] == {**first["stages"]["model"], "cached": True, "seconds": 0.0}  # given
     tokens = open_run(artifacts, applied["run_id"]).tokens()
     produced = {t for doc in tokens["tokens"] for t in doc}
     nouns = set(model["term"])
@@ -365,7 +367,7 @@ def test_word2vec_phrases_are_their_own_cached_step(tmp_path):
     settings = {"corpus.text_column": "content", "corpus.limit": 300, "run.stages": ["clean", "tokenize", "word2vec"],
                 "word2vec.phrases": True, "word2vec.phrases_min_count": 3, "word2vec.vector_size": 16, "word2vec.epochs": 2}
     first = run_flow(tmp_path, corpus, "whitespace", **settings)
-    phrases = first["stages"]["word2vec"]["extra"]["phrases"]
+    phrases = first["stages"]["phrases"]
     table = pd.read_parquet(Path(phrases["path"]) / "phrases.parquet")
     docs = [list(t) for t in open_run(tmp_path).tokens()["tokens"] if len(t)]
     direct_phrases = Phrases(docs, min_count=3, threshold=10.0, delimiter="_")
@@ -380,7 +382,7 @@ def test_word2vec_phrases_are_their_own_cached_step(tmp_path):
 
     retrained = run_flow(tmp_path, corpus, "whitespace", **{**settings, "word2vec.epochs": 3})
     assert not retrained["stages"]["word2vec"]["cached"]
-    assert retrained["stages"]["word2vec"]["extra"]["phrases"]["cached"]  # phrases not relearned
+    assert retrained["stages"]["phrases"]["cached"]  # phrases not relearned
 
 
 def test_disabling_a_cleaning_step_recomputes_clean_and_everything_after_it(okt_run, nsmc_file):

@@ -5,6 +5,7 @@ real Prefect server; the no-op run is a real `koprep` subprocess with no server 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import subprocess
@@ -14,8 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from koprep import pipeline
 from koprep.config import load_config
+from koprep.pipeline import graph
+from koprep.pipeline.keys import StageKey
 from koprep.plan import build_plan, differences
 from koprep.store import ArtifactStore, read_manifest
 from tests.helpers import write_nsmc
@@ -72,22 +74,24 @@ def test_the_plan_knows_every_fingerprint_the_run_then_uses(tmp_path, prefect_se
     assert all(reasons(plan, name) == [{"kind": "never-computed", "text": "never computed"}] for name in plan.stages)
 
     summary = run_flow(artifacts, train, "soynlp-noun", **settings)
-    for name in ("clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"):
+    assert list(summary["stages"]) == list(plan.stages)  # the model and phrases are recorded like any stage
+    for name in plan.stages:
         assert summary["stages"][name]["fingerprint"] == plan.stages[name].fingerprint, name
         assert not summary["stages"][name]["cached"]
-    assert Path(summary["model"]["path"]).name == plan.stages["model"].fingerprint
-    assert summary["model"]["path"] == plan.model_path
-    assert summary["stages"]["word2vec"]["extra"]["phrases"]["fingerprint"] == plan.stages["phrases"].fingerprint
+    assert Path(summary["stages"]["model"]["path"]).name == plan.stages["model"].fingerprint
     assert plan_for(artifacts, train, "soynlp-noun", **settings).up_to_date
 
     fitted = {"run.fitted_from": summary["run_id"], "run.stages": ["clean", "tokenize", "tfidf"]}
     applied_plan = plan_for(artifacts, test, "whitespace", **fitted)  # backend and cleaning come from the fitted run
-    assert list(applied_plan.stages) == ["clean", "tokenize", "tfidf"]  # the model is given, not trained
+    assert list(applied_plan.stages) == ["clean", "model", "tokenize", "tfidf"]
+    assert applied_plan.stages["model"].state == "given"  # given by the fitted run, not trained
+    assert applied_plan.stages["model"].fingerprint == plan.stages["model"].fingerprint
     assert applied_plan.stages["tokenize"].key.inputs["model"] == plan.stages["model"].fingerprint
     assert applied_plan.stages["tfidf"].key.inputs["fitted"] == plan.stages["tfidf"].fingerprint
     applied = run_flow(artifacts, test, "whitespace", **fitted)
     for name in applied_plan.stages:
         assert applied["stages"][name]["fingerprint"] == applied_plan.stages[name].fingerprint, name
+    assert applied["stages"]["model"]["cached"]
 
 
 def test_a_complete_store_is_up_to_date(base, corpus):
@@ -128,8 +132,9 @@ def test_status_explains_changed_corpus_bytes_as_an_input_change(base, corpus, t
 
 def test_status_explains_a_code_version_change(base, corpus, monkeypatch):
     artifacts, _ = base
-    old = pipeline.vectorize_logic.VERSION
-    monkeypatch.setattr(pipeline.vectorize_logic, "VERSION", old + "-next")
+    old = graph.vectorize_logic.VERSION
+    for name in ("bow", "ngram", "tfidf"):
+        monkeypatch.setitem(graph.GRAPH.stages, name, dataclasses.replace(graph.GRAPH[name], version=old + "-next"))
     plan = plan_for(artifacts, corpus)
     for name in ("bow", "ngram", "tfidf"):
         assert reasons(plan, name) == [
@@ -141,9 +146,9 @@ def test_status_explains_a_code_version_change(base, corpus, monkeypatch):
 def test_status_explains_a_library_upgrade(base, corpus, monkeypatch):
     """word2vec is keyed by the gensim version it trains with; here gensim reports another version."""
     artifacts, _ = base
-    installed = pipeline.library_versions("gensim")["gensim"]
-    real = pipeline.library_versions
-    monkeypatch.setattr(pipeline, "library_versions", lambda *names: {**real(*names), "gensim": "99.0.1"})
+    installed = graph.library_versions("gensim")["gensim"]
+    real = graph.library_versions
+    monkeypatch.setattr(graph, "library_versions", lambda *names: {**real(*names), "gensim": "99.0.1"})
     plan = plan_for(artifacts, corpus)
     assert reasons(plan, "word2vec") == [{
         "kind": "library", "text": f"library version changed (gensim {installed} → 99.0.1)",
@@ -157,11 +162,11 @@ def test_a_tokenizer_library_upgrade_reads_as_a_library_change_not_a_parameter(b
     library's version in it moved, the explanation names the library."""
     artifacts, first = base
     manifest = read_manifest(Path(first["stages"]["tokenize"]["path"]))
-    key = pipeline.StageKey("tokenize", manifest["code_version"], manifest["params"], manifest["inputs"])
+    key = StageKey("tokenize", manifest["code_version"], manifest["params"], manifest["inputs"])
     old = {**manifest, "libraries": {**manifest["libraries"], "konlpy": "0.5.2"}}
     old["params"] = {**manifest["params"], "backend_version": "konlpy-0.5.2:okt:morphs:stem=True:norm=True:"}
     new = {**key.params, "backend_version": "konlpy-0.6.0:okt:morphs:stem=True:norm=True:"}
-    found = differences(pipeline.StageKey("tokenize", key.code_version, new, key.inputs), old, {"konlpy": "0.6.0"})
+    found = differences(StageKey("tokenize", key.code_version, new, key.inputs), old, {"konlpy": "0.6.0"})
     assert [r.text for r in found] == ["library version changed (konlpy 0.5.2 → 0.6.0)"]
 
 
@@ -267,7 +272,7 @@ def test_a_fully_cached_run_answers_from_the_store_without_a_prefect_server(base
     assert seconds < 10  # a temporary server alone takes 10-25 s here
     recorded = json.loads((artifacts / "runs" / "latest.json").read_text())
     assert recorded == json.loads((artifacts / "runs" / f"{recorded['run_id']}.json").read_text())
-    latest = ArtifactStore(artifacts).read_run("latest")  # paths resolved against the store, as for the flow's runs
+    latest = ArtifactStore(artifacts).read_run("latest").to_json()  # paths resolved against the store, as the flow's
     assert latest["run_id"] != first["run_id"]
     assert set(latest) == set(first)  # the flow's summary shape
     assert list(latest["stages"]) == list(first["stages"])

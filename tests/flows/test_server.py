@@ -24,6 +24,7 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import CountVectorizer, TfidfTransformer
 
+from koprep.errors import EXIT_BAD_INPUT
 from koprep.store import ArtifactStore
 from tests.helpers import REPO, nsmc
 
@@ -225,7 +226,7 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
     assert f"run {first['run_id']}" in err and "word2vec   no" in err  # the stage table was printed, to stderr
     artifacts = Path(nightly["artifacts"])
     run_json = artifacts / "runs" / f"{first['run_id']}.json"
-    assert ArtifactStore(artifacts).read_run(first["run_id"])["stages"] == first["stages"]
+    assert ArtifactStore(artifacts).read_run(first["run_id"]).to_json()["stages"] == first["stages"]
     # the record itself holds paths relative to the store (it can be moved); read_run resolves them
     recorded = json.loads(run_json.read_text(encoding="utf-8"))["stages"]
     assert {name: stage["path"] for name, stage in recorded.items()} == {
@@ -277,7 +278,7 @@ def test_triggered_run_completes_on_worker_with_artifacts_then_is_fully_cached(n
     run_json.rename(run_json.with_suffix(".moved"))
     remote = watch(first["flow_run_id"])
     assert remote.succeeded
-    assert {n: (s["cached"], s["rows"], s["path"]) for n, s in remote.summary["stages"].items()} == {
+    assert {n: (s.cached, s.rows, s.path) for n, s in remote.record.stages.items()} == {
         n: (s["cached"], s["rows"], s["path"]) for n, s in first["stages"].items()
     }
 
@@ -316,7 +317,7 @@ def test_bad_parameters_are_refused_before_a_run_is_created(nightly, api, capsys
     from koprep import cli
 
     before = len(flow_runs_of(NIGHTLY))
-    assert cli.main(["trigger", NIGHTLY, *arguments, "--watch"]) == cli.EXIT_USAGE
+    assert cli.main(["trigger", NIGHTLY, *arguments, "--watch"]) == EXIT_BAD_INPUT
     assert message in capsys.readouterr().err
     assert len(flow_runs_of(NIGHTLY)) == before
 
@@ -326,10 +327,10 @@ def test_trigger_without_a_server_or_deployment_says_what_to_do(nightly, api, ca
 
     from koprep import cli
 
-    assert cli.main(["trigger", "koprep-preprocess/no-such-deployment"]) == cli.EXIT_USAGE
+    assert cli.main(["trigger", "koprep-preprocess/no-such-deployment"]) == EXIT_BAD_INPUT
     assert "no deployment 'koprep-preprocess/no-such-deployment'" in capsys.readouterr().err
     with temporary_settings(updates={PREFECT_API_URL: "http://127.0.0.1:9/api"}):
-        assert cli.main(["trigger"]) == cli.EXIT_USAGE
+        assert cli.main(["trigger"]) == EXIT_BAD_INPUT
     assert "cannot reach the Prefect API at http://127.0.0.1:9/api" in capsys.readouterr().err
 
 
@@ -404,35 +405,35 @@ def test_tokenize_retries_transient_failures_but_not_bad_input(api, monkeypatch,
     succeeds; a bad backend option fails on the first attempt."""
     from prefect import flow
 
-    from koprep import pipeline
-    from koprep.orchestration.flow import tokenize_shards_task
+    from koprep.orchestration import flow as koprep_flow
     from koprep.tokenizers import BackendOptionError
 
     attempts: list[str] = []
 
-    def flaky(store, clean, config, indices, on_progress=None):
+    def flaky(run, key, inputs, indices, on_progress=None):
         attempts.append("try")
         if len(attempts) == 1:
             raise RuntimeError("JVM failed to start")
         return "in process"
 
-    def bad_option(store, clean, config, indices, on_progress=None):
+    def bad_option(run, key, inputs, indices, on_progress=None):
         attempts.append("try")
         raise BackendOptionError("invalid options for tokenizer backend 'okt'")
 
-    task = tokenize_shards_task.with_options(retry_delay_seconds=0)
+    task = koprep_flow.shards_task.with_options(retry_delay_seconds=0)
 
     @flow
     def run_tokenize():
-        return task(None, None, None, [0, 1])
+        return task(None, None, {}, [0, 1])
 
-    monkeypatch.setattr(pipeline, "tokenize_shards", flaky)
+    monkeypatch.setattr(koprep_flow, "_progress", lambda run, stage: None)
+    monkeypatch.setattr(koprep_flow, "run_shards", flaky)
     assert run_tokenize() == "in process"
     assert len(attempts) == 2
 
     attempts.clear()
-    monkeypatch.setattr(pipeline, "tokenize_shards", bad_option)
+    monkeypatch.setattr(koprep_flow, "run_shards", bad_option)
     with pytest.raises(BackendOptionError):
         run_tokenize()
     assert len(attempts) == 1
-    assert tokenize_shards_task.retries == 2
+    assert koprep_flow.shards_task.retries == 2

@@ -17,6 +17,7 @@ import signal
 import sys
 from pathlib import Path
 
+from koprep.maintenance import verify
 from koprep.store import FAULT_POINT_ENV, ArtifactStore
 from tests.robust.chain import outputs, run_chain
 
@@ -48,7 +49,7 @@ def resume(artifacts: Path, corpus: Path, report: Path) -> None:
 def warm_up() -> None:
     """Build the per-process tables (cleaning's Unicode tables, library versions) once, before
     forking, so that each child does only the chain's own work."""
-    from koprep.pipeline import LIBRARIES
+    from koprep.pipeline.keys import LIBRARIES
     from koprep.stages.clean import CleanParams, clean_texts
     from koprep.store import library_versions
 
@@ -62,13 +63,13 @@ def main(base: str, corpus: str, *points: str) -> None:
     reference = base_path / "reference"
     assert in_child(run_chain, reference, corpus_path) == 0, "the uninterrupted reference run failed"
     expected = outputs(reference)
-    fingerprints = {name: stage["fingerprint"] for name, stage in ArtifactStore(reference).read_run()["stages"].items()}
+    fingerprints = ArtifactStore(reference).read_run().entries()
     print(json.dumps({"reference": fingerprints}), flush=True)
     for point in points:
         artifacts = base_path / point.replace("#", "-")
         status = in_child(run_chain, artifacts, corpus_path, fault=point)
         store = ArtifactStore(artifacts)
-        after_kill = store.verify()
+        after_kill = verify(store)
         published = [name for name, fp in fingerprints.items() if store.lookup(name, fp, verify=True) is not None]
         report = artifacts / "resume.json"
         resumed = in_child(resume, artifacts, corpus_path, report)
@@ -81,7 +82,7 @@ def main(base: str, corpus: str, *points: str) -> None:
             "resume_exit": resumed,
         }
         if resumed == 0:
-            after = store.verify()
+            after = verify(store)
             result.update(
                 cached=json.loads(report.read_text()),
                 equal_to_reference=outputs(artifacts) == expected,

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from koprep.maintenance import verify
 from koprep.store import ArtifactStore
 from tests.helpers import nsmc
 
@@ -128,7 +129,7 @@ def assert_clean_failure(result, fragments):
 
 def assert_nothing_partial(root: Path):
     if root.is_dir():
-        report = ArtifactStore(root).verify()
+        report = verify(ArtifactStore(root))
         assert report["problems"] == [] and report["leftovers"] == []
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from koprep.maintenance import verify
 from koprep.store import TMP_PREFIX, ArtifactStore
 from tests.helpers import REPO, nsmc
 from tests.robust.chain import STAGES, outputs, write_corpus
@@ -47,7 +48,7 @@ def test_three_koprep_runs_at_once_agree_and_compute_each_stage_once(tmp_path, p
         assert outputs(artifacts, summary["run_id"]) == outputs(artifacts, summaries[0]["run_id"])
     latest = json.loads((artifacts / "runs" / "latest.json").read_text(encoding="utf-8"))  # never torn
     assert latest["run_id"] in {summary["run_id"] for summary in summaries}
-    assert store.verify() == {**store.verify(), "problems": [], "leftovers": []}
+    assert verify(store) == {**verify(store), "problems": [], "leftovers": []}
     assert not list(artifacts.glob("runs/.*.tmp"))
 
 
@@ -67,7 +68,7 @@ def test_a_lock_held_by_a_killed_process_never_blocks(tmp_path):
         lock.__enter__()
     """)
     try:
-        with store._lock_if_free("clean", "a" * 32) as free:
+        with store.locks.if_free("clean", "a" * 32) as free:
             assert not free  # really held by the other process
         os.kill(holder.pid, signal.SIGKILL)
         holder.wait()

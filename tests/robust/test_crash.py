@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from koprep.maintenance import verify
 from koprep.store import FAULT_POINT_ENV, ArtifactStore
 from tests.helpers import REPO, nsmc
 from tests.robust.chain import SMALL, STAGES, outputs, write_corpus
@@ -102,7 +103,7 @@ def test_koprep_run_killed_on_the_prefect_server_resumes(chain_results, prefect_
     killed = koprep(*args, env={**env, FAULT_POINT_ENV: point})
     assert killed.returncode == -9, killed.stderr[-2000:]
     store = ArtifactStore(tmp_path)
-    assert store.verify()["problems"] == []
+    assert verify(store)["problems"] == []
     published = {name for name, fp in reference_fps.items() if store.lookup(name, fp, verify=True)}
     assert published >= set(finished_before(point)) - {"bow", "ngram", "tfidf", "word2vec"}  # those run concurrently
 
@@ -112,4 +113,4 @@ def test_koprep_run_killed_on_the_prefect_server_resumes(chain_results, prefect_
     assert {name for name, stage in summary["stages"].items() if stage["cached"]} == published
     assert {name: stage["fingerprint"] for name, stage in summary["stages"].items()} == reference_fps
     assert outputs(tmp_path) == outputs(base / "reference")
-    assert store.verify() == {**store.verify(), "problems": [], "leftovers": []}
+    assert verify(store) == {**verify(store), "problems": [], "leftovers": []}

@@ -164,19 +164,20 @@ def test_a_10_mb_document_works(tmp_path):
     import resource
     import time
 
-    from koprep import pipeline
     from koprep.config import load_config
+    from koprep.pipeline.runner import execute
+    from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
     reviews = " ".join(nsmc(20000)["document"])
     big = (reviews * (10_000_000 // len(reviews.encode()) + 1)).encode()[:10_000_000].decode("utf-8", "ignore")
     corpus = write_corpus(tmp_path / "big.txt", [big, "짧은 문서"])
-    store, config = ArtifactStore(tmp_path / "artifacts"), load_config(None, {}, "whitespace")
+    store, config = ArtifactStore(tmp_path / "artifacts"), load_config(None, {"run.stages": ["bow"]}, "whitespace")
     started = time.perf_counter()
-    pipeline.preflight(store, str(corpus), config)
-    clean = pipeline.clean_stage(store, str(corpus), config)
-    tokens, _ = pipeline.tokenize_stage(store, clean, config)
-    bow = pipeline.vectorize_stage(store, "bow", tokens, config)
+    plan = build_plan(store, str(corpus), config)
+    plan.preflight()
+    results = execute(plan)
+    tokens, bow = results["tokenize"], results["bow"]
     seconds = time.perf_counter() - started
     peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"10 MB document: clean+tokenize+bow {seconds:.1f} s, peak RSS {peak_mb:.0f} MB")

@@ -73,7 +73,7 @@ def test_compare_table_and_json_agree(compared, capsys):
     for first, second in zip(results, again):
         assert first["accuracy"] == second["accuracy"] and first["docs_per_s"] == second["docs_per_s"]
         run = open_run(artifacts, second["run_id"])
-        assert all(stage["cached"] for stage in run.summary["stages"].values())
+        assert all(stage.cached for stage in run.record.stages.values())
 
 
 def test_a_fold_equals_sklearn_on_the_same_features(labelled, tmp_path):

@@ -8,9 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from koprep import pipeline
 from koprep.config import load_config
-from koprep.store import ArtifactStore, fingerprint
+from koprep.pipeline.execution import StageResult
+from koprep.pipeline.graph import GRAPH
+from koprep.pipeline.resolve import Resolution
+from koprep.pipeline.runner import execute
+from koprep.plan import build_plan
+from koprep.store import ArtifactStore
 from koprep.tokenizers import BackendUnavailable, get_tokenizer
 from tests.unit.korean_samples import REVIEWS as SAMPLE_REVIEWS
 
@@ -19,12 +23,11 @@ REVIEWS = SAMPLE_REVIEWS[:8]
 
 
 def tokenize_key(backend: str, options: dict) -> str:
-    """The tokenize stage's fingerprint for `options` over a fixed clean input."""
+    """The tokenize stage's fingerprint for `options` over a fixed clean input (the key the stage
+    graph builds; the store is never read)."""
     config = load_config(overrides={"tokenize.backend": backend, "tokenize.options": options})
-    tokenizer = get_tokenizer(backend, config.tokenize.options)
-    token_filter = pipeline.tokenize_logic.TokenFilter.for_backend(config.tokenize, tokenizer)
-    params = pipeline.tokenize_stage_params(config.tokenize, tokenizer, token_filter)
-    return fingerprint("tokenize", pipeline.tokenize_logic.VERSION, params, {"clean": "0" * 32})
+    run = Resolution(ArtifactStore("unused"), None, config)
+    return GRAPH.key(GRAPH["tokenize"], run, {"clean": "0" * 32}).fingerprint
 
 
 def backend_or_skip(name: str) -> None:
@@ -98,15 +101,9 @@ def write_corpus(path: Path) -> Path:
     return path
 
 
-def run_stages(store: ArtifactStore, corpus: Path, **overrides) -> dict[str, pipeline.StageResult]:
-    config = load_config(overrides={"run.shard_size": 3, **overrides})
-    clean = pipeline.clean_stage(store, str(corpus), config)
-    tokens, _ = pipeline.tokenize_stage(store, clean, config)
-    return {
-        "clean": clean,
-        "tokenize": tokens,
-        **{name: pipeline.vectorize_stage(store, name, tokens, config) for name in pipeline.VECTORIZER_STAGES},
-    }
+def run_stages(store: ArtifactStore, corpus: Path, **overrides) -> dict[str, StageResult]:
+    config = load_config(overrides={"run.shard_size": 3, "run.stages": ["bow", "ngram", "tfidf"], **overrides})
+    return execute(build_plan(store, str(corpus), config))
 
 
 @pytest.mark.slow  # three Kiwi loads (one per num_workers), 5-15 s on two shared cores

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import time
 
-from koprep import inspection
+from koprep import maintenance as inspection
 from koprep.loaders import open_run
-from koprep.pipeline import CLEAN_SHARD, TOKENIZE_SHARD
+from koprep.pipeline.graph import GRAPH
 from koprep.store import ArtifactStore
 from tests.runs import record_pipeline_run
 
-SHARD_STAGES = (CLEAN_SHARD, TOKENIZE_SHARD)
+SHARD_STAGES = GRAPH.shard_stages()
 SMALL = {"word2vec.vector_size": 8, "word2vec.epochs": 1}
 
 
@@ -38,7 +38,7 @@ def test_gc_removes_only_what_no_kept_run_uses_and_dry_run_removes_nothing(tmp_p
     # the per-shard entries clean and tokenize were assembled from are kept: the next run reuses them
     shard_entries = [e for e in listing["entries"] if e["stage"] in SHARD_STAGES]
     for name in SHARD_STAGES:
-        stage = name.removesuffix("-shard")
+        stage = GRAPH.shard_stage_of(name)
         listed = {e["fingerprint"] for e in shard_entries if e["stage"] == name}
         assert listed == set(store.lookup(stage, new["stages"][stage]["fingerprint"]).manifest["shards"])
     assert all(e["runs"] == ["new"] for e in listing["entries"])

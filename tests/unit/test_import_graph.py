@@ -1,5 +1,6 @@
 """The import graph of `src/koprep` and `flows/`, read with `ast` (nothing is imported): imports run
-one way. Every import counts, including those inside functions (lazy imports still tie modules)."""
+one way. Every import that runs counts, including those inside functions (lazy imports still tie
+modules); imports under `if TYPE_CHECKING:` never run and serve annotations only, so they don't."""
 
 from __future__ import annotations
 
@@ -21,10 +22,30 @@ def source_files() -> dict[str, Path]:
     return {module_name(path): path for path in files}
 
 
+def _type_checking_only(node: ast.AST) -> bool:
+    test = getattr(node, "test", None)
+    return isinstance(node, ast.If) and (
+        (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+        or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+    )
+
+
+def runtime_nodes(tree: ast.AST):
+    """Every node of `tree` outside `if TYPE_CHECKING:` blocks."""
+    pending = [tree]
+    while pending:
+        node = pending.pop()
+        yield node
+        for child in ast.iter_child_nodes(node):
+            if not _type_checking_only(child):
+                pending.append(child)
+
+
 def imported_names(path: Path, modules: set[str]) -> set[str]:
-    """Everything `path` imports: modules of this code base by their full name, others by their top level."""
+    """Everything `path` imports when it runs: modules of this code base by their full name, others by
+    their top level."""
     found: set[str] = set()
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+    for node in runtime_nodes(ast.parse(path.read_text(encoding="utf-8"))):
         if isinstance(node, ast.Import):
             found.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
@@ -69,7 +90,8 @@ def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
 
 def test_the_walker_sees_the_real_edges():
     graph = import_graph()
-    assert "koprep.pipeline" in graph["koprep.orchestration.flow"]
+    assert "koprep.pipeline.runner" in graph["koprep.orchestration.flow"]
+    assert "koprep.pipeline.resolve" not in graph["koprep.pipeline.tokenize"]  # annotations only (TYPE_CHECKING)
     assert "koprep.orchestration.flow" in graph["flows.preprocess"]
     assert "prefect" in graph["koprep.orchestration.flow"]
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
@@ -91,7 +113,7 @@ def test_tokenizers_import_no_stage_pipeline_or_store():
 def test_stage_logic_and_the_pipeline_know_nothing_of_prefect():
     graph = import_graph()
     for name, targets in graph.items():
-        if name.startswith("koprep.stages") or name in ("koprep.pipeline", "koprep.store", "koprep.config"):
+        if name.startswith(("koprep.stages", "koprep.pipeline")) or name in ("koprep.store", "koprep.config"):
             assert "prefect" not in targets, name
             assert not {t for t in targets if t.startswith("koprep.orchestration")}, name
 

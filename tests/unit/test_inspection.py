@@ -14,9 +14,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from koprep import inspection
+from koprep import inspection, maintenance
 from koprep.loaders import open_run
-from koprep.pipeline import evaluate_stage
+from koprep.pipeline.evaluate import evaluate_vectors
 from koprep.store import ArtifactStore, StoreError
 from tests.helpers import W2V_EVAL, nsmc, require, write_nsmc
 from tests.runs import record_pipeline_run
@@ -31,17 +31,12 @@ def _files(root: Path) -> dict[str, int]:
 
 
 def _keys(summary) -> set[tuple[str, str]]:
-    """Every entry a run uses: its stages, model and phrases, and the shard entries of clean and tokenize."""
+    """Every entry a run uses: its stages (model and phrases among them), and the shard entries of
+    clean and tokenize."""
     keys = {(name, stage["fingerprint"]) for name, stage in summary["stages"].items()}
     for name in ("clean", "tokenize"):
         manifest = json.loads((Path(summary["stages"][name]["path"]) / "_manifest.json").read_text(encoding="utf-8"))
         keys |= {(f"{name}-shard", fp) for fp in manifest["shards"]}
-    if "model" in summary:
-        path = Path(summary["model"]["path"])
-        keys.add((path.parent.name, path.name))
-    phrases = summary["stages"]["word2vec"]["extra"].get("phrases")
-    if phrases:
-        keys.add(("phrases", phrases["fingerprint"]))
     return keys
 
 
@@ -67,7 +62,7 @@ def three_runs(tmp_path_factory, corpus):
                                    overrides={**FAST_W2V, "word2vec.phrases": True, "word2vec.phrases_min_count": 3},
                                    recorded_at=start + 2 * HOUR),
     }
-    evaluation = evaluate_stage(store, store.open_entry(runs["new"]["stages"]["word2vec"]["path"]),
+    evaluation = evaluate_vectors(store, store.open_entry(runs["new"]["stages"]["word2vec"]["path"]),
                                 similarity=str(require(W2V_EVAL / "WS353_korean.csv")))
     return root, runs, ("evaluate", evaluation.fingerprint)
 
@@ -87,7 +82,7 @@ def store_copy(three_runs, tmp_path):
 
 
 def _present(store: ArtifactStore) -> set[tuple[str, str]]:
-    return {e.key for e in inspection.stored_entries(store)}
+    return {e.key for e in maintenance.stored_entries(store)}
 
 
 def test_the_scenario_shares_entries_as_intended(three_runs):
@@ -103,10 +98,10 @@ def test_the_scenario_shares_entries_as_intended(three_runs):
 def test_gc_keeps_the_newest_run_and_everything_it_uses(store_copy):
     store, runs, evaluation = store_copy
     before = _present(store)
-    plan = inspection.plan_gc(store, keep_runs=1, grace_seconds=0)
+    plan = maintenance.plan_gc(store, keep_runs=1, grace_seconds=0)
     assert plan.kept_runs == ["new"]
     assert [r.run_id for r in plan.removed_runs] == ["mid", "old"]
-    inspection.collect_garbage(store, plan)
+    maintenance.collect_garbage(store, plan)
 
     kept = _keys(runs["new"]) | {evaluation}
     assert {stage for stage, _ in kept} >= {"model", "phrases", "evaluate"}
@@ -117,7 +112,7 @@ def test_gc_keeps_the_newest_run_and_everything_it_uses(store_copy):
     for stage, fp in kept:
         assert store.lookup(stage, fp, verify=True) is not None
     run = open_run(store.root, "new")
-    assert run.store.lookup("model", Path(runs["new"]["model"]["path"]).name) is not None
+    assert run.store.lookup("model", Path(runs["new"]["stages"]["model"]["path"]).name) is not None
     assert len(run.matrix("tfidf").doc_ids) == 3000
     assert run.word_vectors().vector_size == 16
     assert not list(store.root.glob("*/.gc-*"))
@@ -125,8 +120,8 @@ def test_gc_keeps_the_newest_run_and_everything_it_uses(store_copy):
 
 def test_gc_keeping_two_runs_removes_only_what_the_oldest_alone_used(store_copy):
     store, runs, evaluation = store_copy
-    plan = inspection.plan_gc(store, keep_runs=2, grace_seconds=0)
-    inspection.collect_garbage(store, plan)
+    plan = maintenance.plan_gc(store, keep_runs=2, grace_seconds=0)
+    maintenance.collect_garbage(store, plan)
     assert [e.key for e in plan.removed_entries] == [("ngram", runs["old"]["stages"]["ngram"]["fingerprint"])]
     assert _present(store) == _keys(runs["mid"]) | _keys(runs["new"]) | {evaluation}
     assert not (store.root / "runs" / "old.json").exists()
@@ -152,10 +147,10 @@ def test_gc_dry_run_removes_nothing(store_copy):
 
 def test_gc_keeps_unused_entries_younger_than_the_grace_period(store_copy):
     store, runs, evaluation = store_copy
-    plan = inspection.plan_gc(store, keep_runs=1)  # default grace: an hour; the entries are minutes old
+    plan = maintenance.plan_gc(store, keep_runs=1)  # default grace: an hour; the entries are minutes old
     assert plan.removed_entries == []
     assert {e.key for e in plan.young_entries} == (_keys(runs["old"]) | _keys(runs["mid"])) - _keys(runs["new"])
-    inspection.collect_garbage(store, plan)
+    maintenance.collect_garbage(store, plan)
     assert sorted(p.name for p in (store.root / "runs").iterdir()) == ["latest.json", "new.json"]
     assert _present(store) == _keys(runs["old"]) | _keys(runs["mid"]) | _keys(runs["new"]) | {evaluation}
 
@@ -166,9 +161,9 @@ def test_gc_keeps_the_run_a_kept_run_was_fitted_from(store_copy, corpus, tmp_pat
     write_nsmc(other, 300, "test")
     applied = record_pipeline_run(store, other, "applied", overrides={**FAST_W2V, "run.fitted_from": "mid"},
                                   recorded_at=time.time())
-    plan = inspection.plan_gc(store, keep_runs=1, grace_seconds=0)
+    plan = maintenance.plan_gc(store, keep_runs=1, grace_seconds=0)
     assert plan.kept_runs == ["applied", "mid"]
-    inspection.collect_garbage(store, plan)
+    maintenance.collect_garbage(store, plan)
     fitted = {("tfidf", runs["mid"]["stages"]["tfidf"]["fingerprint"]), ("ngram", runs["mid"]["stages"]["ngram"]["fingerprint"])}
     assert fitted <= _present(store)
     assert _present(store) >= _keys(applied)
@@ -180,23 +175,23 @@ def test_gc_removes_an_incomplete_folder_and_refuses_a_negative_count(store_copy
     broken = store.root / "tokenize" / ("0" * 32)
     broken.mkdir()
     (broken / "part-00000.parquet").write_bytes(b"not parquet")
-    listed = {e.key: e for e in inspection.stored_entries(store)}
+    listed = {e.key: e for e in maintenance.stored_entries(store)}
     assert listed[("tokenize", "0" * 32)].complete is False
-    plan = inspection.plan_gc(store, keep_runs=3, grace_seconds=0)
+    plan = maintenance.plan_gc(store, keep_runs=3, grace_seconds=0)
     assert [e.key for e in plan.removed_entries] == [("tokenize", "0" * 32)]
     with pytest.raises(StoreError, match="keep-runs"):
-        inspection.plan_gc(store, keep_runs=-1)
+        maintenance.plan_gc(store, keep_runs=-1)
 
 
 def test_ls_lists_sizes_ages_and_users(three_runs):
     root, runs, evaluation = three_runs
-    listing = inspection.listing(ArtifactStore(root))
+    listing = maintenance.listing(ArtifactStore(root))
     by_key = {(e["stage"], e["fingerprint"]): e for e in listing["entries"]}
     clean = ("clean", runs["old"]["stages"]["clean"]["fingerprint"])
     assert by_key[clean]["runs"] == ["new", "mid", "old"]
     assert by_key[("ngram", runs["old"]["stages"]["ngram"]["fingerprint"])]["runs"] == ["old"]
     assert by_key[evaluation]["runs"] == ["new"]
-    model = Path(runs["new"]["model"]["path"])
+    model = Path(runs["new"]["stages"]["model"]["path"])
     assert by_key[("model", model.name)]["runs"] == ["new"]
     assert by_key[clean]["bytes"] == sum(p.stat().st_size for p in (root / "clean" / clean[1]).iterdir())
     assert all(e["age_seconds"] >= 0 and e["complete"] for e in listing["entries"])

@@ -9,7 +9,7 @@ import pyarrow.parquet as pq
 import pytest
 from gensim.models import Word2Vec
 
-from koprep.pipeline import Sentences, TokenShards, word_counts
+from koprep.pipeline.readers import Sentences, TokenShards, word_counts
 from koprep.stages.embed import VocabularySentences, Word2VecParams, train_word2vec
 from tests.helpers import nsmc
 
@@ -46,9 +46,9 @@ def test_sentences_and_word_counts_match_gensims_scan(tmp_path):
 # groups ending inside, at and beyond the end of the corpus.
 @pytest.mark.parametrize("group_documents", [1, 1000, 1200, 10**6])
 def test_sentences_with_vocabulary_hand_out_the_vocabularys_own_objects(tmp_path, monkeypatch, group_documents):
-    from koprep import pipeline
+    from koprep.pipeline import readers
 
-    monkeypatch.setattr(pipeline, "READ_GROUP_DOCUMENTS", group_documents)
+    monkeypatch.setattr(readers, "READ_GROUP_DOCUMENTS", group_documents)
     docs = [review.split() for review in nsmc(2000)["document"]]
     docs[3:3] = [[]]
     shards = write_shards(tmp_path, docs, 600)

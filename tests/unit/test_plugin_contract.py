@@ -14,12 +14,13 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
-from koprep import pipeline
+from koprep.pipeline.execution import StageResult
 from koprep.cli import main
 from koprep.config import load_config
 from koprep.stages.clean import CleanParams, clean_text
 from koprep.stages.filters import default_stopwords
 from koprep.store import ArtifactStore
+from tests.runs import run_stages
 from koprep.tokenizers import BackendUnavailable, get_tokenizer, register_backend, registry
 from koprep.tokenizers.base import Tokenizer, TrainableTokenizer
 from koprep.tokenizers.registry import BackendSpec
@@ -119,13 +120,11 @@ def test_entry_point_backend_shows_in_koprep_backends(installed_plugin, capsys):
     assert "--set tokenize.options.max_syllables=" in capsys.readouterr().out
 
 
-def run_tokenize(tmp_path: Path, backend: str, **options) -> tuple[pipeline.StageResult, list[list[str]]]:
+def run_tokenize(tmp_path: Path, backend: str, **options) -> tuple[StageResult, list[list[str]]]:
     corpus = tmp_path / "corpus.txt"
     corpus.write_text("\n".join(TEXTS) + "\n", encoding="utf-8")
-    config = load_config(overrides={"tokenize.backend": backend, "tokenize.options": options})
-    store = ArtifactStore(tmp_path / "artifacts")
-    clean = pipeline.clean_stage(store, str(corpus), config)
-    result, _ = pipeline.tokenize_stage(store, clean, config)
+    config = load_config(overrides={"tokenize.backend": backend, "tokenize.options": options, "run.stages": ["tokenize"]})
+    result = run_stages(ArtifactStore(tmp_path / "artifacts"), str(corpus), config)["tokenize"]
     table = pq.read_table(Path(result.path), columns=["doc_id", "tokens"])
     return result, table.column("tokens").to_pylist()
 

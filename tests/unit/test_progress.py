@@ -9,8 +9,12 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from koprep import pipeline, progress
+from koprep import progress
 from koprep.config import load_config
+from koprep.pipeline.datasets import Parts
+from koprep.pipeline.resolve import vectorizer_stages
+from koprep.pipeline.runner import InProcess, execute
+from koprep.plan import build_plan
 from koprep.store import ArtifactStore
 from tests.helpers import write_nsmc
 
@@ -44,23 +48,19 @@ def test_stages_report_progress_monotonically_to_the_total(tmp_path, corpus, wor
     store = ArtifactStore(tmp_path)
     config = load_config(None, {"run.shard_size": 1000, "word2vec.vector_size": 16, "word2vec.epochs": 3,
                                 "word2vec.workers": workers}, "whitespace")
-    clean = pipeline.clean_stage(store, str(corpus), config)
-    tokenize = Recorder()
-    tokens, _ = pipeline.tokenize_stage(store, clean, config, on_progress=tokenize)
-    tokenize.check(5000)  # documents
-    shard_ends = np.cumsum([pq.ParquetFile(part).metadata.num_rows for part in pipeline.part_files(clean.path)])
-    assert [d for d, _ in tokenize.calls] == [0, *shard_ends] and len(shard_ends) >= 3  # after each shard
+    recorders = {name: Recorder() for name in ("tokenize", *vectorizer_stages(), "word2vec")}
+    results = execute(build_plan(store, str(corpus), config), InProcess(recorders))
+    recorders["tokenize"].check(5000)  # documents
+    shard_ends = np.cumsum([pq.ParquetFile(part).metadata.num_rows for part in Parts.part_files(results["clean"].path)])
+    assert [d for d, _ in recorders["tokenize"].calls] == [0, *shard_ends] and len(shard_ends) >= 3  # after each shard
     shard_count = len(shard_ends)
-    for name in pipeline.VECTORIZER_STAGES:
-        shards = Recorder()
-        pipeline.vectorize_stage(store, name, tokens, config, on_progress=shards)
-        shards.check(2 * shard_count)  # a fitting pass and a transform pass over every shard
-    word2vec = Recorder()
-    pipeline.word2vec_stage(store, tokens, config, on_progress=word2vec)
-    word2vec.check((3 + 1) * shard_count)  # the vocabulary pass and 3 epochs over every shard
+    for name in ("bow", "ngram", "tfidf"):
+        recorders[name].check(2 * shard_count)  # a fitting pass and a transform pass over every shard
+    recorders["word2vec"].check((3 + 1) * shard_count)  # the vocabulary pass and 3 epochs over every shard
     # A cached stage does no work and reports none.
-    again = Recorder()
-    assert pipeline.tokenize_stage(store, clean, config, on_progress=again)[0].cached and again.calls == []
+    again = {"tokenize": Recorder()}
+    assert execute(build_plan(store, str(corpus), config), InProcess(again))["tokenize"].cached
+    assert again["tokenize"].calls == []
 
 
 def test_counter_never_passes_the_total_and_finishes_there():

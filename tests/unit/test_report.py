@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 from koprep import inspection, report
+from koprep.runs import RunRecord
 from koprep.store import ArtifactStore
 from tests.runs import record_pipeline_run
 
@@ -34,7 +35,7 @@ def written(tmp_path_factory):
     """A real run on the default corpus (kolaw + kobill, whitespace tokens) and its report."""
     store = ArtifactStore(tmp_path_factory.mktemp("store"))
     summary = record_pipeline_run(store, None, "run-1", overrides={"word2vec.vector_size": 32})
-    path, data = report.write_report(store, summary)
+    path, data = report.write_report(store, RunRecord.model_validate(summary))
     return store, summary, path, data
 
 
@@ -264,7 +265,7 @@ def test_a_run_of_some_stages_gets_the_sections_it_has(written):
     store, summary, _, _ = written
     partial = dict(summary, run_id="partial",
                    stages={k: v for k, v in summary["stages"].items() if k in ("clean", "tokenize")})
-    page = report.render_html(report.report_data(store, partial))
+    page = report.render_html(report.report_data(store, RunRecord.model_validate(partial)))
     assert set(re.findall(r'<img id="([^"]+)"', page)) == {
         "chart-top-frequency", "chart-tokens-per-document", "chart-characters-per-token"}
     assert "word2vec" not in page and "TF-IDF" not in page

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 
+from koprep.errors import EXIT_BAD_INPUT
 from koprep import cli
 from koprep.config import ConfigError
 from koprep.orchestration import runners
@@ -40,7 +41,7 @@ def test_a_runner_choice_that_cannot_work_exits_2_before_any_work(corpus, tmp_pa
     store = tmp_path / "store"
     code = cli.main(["run", str(corpus), "--backend", "whitespace", "--artifacts", str(store), *arguments])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_USAGE
+    assert code == EXIT_BAD_INPUT
     assert message in err and "Traceback" not in err
     assert stored_entries(store) == []
 
@@ -52,7 +53,7 @@ def test_unreachable_scheduler_exits_2_before_any_work(corpus, tmp_path, capsys,
     code = cli.main(["run", str(corpus), "--backend", "whitespace", "--artifacts", str(store),
                      "--runner", "dask", "--dask-address", address])
     err = capsys.readouterr().err
-    assert code == cli.EXIT_USAGE
+    assert code == EXIT_BAD_INPUT
     assert f"cannot reach the Dask scheduler at {address}" in err and "Traceback" not in err
     assert stored_entries(store) == []
 
@@ -67,13 +68,19 @@ def test_flow_parameters_carry_the_runner_and_refuse_bad_combinations():
         PreprocessParameters.parse({"runner": "ray"})
 
 
-def test_dask_tasks_get_absolute_paths_and_the_same_config_otherwise(tmp_path, monkeypatch):
+def test_dask_tasks_get_an_absolute_corpus_path_and_the_same_resolved_run_otherwise(tmp_path, monkeypatch):
+    """Dask workers run elsewhere: the corpus is named by its absolute path. The stopword file is read
+    while resolving (the resolved filter travels), so no other path needs moving."""
     from koprep.config import load_config
+    from koprep.pipeline.resolve import Resolution
+    from koprep.store import ArtifactStore
 
     monkeypatch.chdir(tmp_path)
+    (tmp_path / "stop.txt").write_text("영화\n", encoding="utf-8")
     config = load_config(None, {"tokenize.stopwords_file": "stop.txt", "ngram.min_df": 2}, "whitespace")
-    corpus, moved = runners.DaskExecutor(task_runner=None).for_workers("corpus.txt", config)
-    assert corpus == str(tmp_path / "corpus.txt")
-    assert moved.tokenize.stopwords_file == str(tmp_path / "stop.txt")
-    assert moved.model_copy(update={"tokenize": config.tokenize}) == config
-    assert runners.LocalExecutor().for_workers("corpus.txt", config) == ("corpus.txt", config)
+    run = Resolution(ArtifactStore("artifacts"), "corpus.txt", config)
+    moved = runners.DaskExecutor(None, None, task_runner=None).for_workers(run)
+    assert moved.location == str(tmp_path / "corpus.txt") and run.location == "corpus.txt"
+    assert moved.config == run.config and moved.token_filter == run.token_filter
+    assert "영화" in moved.token_filter.stopwords
+    assert runners.LocalExecutor(None, None).for_workers(run) is run

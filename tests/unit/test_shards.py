@@ -12,11 +12,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from koprep import pipeline, shards
+from koprep import shards
 from koprep.config import load_config
+from koprep.pipeline.datasets import Parts, ShardPart
+from koprep.pipeline.execution import StageResult
+from koprep.pipeline.graph import GRAPH
+from koprep.pipeline.runner import execute
 from koprep.plan import build_plan, format_plan
 from koprep.store import MANIFEST, ArtifactStore
-from tests.runs import run_stages
 from tests.unit.korean_samples import REVIEWS
 
 SMALL = {"run.shard_size": 40, "word2vec.vector_size": 8, "word2vec.epochs": 1, "word2vec.min_count": 1}
@@ -89,19 +92,19 @@ def write_tsv(frame: pd.DataFrame, path: Path) -> Path:
     return path
 
 
-def run(store: ArtifactStore, corpus: Path) -> dict[str, pipeline.StageResult]:
-    config = load_config(None, SMALL, "whitespace")
-    pipeline.preflight(store, str(corpus), config)
-    return run_stages(store, str(corpus), config)[0]
+def run(store: ArtifactStore, corpus: Path) -> dict[str, StageResult]:
+    plan = build_plan(store, str(corpus), load_config(None, SMALL, "whitespace"))
+    plan.preflight()
+    return execute(plan)
 
 
-def files(result: pipeline.StageResult) -> dict[str, str]:
+def files(result: StageResult) -> dict[str, str]:
     folder = Path(result.path)
     return {f.name: hashlib.sha256(f.read_bytes()).hexdigest() for f in sorted(folder.iterdir()) if f.name != MANIFEST}
 
 
-def shard_containing(result: pipeline.StageResult, doc_id: str) -> int:
-    for index, part in enumerate(pipeline.part_files(result.path)):
+def shard_containing(result: StageResult, doc_id: str) -> int:
+    for index, part in enumerate(Parts.part_files(result.path)):
         if doc_id in pd.read_parquet(part, columns=["doc_id"])["doc_id"].tolist():
             return index
     raise AssertionError(f"{doc_id} is in no shard")
@@ -147,14 +150,15 @@ def test_append_and_edit_recompute_only_the_changed_shards_and_equal_a_cold_run(
 def test_shard_entries_back_the_stage_entry_by_hard_links(tmp_path):
     store = ArtifactStore(tmp_path / "store")
     stages = run(store, write_tsv(reviews(300), tmp_path / "reviews.tsv"))
-    for name, shard_stage in (("clean", pipeline.CLEAN_SHARD), ("tokenize", pipeline.TOKENIZE_SHARD)):
+    for shard_stage in GRAPH.shard_stages():
+        name = GRAPH.shard_stage_of(shard_stage)
         entry = store.lookup(name, stages[name].fingerprint, verify=True)
-        assert len(entry.manifest["shards"]) == len(pipeline.part_files(entry.path))
+        assert len(entry.manifest["shards"]) == len(Parts.part_files(entry.path))
         for index, fp in enumerate(entry.manifest["shards"]):
             shard = store.lookup(shard_stage, fp, verify=True)
-            part = entry.path / pipeline.PART.format(index)
-            assert part.stat().st_ino == shard.file(pipeline.SHARD_PART).stat().st_ino
-            assert entry.manifest["files"][part.name]["sha256"] == shard.manifest["files"][pipeline.SHARD_PART]["sha256"]
+            part = entry.path / Parts.PART.format(index)
+            assert part.stat().st_ino == shard.file(ShardPart.FILE).stat().st_ino
+            assert entry.manifest["files"][part.name]["sha256"] == shard.manifest["files"][ShardPart.FILE]["sha256"]
 
 
 def test_a_shard_entry_removed_after_preflight_is_cleaned_again_from_the_corpus(tmp_path):
@@ -162,14 +166,16 @@ def test_a_shard_entry_removed_after_preflight_is_cleaned_again_from_the_corpus(
     corpus = write_tsv(reviews(400), tmp_path / "reviews.tsv")
     first = run(store, corpus)["clean"]
     write_tsv(reviews(420), corpus)
-    config = load_config(None, SMALL, "whitespace")
-    pipeline.preflight(store, str(corpus), config)  # shard 0 is stored: preflight leaves it alone
+    config = load_config(None, SMALL, "whitespace").with_run_stages(["clean"])
+    plan = build_plan(store, str(corpus), config)
+    plan.preflight()  # shard 0 is stored: preflight leaves it alone
     shard_zero = store.lookup("clean", first.fingerprint).manifest["shards"][0]
-    shutil.rmtree(store.entry_path(pipeline.CLEAN_SHARD, shard_zero))
-    clean = pipeline.clean_stage(store, str(corpus), config)
+    clean_shard = GRAPH["clean"].shards
+    shutil.rmtree(store.entry_path(clean_shard, shard_zero))
+    clean = execute(plan)["clean"]
     assert 0 in clean.extra["computed_shards"]
-    assert store.lookup(pipeline.CLEAN_SHARD, shard_zero, verify=True) is not None
-    assert files(clean) == files(pipeline.clean_stage(ArtifactStore(tmp_path / "fresh"), str(corpus), config))
+    assert store.lookup(clean_shard, shard_zero, verify=True) is not None
+    assert files(clean) == files(execute(build_plan(ArtifactStore(tmp_path / "fresh"), str(corpus), config))["clean"])
 
 
 def test_without_hard_links_the_stage_entry_holds_verified_copies(tmp_path, monkeypatch):
@@ -183,7 +189,7 @@ def test_without_hard_links_the_stage_entry_holds_verified_copies(tmp_path, monk
     store = ArtifactStore(tmp_path / "store")
     clean = run(store, write_tsv(reviews(300), tmp_path / "reviews.tsv"))["clean"]
     entry = store.lookup("clean", clean.fingerprint, verify=True)
-    shard = store.lookup(pipeline.CLEAN_SHARD, entry.manifest["shards"][0])
-    part = entry.path / pipeline.PART.format(0)
-    assert part.stat().st_ino != shard.file(pipeline.SHARD_PART).stat().st_ino
-    assert part.read_bytes() == shard.file(pipeline.SHARD_PART).read_bytes()
+    shard = store.lookup(GRAPH["clean"].shards, entry.manifest["shards"][0])
+    part = entry.path / Parts.PART.format(0)
+    assert part.stat().st_ino != shard.file(ShardPart.FILE).stat().st_ino
+    assert part.read_bytes() == shard.file(ShardPart.FILE).read_bytes()

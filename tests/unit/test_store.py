@@ -10,6 +10,8 @@ import textwrap
 
 import pytest
 
+from koprep.maintenance import verify
+from koprep.runs import RunRecord
 from koprep.store import MANIFEST, ArtifactStore, StoreError, fingerprint
 
 
@@ -87,7 +89,7 @@ def test_same_size_alteration_is_caught_by_its_mtime_and_by_verify(tmp_path):
     os.utime(part, ns=(recorded, recorded))
     assert store.lookup("clean", fp) is not None
     assert store.lookup("clean", fp, verify=True) is None
-    report = store.verify()
+    report = verify(store)
     assert [p["kind"] for p in report["problems"]] == ["corrupt"]
     assert "SHA-256" in report["problems"][0]["detail"]
 
@@ -163,10 +165,10 @@ def test_stage_and_run_names_are_checked(tmp_path, name):
 
 def test_runs_are_recorded_and_latest_points_to_newest(tmp_path):
     store = ArtifactStore(tmp_path)
-    store.record_run("r1", {"run_id": "r1"})
-    store.record_run("r2", {"run_id": "r2"})
-    assert store.read_run()["run_id"] == "r2"
-    assert store.read_run("r1")["run_id"] == "r1"
+    store.record_run(RunRecord(run_id="r1", stages={}))
+    store.record_run(RunRecord(run_id="r2", stages={}))
+    assert store.read_run().run_id == "r2"
+    assert store.read_run("r1").run_id == "r1"
     with pytest.raises(StoreError, match="known runs: latest, r1, r2"):
         store.read_run("nope")
     assert json.loads((tmp_path / "runs" / "r1.json").read_text())["run_id"] == "r1"

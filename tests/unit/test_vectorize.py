@@ -351,24 +351,24 @@ def test_from_long_rejects_unknown_documents():
 def test_vectorizer_stages_over_many_token_shards_equal_sklearn(tmp_path):
     """The stages as a run computes them (fit on the stored token shards, then each shard transformed
     through the fit's maps, written as Parquet) against scikit-learn on the same tokens."""
-    from koprep import pipeline
     from koprep.config import load_config
+    from koprep.pipeline.readers import TokenShards
     from koprep.store import ArtifactStore
     from tests.helpers import write_nsmc
+    from tests.runs import run_stages
 
     corpus = str(write_nsmc(tmp_path / "nsmc.tsv", 6000))
     store = ArtifactStore(tmp_path / "artifacts")
     config = load_config(backend="whitespace", overrides={
         "run.shard_size": 400, "ngram.min_df": 2, "tfidf.ngram_range": [1, 2], "tfidf.sublinear_tf": True,
     })
-    pipeline.preflight(store, corpus, config)
-    tokens, _ = pipeline.tokenize_stage(store, pipeline.clean_stage(store, corpus, config), config)
-    shards = pipeline.TokenShards(tokens.path)
+    results = run_stages(store, corpus, config.with_run_stages(["bow", "ngram", "tfidf"]))
+    shards = TokenShards(results["tokenize"].path)
     assert len(shards.files) >= 8
     docs = [doc for shard in shards.token_lists() for doc in shard]
-    for name in pipeline.VECTORIZER_STAGES:
+    for name in ("bow", "ngram", "tfidf"):
         params = getattr(config, name)
-        result = pipeline.vectorize_stage(store, name, tokens, config)
+        result = results[name]
         reference = _sklearn(params)
         expected = reference.fit_transform(docs)
         table = pd.read_parquet(f"{result.path}/vocabulary.parquet")

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Mapping
 from koprep.errors import OrchestrationError
 from koprep.orchestration.flow import DEFAULT_DEPLOYMENT, RUN_JSON_ARTIFACT, STAGES_ARTIFACT, preprocess
 from koprep.orchestration.parameters import PreprocessParameters
+from koprep.runs import RunRecord, StageRecord
 
 if TYPE_CHECKING:
     from prefect.client.schemas.objects import FlowRun
@@ -63,13 +64,11 @@ def serve(
     imports `koprep.orchestration.flow` (so nothing here forks a process that has a JVM)."""
     from prefect.deployments.runner import EntrypointType
 
-    from koprep import pipeline
     from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
     # Refuse to serve parameters that every scheduled run would fail on.
-    store = ArtifactStore(parameters.artifacts)
-    pipeline.preflight(store, parameters.corpus, build_plan(store, parameters.corpus, parameters.config()).config)
+    build_plan(ArtifactStore(parameters.artifacts), parameters.corpus, parameters.config()).preflight()
     api_url()
     preprocess.serve(
         name=name,
@@ -90,8 +89,8 @@ class FinishedRun:
     name: str
     state: str
     message: str
-    summary: dict[str, Any] | None
-    """The run's summary (`runs/<run_id>.json`) when it completed; None otherwise."""
+    record: RunRecord | None
+    """The run's record (`runs/<run_id>.json`) when it completed; None otherwise."""
 
     @property
     def succeeded(self) -> bool:
@@ -137,7 +136,7 @@ def watch(
     on_state: Callable[[str, str], None] | None = None,
 ) -> FinishedRun:
     """Follow a flow run until it reaches a final state; `on_state(state_name, message)` is called on
-    each change. Returns the final state and, for a completed run, the run summary."""
+    each change. Returns the final state and, for a completed run, the run record."""
     from prefect import get_client
 
     deadline = None if timeout is None else time.monotonic() + timeout
@@ -146,14 +145,14 @@ def watch(
         while True:
             run = client.read_flow_run(flow_run_id)
             state_type = run.state.type.value if run.state else "PENDING"
-            state_name = run.state.name if run.state else "Pending"
+            state_name = (run.state.name or state_type) if run.state else "Pending"  # Prefect names every state
             message = (run.state.message or "") if run.state else ""
             if state_name != seen and on_state is not None:
                 on_state(state_name, message)
             seen = state_name
             if state_type in FINAL_STATES:
-                summary = _run_summary(client, run) if state_type == "COMPLETED" else None
-                return FinishedRun(str(run.id), run.name, state_type, message, summary)
+                record = _run_record(client, run) if state_type == "COMPLETED" else None
+                return FinishedRun(str(run.id), run.name, state_type, message, record)
             if deadline is not None and time.monotonic() > deadline:
                 raise OrchestrationError(
                     f"flow run {run.name} ({run.id}) is still {state_name} after {timeout:g} s; "
@@ -162,9 +161,9 @@ def watch(
             time.sleep(poll_seconds)
 
 
-def _run_summary(client: Any, run: "FlowRun") -> dict[str, Any] | None:
-    """The run JSON the flow wrote, found through its link artifact; when that file is not
-    readable here (the run executed on another machine), a summary rebuilt from the stage table."""
+def _run_record(client: Any, run: "FlowRun") -> RunRecord | None:
+    """The run record the flow wrote, found through its link artifact; when that file is not
+    readable here (the run executed on another machine), a record rebuilt from the stage table."""
     artifacts = {a.key: a for a in _flow_run_artifacts(client, run.id)}
     link = artifacts.get(RUN_JSON_ARTIFACT)
     if link is not None:
@@ -177,16 +176,16 @@ def _run_summary(client: Any, run: "FlowRun") -> dict[str, Any] | None:
     if table is None:
         return None
     rows = json.loads(table.data) if isinstance(table.data, str) else table.data
-    return {
-        "run_id": str(run.id),
-        "corpus": (run.parameters or {}).get("corpus") or "(default)",
-        "backend": (run.parameters or {}).get("backend") or "(config)",
-        "stages": {
-            row["stage"]: {"cached": row["status"] == "cached", "rows": row["rows"], "seconds": row["seconds"],
-                           "fingerprint": row["fingerprint"], "path": row["path"], "extra": {}}
+    return RunRecord(
+        run_id=str(run.id),
+        corpus=(run.parameters or {}).get("corpus") or "(default)",
+        backend=(run.parameters or {}).get("backend") or "(config)",
+        stages={
+            row["stage"]: StageRecord(cached=row["status"] == "cached", rows=row["rows"], seconds=row["seconds"],
+                                      fingerprint=row["fingerprint"], path=row["path"])
             for row in rows
         },
-    }
+    )
 
 
 def _link_target(data: Any) -> str:

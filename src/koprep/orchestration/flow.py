@@ -1,7 +1,13 @@
-"""The preprocessing flow on Prefect: a task per stage (tokenize: a task for the shards to compute,
-or one per shard on Dask), the retry rule, and the run's Prefect UI artifacts. Stage logic and
-caching live in `koprep.pipeline`; Prefect's own result caching is off because the artifact store is
-the cache.
+"""The preprocessing flow on Prefect: the plan's stages (`koprep.plan`, from the stage graph) as one
+task each (tokenize: a task for the shards to compute, or one per shard on Dask), the retry rule,
+and the run's Prefect UI artifacts. Stage logic and caching live in `koprep.pipeline`; Prefect's own
+result caching is off because the artifact store is the cache.
+
+Two flows, one flow name, one body (`_run`):
+    preprocess   the deployment entrypoint: takes the raw parameters (the Prefect UI, `koprep
+                 trigger`, prefect.yaml, `koprep serve`), resolves them into a plan, runs it
+    run_plan     what `koprep run` calls with the plan it already resolved and checked: nothing is
+                 resolved twice; the Prefect UI shows the plan as the run's parameter
 
 Deployment entrypoints: `flows/preprocess.py:preprocess` (prefect.yaml, a file path) and
 `koprep.orchestration.flow.preprocess` (`koprep serve`, a module path). Importing this module does
@@ -14,7 +20,7 @@ from __future__ import annotations
 import os
 import uuid
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, cast
 
 # No usage telemetry from a temporary Prefect server started for this process (see koprep.cli);
 # set before Prefect is imported, since Prefect reads its settings then.
@@ -23,15 +29,19 @@ os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
 from prefect import flow, task  # noqa: E402
 from prefect.cache_policies import NONE  # noqa: E402
 from prefect.runtime import flow_run  # noqa: E402
+from pydantic import BaseModel, ConfigDict, model_serializer  # noqa: E402
 
-from koprep import pipeline  # noqa: E402
-from koprep.config import PipelineConfig  # noqa: E402
 from koprep.errors import BadInputError  # noqa: E402
 from koprep.orchestration import runners  # noqa: E402
 from koprep.orchestration.parameters import PreprocessParameters  # noqa: E402
-from koprep.plan import build_plan  # noqa: E402
-from koprep.progress import stage_progress  # noqa: E402
+from koprep.pipeline.execution import StageResult  # noqa: E402
+from koprep.pipeline.keys import StageKey  # noqa: E402
+from koprep.pipeline.resolve import Resolution  # noqa: E402
+from koprep.pipeline.runner import execute, run_shards, run_stage  # noqa: E402
+from koprep.plan import Plan, build_plan  # noqa: E402
+from koprep.progress import ProgressCallback, stage_progress  # noqa: E402
 from koprep.report import publish_report  # noqa: E402
+from koprep.runs import RunRecord  # noqa: E402
 from koprep.store import ArtifactStore  # noqa: E402
 
 FLOW_NAME = "koprep-preprocess"
@@ -60,54 +70,54 @@ def retry_unless_bad_input(task: Any, task_run: Any, state: Any) -> bool:
 
 
 # ---------------------------------------------------------------------------------- artifacts
-def publish_run_artifacts(summary: Mapping[str, Any], run_json: Path) -> None:
+def publish_run_artifacts(record: RunRecord, run_json: Path) -> None:
     """Record the run in the Prefect UI: a markdown summary, the per-stage table, the tfidf
     vocabulary's top terms by document frequency, vocabulary sizes, and a link to the run JSON.
     Must be called inside a flow run (the artifacts attach to it)."""
     from prefect.artifacts import create_link_artifact, create_markdown_artifact, create_table_artifact
 
-    stages = stage_rows(summary)
-    create_markdown_artifact(markdown=summary_markdown(summary, run_json), key=SUMMARY_ARTIFACT,
+    stages = stage_rows(record)
+    create_markdown_artifact(markdown=summary_markdown(record, run_json), key=SUMMARY_ARTIFACT,
                              description="koprep run: stages, cached or computed, rows, time")
     create_table_artifact(table=stages, key=STAGES_ARTIFACT, description="koprep stages of this run")
-    sizes = vocabulary_sizes(summary)
+    sizes = vocabulary_sizes(record)
     if sizes:
         create_table_artifact(table=sizes, key=VOCABULARY_ARTIFACT, description="vocabulary size per vectorizer")
-    tfidf = summary["stages"].get("tfidf")
+    tfidf = record.stages.get("tfidf")
     if tfidf is not None:
-        create_table_artifact(table=top_terms(Path(tfidf["path"]), TOP_TERMS), key=TOP_TERMS_ARTIFACT,
+        create_table_artifact(table=top_terms(Path(tfidf.path), TOP_TERMS), key=TOP_TERMS_ARTIFACT,
                               description=f"top {TOP_TERMS} tfidf vocabulary terms by document frequency")
     create_link_artifact(link=run_json.resolve().as_uri(), link_text=str(run_json), key=RUN_JSON_ARTIFACT,
                          description="the run summary JSON in the artifact store")
 
 
-def stage_rows(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+def stage_rows(record: RunRecord) -> list[dict[str, Any]]:
     return [
         {
             "stage": name,
-            "status": "cached" if stage["cached"] else "computed",
-            "rows": stage["rows"],
-            "seconds": stage["seconds"],
-            "fingerprint": stage["fingerprint"],
-            "path": stage["path"],
+            "status": "cached" if stage.cached else "computed",
+            "rows": stage.rows,
+            "seconds": stage.seconds,
+            "fingerprint": stage.fingerprint,
+            "path": stage.path,
         }
-        for name, stage in summary["stages"].items()
+        for name, stage in record.stages.items()
     ]
 
 
-def vocabulary_sizes(summary: Mapping[str, Any]) -> list[dict[str, Any]]:
+def vocabulary_sizes(record: RunRecord) -> list[dict[str, Any]]:
     """One row per stage that has a vocabulary (bow, ngram, tfidf, word2vec); None where a
     column does not apply (word2vec has no document-term matrix)."""
     return [
         {
             "stage": name,
-            "terms": stage["extra"]["terms"],
-            "documents": stage["extra"].get("documents"),
-            "nonzeros": stage["extra"].get("nonzeros"),
-            "vector_size": stage["extra"].get("vector_size"),
+            "terms": stage.extra["terms"],
+            "documents": stage.extra.get("documents"),
+            "nonzeros": stage.extra.get("nonzeros"),
+            "vector_size": stage.extra.get("vector_size"),
         }
-        for name, stage in summary["stages"].items()
-        if "terms" in stage.get("extra", {})
+        for name, stage in record.stages.items()
+        if "terms" in stage.extra
     ]
 
 
@@ -115,22 +125,26 @@ def top_terms(tfidf_path: Path, limit: int) -> list[dict[str, Any]]:
     """The `limit` terms with the highest document frequency in a tfidf vocabulary (ties by term)."""
     import pandas as pd
 
-    vocabulary = pd.read_parquet(tfidf_path / "vocabulary.parquet")
+    from koprep.pipeline.datasets import MatrixFiles
+
+    vocabulary = pd.read_parquet(tfidf_path / MatrixFiles.VOCABULARY)
     top = vocabulary.sort_values(["df", "term"], ascending=[False, True], kind="stable").head(limit)
     columns = [c for c in ("term", "df", "idf") if c in top.columns]
+    # pandas-stubs types a record's keys as Hashable (any column label); these are the str `columns`.
+    records = cast("list[dict[str, Any]]", top[columns].to_dict(orient="records"))
     return [
         {c: (round(float(v), 4) if c == "idf" else int(v) if c == "df" else str(v)) for c, v in row.items()}
-        for row in top[columns].to_dict(orient="records")
+        for row in records
     ]
 
 
-def summary_markdown(summary: Mapping[str, Any], run_json: Path) -> str:
-    computed = [name for name, stage in summary["stages"].items() if not stage["cached"]]
+def summary_markdown(record: RunRecord, run_json: Path) -> str:
+    computed = [name for name, stage in record.stages.items() if not stage.cached]
     lines = [
-        f"# koprep run `{summary['run_id']}`",
+        f"# koprep run `{record.run_id}`",
         "",
-        f"- corpus: `{summary['corpus']}`",
-        f"- backend: `{summary['backend']}`",
+        f"- corpus: `{record.corpus}`",
+        f"- backend: `{record.backend}`",
         f"- computed: {', '.join(computed) or 'nothing (every stage came from the cache)'}",
         f"- run JSON: `{run_json}`",
         "",
@@ -139,75 +153,76 @@ def summary_markdown(summary: Mapping[str, Any], run_json: Path) -> str:
     ]
     lines += [
         f"| {row['stage']} | {row['status']} | {row['rows']} | {row['seconds']:.2f} | `{row['fingerprint'][:12]}` |"
-        for row in stage_rows(summary)
+        for row in stage_rows(record)
     ]
-    empty = summary["stages"].get("clean", {}).get("extra", {}).get("empty_after_clean")
+    clean = record.stages.get("clean")
+    empty = clean.extra.get("empty_after_clean") if clean is not None else None
     if empty:
         lines += ["", f"{empty} document(s) are empty after cleaning (kept, with empty text)."]
     return "\n".join(lines) + "\n"
 
 
 # -------------------------------------------------------------------------------------- flow
-_task = task(cache_policy=NONE, persist_result=False)
+def _progress(run: Resolution, stage: str) -> ProgressCallback | None:
+    unit = run.graph[stage].progress
+    return None if unit is None else stage_progress(stage, unit)
 
 
-@_task(name="clean")
-def clean_task(store: ArtifactStore, corpus: str | None, config: PipelineConfig) -> pipeline.StageResult:
-    return pipeline.clean_stage(store, corpus, config)
+@task(name="stage", cache_policy=NONE, persist_result=False)
+def stage_task(run: Resolution, key: StageKey, inputs: dict[str, StageResult]) -> StageResult:
+    """One stage of the plan (named after it in the UI)."""
+    return run_stage(run, key, inputs, on_progress=_progress(run, key.stage))
 
 
 # Starting the JVM (Okt) can fail transiently; a bad backend name or option never heals on retry.
-@_task(name="tokenize-shards", retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input)
-def tokenize_shards_task(store: ArtifactStore, clean: pipeline.StageResult, config: PipelineConfig, indices: list[int]) -> str:
-    return pipeline.tokenize_shards(store, clean, config, indices, on_progress=stage_progress("tokenize", "documents"))
+@task(
+    name="shards", cache_policy=NONE, persist_result=False,
+    retries=2, retry_delay_seconds=5, retry_condition_fn=retry_unless_bad_input,
+)
+def shards_task(run: Resolution, key: StageKey, inputs: dict[str, StageResult], indices: list[int]) -> str:
+    """Shards of a fanning-out stage (tokenize-shards in the UI)."""
+    return run_shards(run, key, inputs, indices, on_progress=_progress(run, key.stage))
 
 
-@_task(name="vectorize")
-def vectorize_task(store: ArtifactStore, name: str, tokens: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
-    return pipeline.vectorize_stage(store, name, tokens, config, on_progress=stage_progress(name, "shards"))
+class PlannedRun(BaseModel):
+    """`run_plan`'s parameter: a plan `koprep run` resolved and checked. Prefect records a flow run's
+    parameters as JSON; this one records as the plan's JSON (what `koprep status --json` prints)."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, frozen=True)
+
+    plan: Plan
+    runner: str = runners.DEFAULT_RUNNER
+    dask_address: str | None = None
+    checked: bool = False
+    """The caller ran the plan's preflight and checked the Dask cluster (`runners.check_cluster`)
+    already: neither is done twice."""
+
+    @model_serializer
+    def _as_json(self) -> dict[str, Any]:
+        return {"plan": self.plan.to_json(), "runner": self.runner, "dask_address": self.dask_address}
 
 
-@_task(name="chargram")
-def chargram_task(store: ArtifactStore, clean: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
-    return pipeline.chargram_stage(store, clean, config, on_progress=stage_progress("chargram", "shards"))
+def _run(plan: Plan, runner: str, dask_address: str | None, *, checked: bool = False) -> dict[str, Any]:
+    """Carry out `plan` through the runner's executor, record the run, publish its artifacts; the run
+    record. `checked`: the caller already ran the plan's preflight and checked the Dask cluster."""
+    if not checked:
+        plan.preflight()
+    plan.store.sweep()  # what killed runs left behind; never a folder a live run is writing
+    with runners.open_executor(
+        runner, dask_address, plan.store.root, plan.location, stage_task, shards_task, cluster_checked=checked,
+    ) as executor:
+        results = execute(plan, executor)
+    record = plan.record(str(flow_run.get_id() or uuid.uuid4().hex), results)
+    run_json = plan.store.record_run(record)
+    publish_run_artifacts(record, run_json)
+    publish_report(plan.store, record)
+    return record.to_json()
 
 
-@_task(name="word2vec")
-def word2vec_task(store: ArtifactStore, tokens: pipeline.StageResult, config: PipelineConfig) -> pipeline.StageResult:
-    return pipeline.word2vec_stage(store, tokens, config, on_progress=stage_progress("word2vec", "shards"))
-
-
-def run_stages(
-    executor: runners.StageExecutor, store: ArtifactStore, corpus: str | None, config: PipelineConfig, wanted: set[str]
-) -> tuple[dict[str, pipeline.StageResult], str | None]:
-    """Clean, then chargram beside tokenize, then the wanted stages after tokenize concurrently, through `executor`."""
-    corpus, config = executor.for_workers(corpus, config)
-    clean = executor.run(clean_task, store=store, corpus=corpus, config=config)
-    stages = {"clean": clean}
-    # chargram reads the cleaned text only, so it runs beside tokenization.
-    futures = {}
-    if "chargram" in wanted:
-        futures["chargram"] = executor.submit(chargram_task, store=store, clean=clean, config=config)
-    model_path = None
-    if wanted & set(pipeline.TOKEN_STAGES):
-        # The stage's bookkeeping (which shards are stored, assembling the entry) is cheap and runs
-        # here; the shards to tokenize go to the executor (one task locally, one task per shard on Dask).
-        tokens, model_path = pipeline.tokenize_stage(
-            store, clean, config,
-            run_shards=lambda indices: executor.map_shards(
-                tokenize_shards_task, indices, store=store, clean=clean, config=config
-            ),
-        )
-        stages["tokenize"] = tokens
-        for name in pipeline.VECTORIZER_STAGES:
-            if name in wanted:
-                futures[name] = executor.submit(
-                    vectorize_task.with_options(name=name), store=store, name=name, tokens=tokens, config=config
-                )
-        if "word2vec" in wanted:
-            futures["word2vec"] = executor.submit(word2vec_task, store=store, tokens=tokens, config=config)
-    stages.update({name: future.result() for name, future in futures.items()})
-    return stages, model_path
+@flow(name=FLOW_NAME, log_prints=True)
+def run_plan(planned: PlannedRun) -> dict[str, Any]:
+    """Run a plan `koprep run` already resolved and checked. Returns the run record (as JSON)."""
+    return _run(planned.plan, planned.runner, planned.dask_address, checked=planned.checked)
 
 
 @flow(name=FLOW_NAME, log_prints=True)
@@ -223,7 +238,7 @@ def preprocess(
 ) -> dict[str, Any]:
     """Clean → tokenize → bow, ngram, tfidf, word2vec over CORPUS (default: konlpy's kolaw+kobill).
 
-    Returns the run summary (also written to <artifacts>/runs/<run_id>.json).
+    Returns the run record (also written to <artifacts>/runs/<run_id>.json).
 
     Args:
         corpus: Text file (one document per line), folder of .txt, TSV/CSV, JSON Lines or Parquet;
@@ -244,20 +259,6 @@ def preprocess(
             preset=preset, runner=runner, dask_address=dask_address,
         )
     )
-    store = ArtifactStore(artifacts)
-    # The plan resolves and validates the settings and references (bad input fails here, before any
-    # task runs); preflight checks what the plan cannot: a writable store, a corpus that cleans to text.
-    config = build_plan(store, corpus, parameters.config()).config
-    pipeline.preflight(store, corpus, config)
-    store.sweep()  # what killed runs left behind; never a folder a live run is writing
-    wanted = set(config.run.stages)
-
-    with runners.open_executor(parameters.runner, parameters.dask_address, store.root, corpus) as executor:
-        stages, model_path = run_stages(executor, store, corpus, config, wanted)
-
-    run_id = flow_run.get_id() or uuid.uuid4().hex
-    summary = pipeline.run_summary(str(run_id), corpus, config, stages, model_path)
-    run_json = store.record_run(str(run_id), summary)
-    publish_run_artifacts(summary, run_json)
-    publish_report(store, summary)
-    return summary
+    # The plan resolves and validates the settings and references: bad input fails here, before any task runs.
+    plan = build_plan(ArtifactStore(artifacts), corpus, parameters.config())
+    return _run(plan, parameters.runner, parameters.dask_address)

@@ -1,19 +1,21 @@
 """Where the flow's tasks run: `local` (the default) or `dask`, an existing Dask cluster.
 
-    local  clean and tokenize run in the flow's own thread (the shards to tokenize as one task, on the
-           process's cores the way the backend parallelises best), the stages after tokenize
-           concurrently on the flow's ThreadPoolTaskRunner: all in the process that runs the flow.
+    local  every stage a Prefect task on the flow's ThreadPoolTaskRunner, started as soon as its
+           inputs are done (chargram beside tokenize, the vectorizers and word2vec side by side);
+           tokenize's bookkeeping in the flow's thread, with the shards to tokenize as one task on
+           the process's cores the way the backend parallelises best: all in the process that runs
+           the flow.
     dask   every task runs on the workers of an existing Dask cluster, one tokenize task per shard to
            tokenize, submitted through prefect-dask's
-           `DaskTaskRunner(address=...)`. The tasks get the same arguments (an `ArtifactStore` whose
-           root is absolute, the `PipelineConfig`, `StageResult`s: plain picklable values) and the
-           workers read the corpus and read and write the store at the same absolute paths as the
-           flow, so the store must be shared (a network file system mounted at the same path on
-           every machine). Object storage (fsspec URLs) is not supported.
+           `DaskTaskRunner(address=...)`. The tasks get the same arguments (the run's `Resolution`,
+           whose store root is absolute, a stage's key and its upstream `StageResult`s: plain
+           picklable values) and the workers read the corpus and read and write the store at the
+           same absolute paths as the flow, so the store must be shared (a network file system
+           mounted at the same path on every machine). Object storage (fsspec URLs) is not supported.
 
 The runner never enters a fingerprint or an output: it only decides which process calls the same
-stage functions. The flow goes through an executor's `run` (wait for the result), `submit` (a
-future) and `map_shards` (per-shard work).
+stage functions. The flow's walk over the plan (`koprep.pipeline.runner.execute`) goes through an
+executor's `submit` (a stage: a future) and `map_shards` (a fanning-out stage's shards).
 
 The JVM (Okt) starts in a Dask worker process, never in the nanny that starts and restarts workers,
 so a nanny never forks a process that has a JVM; the worker itself forks nothing.
@@ -30,9 +32,14 @@ import os
 import re
 import uuid
 from pathlib import Path
-from typing import Any, Iterator, Protocol
+from typing import TYPE_CHECKING, Any, Iterator
 
 from koprep.errors import BadInputError
+
+if TYPE_CHECKING:
+    from koprep.pipeline.keys import StageKey
+    from koprep.pipeline.resolve import Resolution
+    from koprep.pipeline.runner import Outcome
 
 RUNNERS = ("local", "dask")
 DEFAULT_RUNNER = "local"
@@ -65,95 +72,78 @@ def check_choice(runner: str, address: str | None) -> None:
 
 
 # ------------------------------------------------------------------------------- executors
-class StageExecutor(Protocol):
-    name: str
-
-    def for_workers(self, corpus: str | None, config: Any) -> tuple[str | None, Any]:
-        """The corpus location and config as the task processes must see them."""
-
-    def run(self, task: Any, /, **parameters: Any) -> Any:
-        """Run `task` with `parameters` and return its result (re-raising its error)."""
-
-    def submit(self, task: Any, /, **parameters: Any) -> Any:
-        """Start `task` with `parameters`; a future whose `.result()` returns its result."""
-
-    def map_shards(self, task: Any, indices: list[int], /, **parameters: Any) -> str:
-        """Run `task(indices=..., **parameters)` over the shard `indices` and wait for it; returns
-        how the work was spread, for the run summary."""
-
-
 class LocalExecutor:
-    """Today's behaviour: sequential stages in the flow's thread, `submit` to the flow's task runner."""
+    """Stages as Prefect tasks on the flow's own task runner (threads of this process); a fanning-out
+    stage's shards as one task, inside which the backend's own parallelism (threads on one JVM, worker
+    processes) uses the cores, which beats one Prefect task per shard in one process."""
 
     name = "local"
 
-    def for_workers(self, corpus: str | None, config: Any) -> tuple[str | None, Any]:
-        return corpus, config
+    def __init__(self, stage_task: Any, shards_task: Any) -> None:
+        self.stage_task, self.shards_task = stage_task, shards_task
 
-    def run(self, task: Any, /, **parameters: Any) -> Any:
-        return task(**parameters)
+    def for_workers(self, run: Resolution) -> Resolution:
+        return run
 
-    def submit(self, task: Any, /, **parameters: Any) -> Any:
-        return task.submit(**parameters)
+    def submit(self, run: Resolution, key: StageKey, inputs: dict[str, Outcome]) -> Outcome:
+        return self.stage_task.with_options(name=key.stage).submit(run=run, key=key, inputs=inputs)
 
-    def map_shards(self, task: Any, indices: list[int], /, **parameters: Any) -> str:
-        # One task: inside it the backend's own parallelism (threads on one JVM, worker processes)
-        # uses the cores, which beats one Prefect task per shard in one process.
-        return self.run(task, indices=indices, **parameters)
+    def map_shards(self, run: Resolution, key: StageKey, inputs: dict[str, Any], indices: list[int]) -> str:
+        task = self.shards_task.with_options(name=f"{key.stage}-shards")
+        return str(task(run=run, key=key, inputs=inputs, indices=indices))
 
 
-class DaskExecutor:
-    """Every task on the Dask cluster behind `task_runner` (a started prefect-dask DaskTaskRunner)."""
+class DaskExecutor(LocalExecutor):
+    """Every task on the Dask cluster behind `task_runner` (a started prefect-dask DaskTaskRunner),
+    one task per shard for a fanning-out stage."""
 
     name = "dask"
 
-    def __init__(self, task_runner: Any) -> None:
+    def __init__(self, stage_task: Any, shards_task: Any, task_runner: Any) -> None:
+        super().__init__(stage_task, shards_task)
         self.task_runner = task_runner
 
-    def for_workers(self, corpus: str | None, config: Any) -> tuple[str | None, Any]:
-        # Workers have their own working folder: relative paths would name other files there.
-        # Neither path enters a fingerprint (the corpus by its bytes and file names, stopwords by the list).
-        return absolute_corpus(corpus), absolute_paths(config)
+    def for_workers(self, run: Resolution) -> Resolution:
+        # Workers have their own working folder: a relative corpus path would name another file there.
+        # The path enters no fingerprint (the corpus counts by its bytes and file names).
+        return run.at_location(absolute_corpus(run.location))
 
-    def run(self, task: Any, /, **parameters: Any) -> Any:
-        return self.submit(task, **parameters).result()
+    def submit(self, run: Resolution, key: StageKey, inputs: dict[str, Outcome]) -> Outcome:
+        return self.task_runner.submit(self.stage_task.with_options(name=key.stage), {"run": run, "key": key, "inputs": inputs})
 
-    def submit(self, task: Any, /, **parameters: Any) -> Any:
-        return self.task_runner.submit(task, parameters)
-
-    def map_shards(self, task: Any, indices: list[int], /, **parameters: Any) -> str:
-        futures = [self.submit(task, indices=[index], **parameters) for index in indices]
+    def map_shards(self, run: Resolution, key: StageKey, inputs: dict[str, Any], indices: list[int]) -> str:
+        task = self.shards_task.with_options(name=f"{key.stage}-shards")
+        futures = [
+            self.task_runner.submit(task, {"run": run, "key": key, "inputs": inputs, "indices": [index]})
+            for index in indices
+        ]
         for future in futures:
             future.result()
         return f"{len(indices)} shard tasks on the Dask cluster"
 
 
 @contextlib.contextmanager
-def open_executor(runner: str, address: str | None, store_root: Path, corpus: str | None) -> Iterator[StageExecutor]:
+def open_executor(
+    runner: str, address: str | None, store_root: Path, corpus: str | None, stage_task: Any, shards_task: Any,
+    *, cluster_checked: bool = False,
+) -> Iterator[LocalExecutor]:
     """The executor for `runner`, for the length of a flow run. For `dask`, the cluster is checked
-    first (`check_cluster`), so a cluster that cannot run the tasks fails before any work."""
+    first (`check_cluster`) unless the caller already did, so a cluster that cannot run the tasks
+    fails before any work."""
     check_choice(runner, address)
     if runner == "local":
-        yield LocalExecutor()
+        yield LocalExecutor(stage_task, shards_task)
         return
-    check_cluster(address, store_root, absolute_corpus(corpus), prefect_api=_prefect_api_url())
+    if not cluster_checked:
+        check_cluster(address, store_root, absolute_corpus(corpus), prefect_api=_prefect_api_url())
     from prefect_dask import DaskTaskRunner
 
     with DaskTaskRunner(address=address) as task_runner:
-        yield DaskExecutor(task_runner)
+        yield DaskExecutor(stage_task, shards_task, task_runner)
 
 
 def absolute_corpus(corpus: str | None) -> str | None:
     return None if corpus is None else str(Path(corpus).expanduser().resolve())
-
-
-def absolute_paths(config: Any) -> Any:
-    """`config` with its file paths (the stopwords file) made absolute against this process's folder."""
-    stopwords_file = config.tokenize.stopwords_file
-    if stopwords_file is None or Path(stopwords_file).is_absolute():
-        return config
-    tokenize = config.tokenize.model_copy(update={"stopwords_file": str(Path(stopwords_file).expanduser().resolve())})
-    return config.model_copy(update={"tokenize": tokenize})
 
 
 def _prefect_api_url() -> str | None:

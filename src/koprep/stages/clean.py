@@ -259,7 +259,8 @@ def _decode_entities(text: str) -> str:
 def _remove_blocks(text: str, opening: re.Pattern[str], closing: re.Pattern[str], replacement: str) -> str:
     # A loop rather than one lazy regex (<!--.*?-->), which rescans to the end for every unclosed
     # opening and takes quadratic time; here an unclosed block ends the search: nothing after it closes.
-    pieces, position = [], 0
+    pieces: list[str] = []
+    position = 0
     while (start := opening.search(text, position)) and (end := closing.search(text, start.end())):
         pieces += (text[position : start.start()], replacement)
         position = end.end()

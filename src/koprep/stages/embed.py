@@ -139,7 +139,7 @@ def train_word2vec(
     from gensim.models import Word2Vec
 
     frozen = _frozen_phrases(learn_phrases(sentences, params), params) if params.phrases else None
-    corpus = _RestartableSentences(sentences, frozen)
+    corpus: Iterable[Sequence[str | None]] = _RestartableSentences(sentences, frozen)
     # The same two calls Word2Vec(sentences=...) makes, split to refuse an empty vocabulary clearly.
     model = Word2Vec(**params.gensim_kwargs())
     if word_counts is not None and not params.phrases and params.max_vocab_size is None:

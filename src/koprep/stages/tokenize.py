@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from koprep.stages.filters import filter_tokens, resolve_stopwords
+from koprep.stages.filters import TokenFilterParams, filter_tokens, resolve_stopwords
 from koprep.tokenizers.base import Tokenizer
 
 VERSION = "1"
@@ -22,7 +22,7 @@ class TokenFilter:
     min_length: int
 
     @classmethod
-    def for_backend(cls, params, tokenizer: Tokenizer) -> "TokenFilter":
+    def for_backend(cls, params: TokenFilterParams, tokenizer: Tokenizer) -> "TokenFilter":
         drop_tags = params.drop_tags if params.drop_tags is not None else tokenizer.default_drop_tags
         return cls(resolve_stopwords(params), tuple(drop_tags), params.min_length)
 

@@ -24,14 +24,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from itertools import repeat
 from numbers import Integral
-from typing import Iterable, Literal, Sequence
+from typing import Iterable, Literal, Sequence, TypeAlias, cast
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import scipy.sparse as sp
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator, model_validator
 
 from koprep.errors import EmptyResultError
 
@@ -40,8 +40,8 @@ VERSION = "1"
 DocumentFrequency = int | float
 
 # Tokenized documents: token lists, or an Arrow list<string> array (a tokenize shard's column,
-# read without decoding it to Python lists).
-Documents = Iterable[Sequence[str]] | pa.ListArray | pa.LargeListArray
+# read without decoding it to Python lists); texts for ChargramParams, cast to Iterable[str] where so used.
+Documents: TypeAlias = Iterable[Sequence[str]] | pa.ListArray | pa.LargeListArray
 _ARROW_LISTS = (pa.ListArray, pa.LargeListArray)
 
 
@@ -73,7 +73,7 @@ class CountParams(BaseModel):
 
     @field_validator("min_df", "max_df", mode="before")
     @classmethod
-    def _check_document_frequency(cls, value: object, info) -> object:
+    def _check_document_frequency(cls, value: object, info: ValidationInfo) -> object:
         name = info.field_name
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise ValueError(
@@ -369,7 +369,7 @@ class ShardwiseFit:
         shard; equal to `transform(docs, self.vocabulary, params)`."""
         params = self.vocabulary.params
         if isinstance(params, ChargramParams):
-            docs, params = char_ngrams(docs, params), params.term_params()
+            docs, params = char_ngrams(cast("Iterable[str]", docs), params), params.term_params()
         occ = _ngram_occurrences(docs, params.ngram_range, strings=False)
         columns = self.shard_columns[index]
         if occ.n_terms != len(columns):
@@ -404,7 +404,7 @@ def fit_shards(shards: Iterable[Documents], params: CountParams) -> ShardwiseFit
     then be transformed (`ShardwiseFit.transform_shard`) without looking any n-gram string up.
     Besides the vocabulary this keeps one int32 per distinct term of each shard."""
     if isinstance(params, ChargramParams):
-        fitted = fit_shards((char_ngrams(texts, params) for texts in shards), params.term_params())
+        fitted = fit_shards((char_ngrams(cast("Iterable[str]", texts), params) for texts in shards), params.term_params())
         return ShardwiseFit(
             FittedVocabulary(fitted.vocabulary.table, fitted.vocabulary.n_docs, params), fitted.shard_columns
         )
@@ -491,7 +491,7 @@ def transform(docs: Documents, vocabulary: FittedVocabulary | pd.DataFrame, para
     `vocabulary` is a `FittedVocabulary` or its `table`. With `ChargramParams`, `docs` are texts.
     """
     if isinstance(params, ChargramParams):
-        return transform(char_ngrams(docs, params), vocabulary, params.term_params())
+        return transform(char_ngrams(cast("Iterable[str]", docs), params), vocabulary, params.term_params())
     table = vocabulary.table if isinstance(vocabulary, FittedVocabulary) else vocabulary
     term_index = vocabulary.term_index if isinstance(vocabulary, FittedVocabulary) else _term_index(table)
     n_terms = len(table)
@@ -506,7 +506,7 @@ def transform(docs: Documents, vocabulary: FittedVocabulary | pd.DataFrame, para
     if blocks:
         counts = sp.vstack(blocks, format="csr", dtype=np.int64)
     else:
-        counts = sp.csr_matrix((0, n_terms), dtype=np.int64)
+        counts = sp.csr_matrix((0, n_terms), dtype=np.int64)  # type: ignore[arg-type]  # stubs: (M, N) only as float64
     return _weighted(counts, table, params)
 
 
@@ -556,6 +556,7 @@ def _count_block(
     chunk: Documents, term_index: dict[str, int], n_terms: int, ngram_range: tuple[int, int]
 ) -> sp.csr_matrix:
     occ = _ngram_occurrences(chunk, ngram_range)
+    assert occ.terms is not None  # strings=True
     terms = occ.terms.to_numpy(zero_copy_only=False)
     local_to_global = np.fromiter(map(term_index.get, terms, repeat(-1)), dtype=np.int64, count=len(terms))
     column = local_to_global[occ.term]
@@ -574,7 +575,7 @@ def _count_block(
 
 def to_long(matrix: sp.spmatrix, doc_ids: Sequence[str]) -> pd.DataFrame:
     """One row per nonzero: doc_id (string), term_id (int32), value (int64 counts / float64 weights)."""
-    csr = sp.csr_matrix(matrix)
+    csr = sp.csr_matrix(matrix)  # type: ignore[call-overload]  # stubs: spmatrix is a mixin there, not a _spbase
     if csr.shape[0] != len(doc_ids):
         raise ValueError(f"matrix has {csr.shape[0]} rows but {len(doc_ids)} doc_ids were given; pass one id per row")
     csr.sort_indices()

@@ -16,19 +16,22 @@ import re
 import threading
 import warnings
 from importlib.metadata import version as dist_version
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from pydantic import Field
 
 from koprep.tokenizers.base import Tagged, options_key
 from koprep.tokenizers.sejong import SEJONG_DEFAULT_DROP_TAGS, SejongOptions, select
 
+if TYPE_CHECKING:
+    from kiwipiepy import Kiwi, Token
+
 _WHITESPACE = re.compile(r"\s+")
-_kiwis: dict[tuple, object] = {}
+_kiwis: dict[tuple[int, int, str, bool], Kiwi] = {}
 _kiwis_lock = threading.Lock()
 
 
-def shared_kiwi(num_workers: int, model_type: str, multi_word_nouns: bool):
+def shared_kiwi(num_workers: int, model_type: str, multi_word_nouns: bool) -> Kiwi:
     """One loaded Kiwi per process and configuration (loading takes about a second).
 
     Keyed by the process id too: a Kiwi inherited through `fork` has lost its worker threads.
@@ -77,7 +80,7 @@ class KiwiTokenizer:
             return self
         return type(self)(**{**self.options.model_dump(), "num_workers": workers})
 
-    def _kiwi(self):
+    def _kiwi(self) -> Kiwi:
         o = self.options
         return shared_kiwi(o.num_workers, o.model_type, o.multi_word_nouns)
 
@@ -101,5 +104,5 @@ class KiwiTokenizer:
             results[i] = select(((self._token_text(t), t.tag) for t in tokens), o)
         return results
 
-    def _token_text(self, token) -> str:
+    def _token_text(self, token: Token) -> str:
         return _WHITESPACE.sub("_", token.lemma if self.options.lemma else token.form)

@@ -16,18 +16,21 @@ from __future__ import annotations
 import os
 import threading
 from importlib.metadata import version as dist_version
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from koprep.tokenizers.base import Tagged, options_key
 from koprep.tokenizers.sejong import PREDICATE_TAGS, SEJONG_DEFAULT_DROP_TAGS, SejongOptions, select
 
-_taggers: dict[int, object] = {}
+if TYPE_CHECKING:
+    from mecab import MeCab, Morpheme
+
+_taggers: dict[int, MeCab] = {}
 _taggers_lock = threading.Lock()
 
 _HAS_EXPRESSION = ("Inflect", "Preanalysis")
 
 
-def shared_mecab():
+def shared_mecab() -> MeCab:
     """This process's MeCab tagger, created on first use (keyed by pid: never reuse one across fork)."""
     pid = os.getpid()
     with _taggers_lock:
@@ -40,7 +43,7 @@ def shared_mecab():
         return tagger
 
 
-def lemma_pair(morpheme) -> tuple[str, str]:
+def lemma_pair(morpheme: Morpheme) -> tuple[str, str]:
     """(stem + 다, head tag) for a predicate morpheme; (surface, tag) for anything else."""
     feature = morpheme.feature
     head = feature.start_pos or feature.pos.split("+")[0]

@@ -9,23 +9,26 @@ from __future__ import annotations
 
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal, Sequence
+from typing import TYPE_CHECKING, Literal, Sequence
 
 from pydantic import model_validator
 
 from koprep.tokenizers.base import BackendOptions, Tagged, options_key
 from koprep.tokenizers.jvm import ensure_jvm, python_heap_frozen
 
+if TYPE_CHECKING:
+    from konlpy.tag import Okt
+
 OKT_DEFAULT_DROP_TAGS = ("Josa", "Eomi", "Punctuation")
 """Okt `pos()` tags are whole words; these are particles, endings and punctuation."""
 
-_okt = None
+_okt: Okt | None = None
 _okt_lock = threading.Lock()
 _THREAD_CHUNK = 32
 """Texts a thread takes at once: one task per text costs more in the pool than in Okt for short reviews."""
 
 
-def shared_okt():
+def shared_okt() -> Okt:
     """The process's single Okt instance (Okt is thread-safe through JPype)."""
     global _okt
     with _okt_lock:

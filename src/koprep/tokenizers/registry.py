@@ -119,7 +119,7 @@ def _missing_module(modules: tuple[str, ...]) -> str | None:
     return None
 
 
-def backend_class(name: str) -> type:
+def backend_class(name: str) -> type[Tokenizer]:
     """The backend's class, imported now; `BackendUnavailable` (with the install hint) if a library is missing.
 
     The `requires` modules are checked first because backends import their library lazily (so that

@@ -28,7 +28,7 @@ import json
 import math
 import re
 from importlib.metadata import version as dist_version
-from typing import ClassVar, Iterable, Literal, Sequence
+from typing import Any, ClassVar, Iterable, Literal, Sequence
 
 import pandas as pd
 from pydantic import model_validator
@@ -71,7 +71,7 @@ class _SoynlpBackend:
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)
         self._model: pd.DataFrame | None = None
-        self._tokenizer = None
+        self._tokenizer: Any = None  # a soynlp tokenizer (an untyped library) once given a model
 
     def fit(self, texts: Sequence[str]) -> pd.DataFrame:
         sentences = split_sentences(texts)
@@ -120,7 +120,7 @@ class _SoynlpBackend:
     def _learn(self, sentences: list[str]) -> pd.DataFrame:
         raise NotImplementedError
 
-    def _build_tokenizer(self, model: pd.DataFrame):
+    def _build_tokenizer(self, model: pd.DataFrame) -> Any:
         raise NotImplementedError
 
     def _tokens(self, text: str) -> list[str]:
@@ -133,6 +133,7 @@ class SoynlpNounTokenizer(_SoynlpBackend):
     default_drop_tags: tuple[str, ...] = ()
     model_columns = ("term",)
     tokenize_only_options = frozenset({"compose_compound"})
+    options: Options
 
     class Options(BackendOptions):
         """LRNounExtractor_v2's options, with its defaults."""
@@ -174,7 +175,7 @@ class SoynlpNounTokenizer(_SoynlpBackend):
             }
         )
 
-    def _build_tokenizer(self, model: pd.DataFrame):
+    def _build_tokenizer(self, model: pd.DataFrame) -> Any:
         from soynlp.tokenizer import NounLMatchTokenizer
 
         return NounLMatchTokenizer(set(model["term"].tolist()))
@@ -203,6 +204,7 @@ class SoynlpWordTokenizer(_SoynlpBackend):
     default_drop_tags: tuple[str, ...] = ()
     model_columns = ("term", "score")
     tokenize_only_options = frozenset({"tokenizer", "remove_r", "tolerance"})
+    options: Options
 
     class Options(BackendOptions):
         """WordExtractor's options (with its defaults), the score, and the tokenizer that consumes it."""
@@ -259,7 +261,7 @@ class SoynlpWordTokenizer(_SoynlpBackend):
             }
         )
 
-    def _build_tokenizer(self, model: pd.DataFrame):
+    def _build_tokenizer(self, model: pd.DataFrame) -> Any:
         from soynlp.tokenizer import LTokenizer, MaxScoreTokenizer
 
         scores = dict(zip(model["term"].tolist(), model["score"].astype("float64").tolist()))

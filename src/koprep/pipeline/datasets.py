@@ -1,0 +1,252 @@
+"""The files each kind of artifact holds, with their writer and their reader.
+
+This module is the one place that names an artifact's files (`vocabulary.parquet`, `vectors.bin`,
+...): stage nodes write through these classes, and the loaders, inspection, the report and the
+evaluation read through them. The stage graph (`koprep.pipeline.graph`) says which dataset each
+stage's entry is. Every data file is plain Parquet (or the word2vec binary format, or JSON), so a
+run's outputs open without koprep too.
+
+    Parts         clean/ tokenize/   part-NNNNN.parquet, one per shard, in corpus order
+    ShardPart     clean-shard/ tokenize-shard/   part.parquet
+    Table         model/ (model.parquet), phrases/ (phrases.parquet)
+    MatrixFiles   bow/ ngram/ tfidf/ chargram/   vocabulary.parquet, matrix.parquet, documents.parquet
+    WordVectorFiles   word2vec/      vectors.parquet, vectors.bin
+    ReportFile    evaluate/          evaluation.json
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from koprep.store import Entry, PendingEntry, write_json_atomic
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+    from gensim.models import KeyedVectors
+
+
+def arrow_table(frame: pd.DataFrame) -> pa.Table:
+    """pandas → Arrow with plain `string` columns (pandas 3 would write `large_string`), so the
+    files' schemas are the documented ones whichever pandas wrote them."""
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    schema = pa.schema([f.with_type(pa.string()) if pa.types.is_large_string(f.type) else f for f in table.schema])
+    return table.cast(schema)
+
+
+class Dataset:
+    """An artifact kind: the files its entries hold (names, or a pattern for numbered parts)."""
+
+    files: ClassVar[tuple[str, ...]] = ()
+    description: ClassVar[str] = ""
+
+
+class Parts(Dataset):
+    """A stage output kept per shard (clean: doc_id, text and the corpus's other columns; tokenize:
+    doc_id, tokens list<string>): one part per shard, in corpus order, each the very file of its
+    shard entry (a hard link)."""
+
+    PART = "part-{:05d}.parquet"
+    files = ("part-NNNNN.parquet",)
+    description = "one Parquet part per shard, in corpus order"
+
+    @staticmethod
+    def part_files(path: str | Path) -> list[Path]:
+        return sorted(Path(path).glob("part-*.parquet"))
+
+    @classmethod
+    def link_shard(cls, pending: PendingEntry, shard: Entry, index: int) -> None:
+        pending.link(shard, ShardPart.FILE, cls.PART.format(index))
+
+    @classmethod
+    def tables(cls, path: str | Path, columns: list[str] | None = None) -> Iterator[pa.Table]:
+        for file in cls.part_files(path):
+            yield pq.read_table(file, columns=columns)
+
+    @classmethod
+    def texts(cls, path: str | Path) -> Iterator[str]:
+        """A clean output's texts, in corpus order."""
+        for table in cls.tables(path, ["text"]):
+            yield from table.column("text").to_pylist()
+
+    @classmethod
+    def schema(cls, path: str | Path) -> pa.Schema:
+        return pq.read_schema(cls.part_files(path)[0])
+
+
+class ShardPart(Dataset):
+    """One shard of a `Parts` output."""
+
+    FILE = "part.parquet"
+    files = (FILE,)
+    description = "one shard's rows"
+
+    @classmethod
+    def write(cls, pending: PendingEntry, table: pa.Table) -> None:
+        pq.write_table(table, pending.path / cls.FILE)
+
+
+class Table(Dataset):
+    """One Parquet table (a trained tokenizer model, a phrase table)."""
+
+    FILE: ClassVar[str]
+
+    @classmethod
+    def write(cls, pending: PendingEntry, table: pd.DataFrame) -> None:
+        pq.write_table(arrow_table(table), pending.path / cls.FILE)
+
+    @classmethod
+    def read(cls, entry: Entry) -> pd.DataFrame:
+        return pd.read_parquet(entry.file(cls.FILE))
+
+
+class ModelTable(Table):
+    FILE = "model.parquet"
+    files = (FILE,)
+    description = "a trainable backend's learned table (soynlp: term and scores)"
+
+
+class PhraseTable(Table):
+    FILE = "phrases.parquet"
+    files = (FILE,)
+    description = "gensim Phrases collocations: phrase, score"
+
+
+@dataclass(frozen=True)
+class Matrix:
+    matrix: sp.csr_matrix
+    """Rows follow `doc_ids`; columns follow `vocabulary.term_id`."""
+    vocabulary: pd.DataFrame
+    """term_id, term, df (and idf for tfidf)."""
+    doc_ids: list[str]
+
+    @property
+    def terms(self) -> list[str]:
+        return self.vocabulary["term"].tolist()
+
+
+class MatrixFiles(Dataset):
+    """A fitted vectorizer and its document-term matrix in long form.
+
+    vocabulary.parquet  term_id int32, term string, df int64 (idf float64 for TF-IDF)
+    matrix.parquet      doc_id string, term_id int32, value int64 (counts) / float64 (weights), one row per nonzero
+    documents.parquet   row int64, doc_id string: every document, in matrix row order
+    """
+
+    VOCABULARY = "vocabulary.parquet"
+    MATRIX = "matrix.parquet"
+    DOCUMENTS = "documents.parquet"
+    files = (VOCABULARY, MATRIX, DOCUMENTS)
+    description = "vocabulary, the matrix in long form (one row per nonzero), the documents in row order"
+
+    @classmethod
+    def holds(cls, entry: Entry) -> bool:
+        return all(entry.file(name).is_file() for name in (cls.VOCABULARY, cls.MATRIX))
+
+    @classmethod
+    def vocabulary(cls, entry: Entry) -> pd.DataFrame:
+        return pd.read_parquet(entry.file(cls.VOCABULARY))
+
+    @classmethod
+    def read(cls, entry: Entry) -> Matrix:
+        from koprep.stages.vectorize import from_long
+
+        vocabulary = cls.vocabulary(entry)
+        doc_ids = pd.read_parquet(entry.file(cls.DOCUMENTS))["doc_id"].tolist()
+        long = pd.read_parquet(entry.file(cls.MATRIX))
+        return Matrix(from_long(long, doc_ids, len(vocabulary)), vocabulary, doc_ids)
+
+    class Writer:
+        """Writes a vectorizer entry: the vocabulary, then the matrix shard by shard (streamed), then
+        the documents."""
+
+        def __init__(self, pending: PendingEntry) -> None:
+            self.folder = pending.path
+            self.doc_ids: list[str] = []
+            self._matrix: pq.ParquetWriter | None = None
+
+        def vocabulary(self, table: pd.DataFrame) -> None:
+            pq.write_table(arrow_table(table), self.folder / MatrixFiles.VOCABULARY)
+
+        def matrix_shard(self, long: pd.DataFrame, doc_ids: list[str]) -> None:
+            table = arrow_table(long)
+            if self._matrix is None:
+                self._matrix = pq.ParquetWriter(self.folder / MatrixFiles.MATRIX, table.schema)
+            self._matrix.write_table(table)
+            self.doc_ids.extend(doc_ids)
+
+        def close(self) -> int:
+            """Finish the matrix and write the documents; returns the number of nonzeros."""
+            if self._matrix is None:
+                nonzeros = 0
+            else:
+                self._matrix.close()
+                self._matrix = None
+                nonzeros = pq.ParquetFile(self.folder / MatrixFiles.MATRIX).metadata.num_rows
+            documents = pd.DataFrame({"row": np.arange(len(self.doc_ids), dtype=np.int64), "doc_id": self.doc_ids})
+            pq.write_table(arrow_table(documents), self.folder / MatrixFiles.DOCUMENTS)
+            return nonzeros
+
+        def abort(self) -> None:
+            if self._matrix is not None:
+                self._matrix.close()
+                self._matrix = None
+
+
+class WordVectorFiles(Dataset):
+    """word2vec vectors, twice: as Parquet (term string, count int64, vector list<float32>, in the
+    model's index order) and in the binary word2vec format gensim and the original C tool read."""
+
+    PARQUET = "vectors.parquet"
+    BINARY = "vectors.bin"
+    files = (PARQUET, BINARY)
+    description = "term, count, vector as Parquet; the word2vec binary format"
+
+    @classmethod
+    def write_parquet(cls, pending: PendingEntry, kv: KeyedVectors) -> None:
+        from koprep.stages.embed import vectors_table
+
+        pq.write_table(vectors_table(kv), pending.path / cls.PARQUET)
+
+    @classmethod
+    def write_binary(cls, pending: PendingEntry, kv: KeyedVectors) -> None:
+        from koprep.stages.embed import write_word2vec_binary
+
+        write_word2vec_binary(kv, pending.path / cls.BINARY)
+
+    @classmethod
+    def keyed_vectors(cls, entry: Entry | Path) -> KeyedVectors:
+        from gensim.models import KeyedVectors
+
+        folder = entry.path if isinstance(entry, Entry) else Path(entry)
+        return KeyedVectors.load_word2vec_format(str(folder / cls.BINARY), binary=True)
+
+    @classmethod
+    def counts(cls, folder: Path) -> dict[str, int]:
+        table = pq.read_table(folder / cls.PARQUET, columns=["term", "count"])
+        return dict(zip(table.column("term").to_pylist(), table.column("count").to_pylist()))
+
+
+class ReportFile(Dataset):
+    """An evaluation report (`koprep evaluate`) as JSON."""
+
+    FILE = "evaluation.json"
+    files = (FILE,)
+    description = "the evaluation report (JSON)"
+
+    @classmethod
+    def write(cls, pending: PendingEntry, report: dict[str, Any]) -> None:
+        write_json_atomic(pending.path / cls.FILE, report)
+
+    @classmethod
+    def read(cls, entry: Entry | Path) -> dict[str, Any]:
+        folder = entry.path if isinstance(entry, Entry) else Path(entry)
+        result: dict[str, Any] = json.loads((folder / cls.FILE).read_text(encoding="utf-8"))
+        return result

@@ -1,0 +1,124 @@
+"""The model and tokenize stages against the store.
+
+`model`: a trainable backend (soynlp) learns its table from the cleaned corpus; the table is an
+ordinary stage entry, and the tokenize stage reads it as an input.
+
+`tokenize`: shard by shard. Each shard's tokens are a `tokenize-shard` entry keyed by its clean
+shard and the tokenize settings; only the shards not in the store are tokenized (by
+`tokenize_shards`, in this process or wherever an orchestrator runs it), and the `tokenize` entry
+holds every shard's part (hard links) in corpus order. The backend (its JVM, its trained model) is
+loaded only when some shard is tokenized.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import deque
+from typing import TYPE_CHECKING, Any, Iterator
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from koprep import parallel
+from koprep.pipeline.datasets import ModelTable, Parts, ShardPart
+from koprep.pipeline.execution import StageJob, StageResult, compute_or_reuse
+from koprep.pipeline.keys import StageKey, tokenize_shard_key
+from koprep.progress import ProgressCallback, ProgressCounter
+from koprep.store import CorruptArtifactError, PendingEntry, fault_point
+
+if TYPE_CHECKING:
+    from koprep.pipeline.resolve import Resolution
+
+SHARD_COUNTS = ("documents", "empty_documents", "tokens")
+
+
+def train_model(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
+    clean = job.inputs["clean"]
+    model = job.run.trainable_backend.fit(list(Parts.texts(clean.path)))
+    ModelTable.write(pending, model)
+    return len(model), {"backend": job.run.config.tokenize.backend, "trained_on": clean.fingerprint}
+
+
+def shard_keys(run: Resolution, key: StageKey, clean_shards: list[str]) -> list[StageKey]:
+    """The `tokenize-shard` key of each clean shard, in corpus order."""
+    own, upstream = run.graph[key.stage].shards, run.graph["clean"].shards
+    assert own is not None and upstream is not None
+    return [tokenize_shard_key(key, upstream, fp, own) for fp in clean_shards]
+
+
+def shard_fingerprints(run: Resolution, key: StageKey, upstream: dict[str, list[str]]) -> list[str]:
+    return [shard.fingerprint for shard in shard_keys(run, key, upstream["clean"])]
+
+
+def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
+    run, clean = job.run, job.inputs["clean"]
+    keys = shard_keys(run, job.key, run.store.open_entry(clean.path).manifest["shards"])
+    stored = [None if job.force else run.store.lookup(k.stage, k.fingerprint) for k in keys]
+    missing = [index for index, entry in enumerate(stored) if entry is None]
+    if job.map_shards is not None:
+        run_shards = job.map_shards
+    else:
+        run_shards = functools.partial(tokenize_shards, run, job.key, job.inputs, on_progress=job.on_progress)
+    how = run_shards(missing) if missing else "nothing to tokenize"
+    totals = dict.fromkeys(SHARD_COUNTS, 0)
+    for index, shard_key in enumerate(keys):
+        entry = stored[index] or run.store.lookup(shard_key.stage, shard_key.fingerprint)
+        if entry is None:
+            raise CorruptArtifactError(f"tokenize shard {index} ({shard_key.fingerprint}) is missing right after it was computed")
+        Parts.link_shard(pending, entry, index)
+        for name in totals:
+            totals[name] += int(entry.manifest["extra"][name])
+    pending.manifest["shards"] = [shard_key.fingerprint for shard_key in keys]
+    return totals["documents"], {
+        "backend": run.config.tokenize.backend,
+        "backend_version": run.backend.version(),
+        **totals,
+        "stopwords": len(run.token_filter.stopwords),
+        "drop_tags": list(run.token_filter.drop_tags),
+        "parallel": how,
+        "shards": len(keys),
+        "computed_shards": missing,
+    }
+
+
+def tokenize_shards(
+    run: Resolution, key: StageKey, inputs: dict[str, StageResult], indices: list[int],
+    on_progress: ProgressCallback | None = None,
+) -> str:
+    """Tokenize the clean output's shards `indices` in this process, on `run.workers` cores the way
+    the backend parallelises best (`koprep.parallel`), and store each as its `tokenize-shard` entry.
+    Returns how the work was spread."""
+    clean, model = inputs["clean"], inputs.get("model")
+    tokenizer, token_filter = run.ready_tokenizer(None if model is None else run.store.open_entry(model.path))
+    keys = shard_keys(run, key, run.store.open_entry(clean.path).manifest["shards"])
+    files = Parts.part_files(clean.path)
+    sizes = [pq.ParquetFile(files[i]).metadata.num_rows for i in indices]
+    counter = ProgressCounter(on_progress, sum(sizes))
+    doc_ids: deque[pa.ChunkedArray] = deque()
+
+    def shard_texts() -> Iterator[list[str]]:
+        for index in indices:
+            table = pq.read_table(files[index], columns=["doc_id", "text"])
+            doc_ids.append(table.column("doc_id"))
+            yield table.column("text").to_pylist()
+
+    how = parallel.plan(tokenizer, run.config.run.workers or parallel.default_workers(), sum(sizes))
+    force = key.stage in run.forced
+    for index, tokens in zip(indices, parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
+        table = pa.table({"doc_id": doc_ids.popleft(), "tokens": tokens})
+        compute_or_reuse(run.store, keys[index], functools.partial(_write_shard, table), force=force)
+        fault_point(f"{key.stage}.part-written")
+        counter.advance(len(tokens))
+    counter.finish()
+    return str(how)
+
+
+def _write_shard(table: pa.Table, pending: PendingEntry) -> tuple[int, dict[str, int]]:
+    ShardPart.write(pending, table)
+    lengths = pc.list_value_length(table.column("tokens"))
+    return table.num_rows, {
+        "documents": table.num_rows,
+        "empty_documents": pc.sum(pc.equal(lengths, 0)).as_py() or 0,
+        "tokens": pc.sum(lengths).as_py() or 0,
+    }
