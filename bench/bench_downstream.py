@@ -78,8 +78,7 @@ def nsmc_rows(
 ) -> list[dict]:
     from koprep.orchestration.flow import preprocess
 
-    from koprep.compare import feature_stages
-    from koprep.loaders import open_run
+    from koprep.loaders import feature_stages, open_run
 
     def read(split: str, n: int | None) -> pd.DataFrame:
         path = NSMC / f"ratings_{split}.txt"
@@ -103,8 +102,9 @@ def nsmc_rows(
                 overrides={**limit(test_docs), "run.fitted_from": train_run["run_id"]},
             )
             seconds = time.perf_counter() - start
-            stages = feature_stages(train_run["stages"])
-            train_x = open_run(artifacts, train_run["run_id"]).features(stages)
+            trained = open_run(artifacts, train_run["run_id"])
+            stages = feature_stages(trained.config)
+            train_x = trained.features(stages)
             test_x = open_run(artifacts, test_run["run_id"]).features(stages)
             accuracy = classifier().fit(train_x.matrix, [label[d] for d in train_x.doc_ids]).score(
                 test_x.matrix, [label[d] for d in test_x.doc_ids]

@@ -41,7 +41,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from koprep.pipeline import PART
+from koprep.pipeline.datasets import Parts
 
 REPO = Path(__file__).resolve().parents[1]
 NSMC_TRAIN = REPO.parent / "shared" / "corpora" / "nsmc" / "ratings_train.txt"
@@ -69,7 +69,7 @@ def write_shards(directory: Path, doc_ids: list[str], tokens: list[list[str]], s
     directory.mkdir(parents=True, exist_ok=True)
     paths = []
     for number, start in enumerate(range(0, len(tokens), shard_size)):
-        path = directory / PART.format(number)  # the pipeline's own part names, so its readers apply
+        path = directory / Parts.PART.format(number)  # the pipeline's own part names, so its readers apply
         table = pa.table(
             {
                 "doc_id": pa.array(doc_ids[start : start + shard_size], pa.string()),
@@ -154,9 +154,21 @@ def task_tfidf_time(paths: list[str], repeats: int) -> dict:
 
 def _as_tokenize_output(paths: list[str]):
     """The shards' folder as a tokenize stage result, so the pipeline's own stages can run on it."""
-    from koprep.pipeline import StageResult
+    from koprep.pipeline.execution import StageResult
 
     return StageResult("tokenize", "bench", str(Path(paths[0]).parent), cached=False, seconds=0.0, rows=0)
+
+
+def _run_stage(name: str, tokens, config, root: str):
+    """Stage `name` of the stage graph over `tokens` into the store at `root`, as a run computes it."""
+    from koprep.pipeline.graph import GRAPH
+    from koprep.pipeline.resolve import Resolution
+    from koprep.pipeline.runner import run_stage
+    from koprep.store import ArtifactStore
+
+    run = Resolution(ArtifactStore(root), None, config)
+    key = GRAPH.key(GRAPH[name], run, {"tokenize": tokens.fingerprint})
+    return run_stage(run, key, {"tokenize": tokens})
 
 
 def _tfidf_stage_times(paths: list[str], params, repeats: int) -> dict:
@@ -166,8 +178,6 @@ def _tfidf_stage_times(paths: list[str], params, repeats: int) -> dict:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     from koprep.config import PipelineConfig
-    from koprep.pipeline import vectorize_stage
-    from koprep.store import ArtifactStore
 
     tokens = _as_tokenize_output(paths)
     config = PipelineConfig(tfidf=params)
@@ -181,7 +191,7 @@ def _tfidf_stage_times(paths: list[str], params, repeats: int) -> dict:
                 )
                 sp.save_npz(Path(out) / "tfidf.npz", vectorizer.fit_transform(docs), compressed=False)
             with _Stopwatch(ours):
-                vectorize_stage(ArtifactStore(Path(out) / "store"), "tfidf", tokens, config)
+                _run_stage("tfidf", tokens, config, str(Path(out) / "store"))
     return {"koprep_stage_s": min(wall for wall, _ in ours), "sklearn_saved_s": min(wall for wall, _ in theirs)}
 
 
@@ -192,7 +202,7 @@ def _warm_up(paths: list[str], work) -> None:
 
 
 def task_tfidf_memory_koprep(paths: list[str], ngram_range: tuple[int, int]) -> dict:
-    from koprep.pipeline import TokenShards
+    from koprep.pipeline.readers import TokenShards
     from koprep.stages.vectorize import TfidfParams, fit_vocabulary, transform
 
     params = TfidfParams(**{**TFIDF, "ngram_range": ngram_range})
@@ -210,7 +220,7 @@ def task_tfidf_memory_koprep(paths: list[str], ngram_range: tuple[int, int]) -> 
 
 def _distinct_ngrams(paths: list[str], ngram_range: tuple[int, int]) -> int:
     """Size of the pre-pruning n-gram table that fitting has to hold (min_df=1, everything kept)."""
-    from koprep.pipeline import TokenShards
+    from koprep.pipeline.readers import TokenShards
     from koprep.stages.vectorize import CountParams, fit_vocabulary
 
     shards = TokenShards(Path(paths[0]).parent)
@@ -237,15 +247,13 @@ def task_tfidf_memory_sklearn(paths: list[str]) -> dict:
 def task_word2vec(paths: list[str], workers: int, repeats: int) -> dict:
     from gensim.models import Word2Vec
 
-    from koprep.pipeline import Sentences, TokenShards, word_counts
+    from koprep.pipeline.readers import Sentences, TokenShards, word_counts
     from koprep.stages.embed import Word2VecParams, train_word2vec
 
     params = Word2VecParams(**WORD2VEC, workers=workers)
     sentences = [doc for path in paths for doc in read_shard(path) if doc]
     shards = TokenShards(Path(paths[0]).parent)
     from koprep.config import PipelineConfig
-    from koprep.pipeline import word2vec_stage
-    from koprep.store import ArtifactStore
 
     tokens = _as_tokenize_output(paths)
     config = PipelineConfig(word2vec=params)
@@ -259,7 +267,7 @@ def task_word2vec(paths: list[str], workers: int, repeats: int) -> dict:
     def koprep_stage():
         # the whole stage into a fresh store: training, vectors.parquet, vectors.bin, checksums
         with tempfile.TemporaryDirectory(prefix="koprep-bench-store-") as root:
-            word2vec_stage(ArtifactStore(root), tokens, config)
+            _run_stage("word2vec", tokens, config, root)
 
     runs = {
         "gensim": lambda: Word2Vec(sentences=sentences, **params.gensim_kwargs()).wv,

@@ -48,20 +48,130 @@ def on_page_markdown(markdown: str, *, page, config, files) -> str:
 
 
 # -------------------------------------------------------------------------------------- stage graph
-def stage_graph_markdown() -> str:
-    """The stage graph: a drawing of the stages and their inputs, and a table of every stage.
+BOX_WIDTH, BOX_HEIGHT, COLUMN_GAP, ROW_GAP, MARGIN = 132, 34, 48, 22, 14
+KIND_STYLE = {
+    "run": 'fill="#ebf4ff" stroke="#2b6cb0"',
+    "auxiliary": 'fill="#fffaf0" stroke="#c05621" stroke-dasharray="5 3"',
+    "on-demand": 'fill="#f7fafc" stroke="#718096" stroke-dasharray="2 3"',
+}
 
-    TODO: generate it from the one place that declares the stage graph (written by the pipeline's
-    maintainer). Until then the marker in docs/architecture.md is replaced by nothing.
-    """
-    return ""
+
+def _graph():
+    _import_koprep()
+    from koprep.pipeline.graph import GRAPH
+
+    return GRAPH
+
+
+def _depths(graph) -> dict[str, int]:
+    """Each stage's column: one more than its deepest input (stages come after their inputs)."""
+    depth: dict[str, int] = {}
+    for stage in graph:
+        depth[stage.name] = 1 + max((depth[name] for name in stage.inputs), default=0)
+    return depth
+
+
+def stage_graph_svg(graph=None) -> str:
+    """The stage graph drawn from its declaration: a column per depth, an arrow per input, the corpus
+    first; auxiliary stages dashed, on-demand ones dotted, per-shard stages with their shard entries
+    named under them."""
+    graph = graph or _graph()
+    depth = _depths(graph)
+    columns: dict[int, list[str]] = {0: ["corpus"]}
+    for stage in graph:
+        columns.setdefault(depth[stage.name], []).append(stage.name)
+    tallest = max(len(names) for names in columns.values())
+    height = MARGIN * 2 + tallest * BOX_HEIGHT + (tallest - 1) * ROW_GAP
+    width = MARGIN * 2 + len(columns) * BOX_WIDTH + (len(columns) - 1) * COLUMN_GAP
+    position: dict[str, tuple[int, int]] = {}
+    for column, names in columns.items():
+        used = len(names) * BOX_HEIGHT + (len(names) - 1) * ROW_GAP
+        top = (height - used) // 2
+        for row, name in enumerate(names):
+            position[name] = (MARGIN + column * (BOX_WIDTH + COLUMN_GAP), top + row * (BOX_HEIGHT + ROW_GAP))
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" height="{height}" '
+        'role="img" aria-label="koprep stage graph" font-family="sans-serif" font-size="13">',
+        '<defs><marker id="arrow" viewBox="0 0 10 10" refX="10" refY="5" markerWidth="7" markerHeight="7" '
+        'orient="auto-start-reverse"><path d="M 0 0 L 10 5 L 0 10 z" fill="#4a5568"/></marker></defs>',
+    ]
+    edges = [("corpus", stage.name) for stage in graph if not stage.inputs]
+    edges += [(source, stage.name) for stage in graph for source in stage.inputs]
+    for source, target in edges:
+        (x1, y1), (x2, y2) = position[source], position[target]
+        x1, y1, y2 = x1 + BOX_WIDTH, y1 + BOX_HEIGHT // 2, y2 + BOX_HEIGHT // 2
+        bend = (x2 - x1) // 2
+        parts.append(f'<path d="M {x1} {y1} C {x1 + bend} {y1}, {x2 - bend} {y2}, {x2} {y2}" fill="none" '
+                     'stroke="#4a5568" stroke-width="1.2" marker-end="url(#arrow)"/>')
+    for name, (x, y) in position.items():
+        stage = graph[name] if name in graph else None
+        style = KIND_STYLE[stage.kind] if stage is not None else 'fill="#f0fff4" stroke="#2f855a"'
+        parts.append(f'<rect x="{x}" y="{y}" width="{BOX_WIDTH}" height="{BOX_HEIGHT}" rx="6" {style}/>')
+        label = html.escape(name)
+        if stage is not None and stage.shards:
+            parts.append(f'<text x="{x + BOX_WIDTH // 2}" y="{y + 15}" text-anchor="middle">{label}</text>')
+            parts.append(f'<text x="{x + BOX_WIDTH // 2}" y="{y + 28}" text-anchor="middle" font-size="10" '
+                         f'fill="#4a5568">per shard: {html.escape(stage.shards)}</text>')
+        else:
+            parts.append(f'<text x="{x + BOX_WIDTH // 2}" y="{y + 22}" text-anchor="middle">{label}</text>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _function(function) -> str:
+    if function is None:
+        return "its command"
+    module = function.__module__.removeprefix("koprep.")
+    return f"`{module}.{function.__qualname__}`"
+
+
+def stage_graph_table(graph=None) -> list[str]:
+    graph = graph or _graph()
+    lines = [
+        "| stage | kind | reads | key: parameters (+ other inputs) | computed by | files | code version |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for stage in graph:
+        kind = stage.kind + (" (default)" if stage.kind == "run" and stage.default else "")
+        if stage.kind == "auxiliary" and stage.given is not None:
+            kind += ", or given by a setting"
+        reads = ", ".join(f"`{name}`" for name in stage.inputs) or "the corpus"
+        key = _function(stage.params)
+        if stage.sources.__name__ != "no_sources":
+            key += f" + {_function(stage.sources)}"
+        if stage.libraries:
+            key += " + versions of " + ", ".join(stage.libraries)
+        computed = _function(stage.compute)
+        if stage.shards:
+            computed += f", per shard (`{stage.shards}` entries)"
+        files = ", ".join(f"`{name}`" for name in stage.dataset.files)
+        lines.append(f"| `{stage.name}` | {kind} | {reads} | {key} | {computed} | {files} | {stage.version} |")
+    return lines
+
+
+def stage_graph_markdown() -> str:
+    """The stage graph, drawn and tabulated from its one declaration (`koprep.pipeline.graph.GRAPH`)."""
+    graph = _graph()
+    lines = [
+        '<div class="koprep-stage-graph" markdown="0">', stage_graph_svg(graph), "</div>", "",
+        "Solid boxes are run stages (`run.stages`), dashed ones auxiliary stages a run computes when a chosen "
+        "stage reads them and they apply, dotted ones on-demand stages. Generated from "
+        "`koprep.pipeline.graph.GRAPH` when this site is built.",
+        "",
+        *stage_graph_table(graph),
+    ]
+    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------ CLI reference
-def _build_parser() -> argparse.ArgumentParser:
+def _import_koprep() -> None:
     if importlib.util.find_spec("koprep") is None:
         # mkdocs run from a Python without koprep installed: use the checkout's sources.
         sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+
+def _build_parser() -> argparse.ArgumentParser:
+    _import_koprep()
     from koprep.cli import build_parser
 
     return build_parser()

@@ -31,7 +31,6 @@ from koprep.corpus import CorpusError
 if TYPE_CHECKING:
     import scipy.sparse as sp
 
-    from koprep.config import PipelineConfig
     from koprep.plan import Plan
     from koprep.runs import RunRecord
     from koprep.store import ArtifactStore
@@ -65,19 +64,6 @@ class CompareResult:
 
     def record(self) -> dict[str, Any]:
         return asdict(self)
-
-
-def feature_stages(config: PipelineConfig) -> list[str]:
-    """The vectorizer stages a classifier uses for a run with this configuration: every TF-IDF one,
-    else the count vectorizer with the longest n-grams."""
-    from koprep.pipeline.resolve import vectorizer_stages
-    from koprep.stages.vectorize import TfidfParams
-
-    chosen = [name for name in vectorizer_stages() if name in config.run.stages]
-    weighted = [name for name in chosen if isinstance(getattr(config, name), TfidfParams)]
-    if weighted or not chosen:
-        return weighted
-    return [max(chosen, key=lambda name: getattr(config, name).ngram_range[1])]
 
 
 def cross_validate_features(
@@ -120,7 +106,7 @@ def compare(
 ) -> list[CompareResult]:
     """Run (or reuse) the pipeline for every preset × backend and cross-validate a classifier on it."""
     from koprep.config import load_config
-    from koprep.loaders import Run
+    from koprep.loaders import Run, feature_stages
     from koprep.pipeline.runner import execute, run_in_process
     from koprep.plan import build_plan
     from koprep.store import ArtifactStore

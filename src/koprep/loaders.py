@@ -107,10 +107,13 @@ class Run:
             return transform(clean_texts(list(texts), self.config.clean), fitted, params)
         return transform(self.preprocess(texts), fitted, params)
 
-    def features(self, stages: Sequence[str] = ("tfidf", "chargram")) -> Features:
+    def features(self, stages: Sequence[str] | None = None) -> Features:
         """The matrices of several vectorizer stages side by side: one csr matrix whose rows follow
         the documents (in corpus order) and whose columns are each stage's vocabulary in turn,
-        named "stage:term" (e.g. "tfidf:재밌", "chargram: 재")."""
+        named "stage:term" (e.g. "tfidf:재밌", "chargram: 재"). By default the stages a classifier
+        uses (`feature_stages`: every TF-IDF stage of the run, e.g. tfidf and chargram)."""
+        if stages is None:
+            stages = feature_stages(self.config)
         if not stages:
             raise ValueError("features() needs at least one vectorizer stage, e.g. ['tfidf', 'chargram']")
         matrices = [self.matrix(stage) for stage in stages]
@@ -143,6 +146,19 @@ class Run:
                 "(too rare for word2vec.min_count, or split differently by the tokenizer)"
             )
         return word
+
+
+def feature_stages(config: PipelineConfig) -> list[str]:
+    """The vectorizer stages a classifier uses for a run with this configuration: every TF-IDF one,
+    else the count vectorizer with the longest n-grams (`koprep compare` classifies on these)."""
+    from koprep.pipeline.resolve import vectorizer_stages
+    from koprep.stages.vectorize import TfidfParams
+
+    chosen = [name for name in vectorizer_stages() if name in config.run.stages]
+    weighted = [name for name in chosen if isinstance(getattr(config, name), TfidfParams)]
+    if weighted or not chosen:
+        return weighted
+    return [max(chosen, key=lambda name: getattr(config, name).ngram_range[1])]
 
 
 def open_run(artifacts: str | os.PathLike[str] = "artifacts", run: str = "latest") -> Run:

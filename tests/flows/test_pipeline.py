@@ -141,7 +141,7 @@ def test_word2vec_loads_back_and_equals_gensim_direct(okt_run):
 
     artifacts, _ = okt_run
     run = open_run(artifacts)
-    params = run.summary["config"]["word2vec"]
+    params = run.record.config["word2vec"]
     sentences = [d for d in _direct_tokens(artifacts) if d]
     direct = Word2Vec(
         sentences, vector_size=params["vector_size"], window=params["window"], min_count=params["min_count"],

@@ -426,7 +426,7 @@ def test_tokenize_retries_transient_failures_but_not_bad_input(api, monkeypatch,
     def run_tokenize():
         return task(None, None, {}, [0, 1])
 
-    monkeypatch.setattr(koprep_flow, "_progress", lambda run, stage: None)
+    monkeypatch.setattr(koprep_flow, "_progress", lambda run, key: None)
     monkeypatch.setattr(koprep_flow, "run_shards", flaky)
     assert run_tokenize() == "in process"
     assert len(attempts) == 2

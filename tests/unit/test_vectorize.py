@@ -14,8 +14,9 @@ from sklearn.feature_extraction.text import CountVectorizer, TfidfVectorizer
 
 from koprep.stages import vectorize
 from koprep.stages.vectorize import (
-    ChargramParams, CountParams, TfidfParams, fit_shards, fit_vocabulary, from_long, to_long, transform,
+    ChargramParams, CountParams, TfidfParams, fit_shards, fit_vocabulary, transform,
 )
+from koprep.pipeline.datasets import from_long, to_long
 from tests.helpers import nsmc
 from tests.unit.korean_samples import law_documents
 

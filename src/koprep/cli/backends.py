@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from typing import Any
 
 from koprep.cli.options import Commands, Parents, add_command
 
@@ -85,7 +86,7 @@ def presets_command(args: argparse.Namespace) -> int:
     from koprep import presets
     from koprep.config import preset_changes
 
-    listing = []
+    listing: list[dict[str, Any]] = []
     for name in presets.names():
         preset = presets.load(name)
         listing.append({"name": name, "description": preset.description, "changes": preset_changes(preset)})

@@ -7,6 +7,7 @@ import argparse
 import json
 import os
 import sys
+from typing import Any
 
 from koprep.cli.options import Commands, Parents, add_command, parse_pairs, settings_from
 from koprep.cli.render import print_record
@@ -98,7 +99,7 @@ def trigger_command(args: argparse.Namespace) -> int:
     if finished.record is not None:
         print_record(finished.record, human)
     if args.json:
-        result = {"flow_run_id": finished.flow_run_id, "state": finished.state, "message": finished.message}
+        result: dict[str, Any] = {"flow_run_id": finished.flow_run_id, "state": finished.state, "message": finished.message}
         if finished.record is not None:
             stages = {name: stage.model_dump(mode="json") for name, stage in finished.record.stages.items()}
             result.update(run_id=finished.record.run_id, stages=stages)

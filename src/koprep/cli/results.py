@@ -78,21 +78,22 @@ def similar_command(args: argparse.Namespace) -> int:
     run = open_run(args.artifacts, args.run)
     try:
         if args.to:
-            result = {word: run.similarity(word, args.to) for word in args.words}
+            similarity = {word: run.similarity(word, args.to) for word in args.words}
         else:
-            result = {word: run.similar(word, args.topn) for word in args.words}
+            neighbours = {word: run.similar(word, args.topn) for word in args.words}
     except KeyError as exc:
         print(f"koprep: error: {exc.args[0]}", file=sys.stderr)
         return 1
     if args.json:
-        print(json.dumps(result, ensure_ascii=False))
+        print(json.dumps(similarity if args.to else neighbours, ensure_ascii=False))
         return 0
-    for word, value in result.items():
-        if args.to:
+    if args.to:
+        for word, value in similarity.items():
             print(f"{word}\t{args.to}\t{value:.4f}")
-            continue
+        return 0
+    for word, found in neighbours.items():
         print(word)
-        for neighbour, score in value:
+        for neighbour, score in found:
             print(f"  {neighbour}\t{score:.4f}")
     return 0
 

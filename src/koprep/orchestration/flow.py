@@ -163,15 +163,16 @@ def summary_markdown(record: RunRecord, run_json: Path) -> str:
 
 
 # -------------------------------------------------------------------------------------- flow
-def _progress(run: Resolution, stage: str) -> ProgressCallback | None:
-    unit = run.graph[stage].progress
-    return None if unit is None else stage_progress(stage, unit)
+def _progress(run: Resolution, key: StageKey) -> ProgressCallback | None:
+    """Where the stage `key` names reports its progress (the terminal, the Prefect UI), if it reports any."""
+    unit = run.graph[key.stage].progress
+    return None if unit is None else stage_progress(key.stage, unit)
 
 
 @task(name="stage", cache_policy=NONE, persist_result=False)
 def stage_task(run: Resolution, key: StageKey, inputs: dict[str, StageResult]) -> StageResult:
     """One stage of the plan (named after it in the UI)."""
-    return run_stage(run, key, inputs, on_progress=_progress(run, key.stage))
+    return run_stage(run, key, inputs, on_progress=_progress(run, key))
 
 
 # Starting the JVM (Okt) can fail transiently; a bad backend name or option never heals on retry.
@@ -181,7 +182,7 @@ def stage_task(run: Resolution, key: StageKey, inputs: dict[str, StageResult]) -
 )
 def shards_task(run: Resolution, key: StageKey, inputs: dict[str, StageResult], indices: list[int]) -> str:
     """Shards of a fanning-out stage (tokenize-shards in the UI)."""
-    return run_shards(run, key, inputs, indices, on_progress=_progress(run, key.stage))
+    return run_shards(run, key, inputs, indices, on_progress=_progress(run, key))
 
 
 class PlannedRun(BaseModel):

@@ -19,17 +19,17 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar, Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Iterator, Sequence
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
+import scipy.sparse as sp
 
 from koprep.store import Entry, PendingEntry, write_json_atomic
 
 if TYPE_CHECKING:
-    import scipy.sparse as sp
     from gensim.models import KeyedVectors
 
 
@@ -119,6 +119,42 @@ class PhraseTable(Table):
     description = "gensim Phrases collocations: phrase, score"
 
 
+def to_long(matrix: sp.spmatrix, doc_ids: Sequence[str]) -> pd.DataFrame:
+    """One row per nonzero: doc_id (string), term_id (int32), value (int64 counts / float64 weights)."""
+    csr = sp.csr_matrix(matrix)  # type: ignore[call-overload]  # stubs: spmatrix is a mixin there, not a _spbase
+    if csr.shape[0] != len(doc_ids):
+        raise ValueError(f"matrix has {csr.shape[0]} rows but {len(doc_ids)} doc_ids were given; pass one id per row")
+    csr.sort_indices()
+    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
+    value_dtype = np.float64 if np.issubdtype(csr.dtype, np.floating) else np.int64
+    return pd.DataFrame(
+        {
+            # Taken in Arrow: no Python string per nonzero.
+            "doc_id": pd.array(pa.array(doc_ids, pa.string()).take(pa.array(rows)), dtype="string"),
+            "term_id": csr.indices.astype(np.int32),
+            "value": csr.data.astype(value_dtype),
+        }
+    )
+
+
+def from_long(long: pd.DataFrame, doc_ids: Sequence[str], n_terms: int) -> sp.csr_matrix:
+    """Inverse of `to_long`: rows follow `doc_ids` (documents without terms become empty rows)."""
+    row_index = pd.Index(np.asarray(doc_ids, dtype=object))
+    if not row_index.is_unique:
+        raise ValueError("doc_ids must be unique: each one names a row of the matrix")
+    rows = row_index.get_indexer(long["doc_id"].astype(object))
+    if (rows < 0).any():
+        missing = long["doc_id"][rows < 0].iloc[0]
+        raise ValueError(f"doc_id {missing!r} appears in the long table but not in doc_ids; pass every document's id")
+    columns = long["term_id"].to_numpy(dtype=np.int64)
+    if len(columns) and (columns.min() < 0 or columns.max() >= n_terms):
+        raise ValueError(f"term_id outside 0..{n_terms - 1}: pass n_terms = the vocabulary size")
+    values = long["value"].to_numpy()
+    matrix = sp.csr_matrix((values, (rows, columns)), shape=(len(row_index), n_terms), dtype=values.dtype)
+    matrix.sum_duplicates()
+    return matrix
+
+
 @dataclass(frozen=True)
 class Matrix:
     matrix: sp.csr_matrix
@@ -156,8 +192,6 @@ class MatrixFiles(Dataset):
 
     @classmethod
     def read(cls, entry: Entry) -> Matrix:
-        from koprep.stages.vectorize import from_long
-
         vocabulary = cls.vocabulary(entry)
         doc_ids = pd.read_parquet(entry.file(cls.DOCUMENTS))["doc_id"].tolist()
         long = pd.read_parquet(entry.file(cls.MATRIX))
@@ -175,8 +209,9 @@ class MatrixFiles(Dataset):
         def vocabulary(self, table: pd.DataFrame) -> None:
             pq.write_table(arrow_table(table), self.folder / MatrixFiles.VOCABULARY)
 
-        def matrix_shard(self, long: pd.DataFrame, doc_ids: list[str]) -> None:
-            table = arrow_table(long)
+        def matrix_shard(self, matrix: sp.spmatrix, doc_ids: list[str]) -> None:
+            """The rows of `matrix`, one per document of `doc_ids`, in long form."""
+            table = arrow_table(to_long(matrix, doc_ids))
             if self._matrix is None:
                 self._matrix = pq.ParquetWriter(self.folder / MatrixFiles.MATRIX, table.schema)
             self._matrix.write_table(table)

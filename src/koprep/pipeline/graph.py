@@ -15,7 +15,8 @@ function that reads its inputs from the store and writes its entry (`koprep/pipe
 its parameters in `koprep.pipeline.keys` and its settings section in `koprep.config`.
 
 Kinds of stage:
-    run         users choose it in `run.stages` (`default`: chosen unless left out)
+    run         users choose it in `run.stages` (`default`: chosen unless left out); a stage that reads
+                one with `default=False` reads it only when it is chosen
     auxiliary   runs when a chosen stage reads it and its condition holds (`applies`), e.g. soynlp's
                 trained `model`, or `phrases` with `word2vec.phrases`; or is given by a setting
                 (`given`: `tokenize.model` names a model entry)
@@ -58,8 +59,9 @@ def always(run: Resolution) -> bool:
 class Stage:
     name: str
     inputs: tuple[str, ...]
-    """The stages whose entries it reads, by name; an auxiliary input that does not apply to a run
-    is left out of that run (and of the key)."""
+    """The stages whose entries it reads, by name. An input that is optional for a run (an auxiliary
+    stage that does not apply, a `default=False` run stage that was not chosen) is left out of that
+    run and of the key."""
     version: str
     """The code version of its logic: bump it when the same inputs and parameters give another output
     (tests/golden fails when an output changes and this does not)."""
@@ -147,7 +149,19 @@ class StageGraph:
 
     # ---------------------------------------------------------------------------- edges
     def consumers(self, name: str) -> tuple[str, ...]:
-        return tuple(s.name for s in self if name in s.inputs)
+        """The stages a run computes that read `name`'s entry."""
+        return tuple(s.name for s in self if name in s.inputs and s.kind != "on-demand")
+
+    def upstream(self, names: Iterable[str]) -> tuple[str, ...]:
+        """`names` and every stage they read, transitively, in graph order."""
+        reached: set[str] = set()
+        pending = list(names)
+        while pending:
+            name = pending.pop()
+            if name not in reached:
+                reached.add(name)
+                pending.extend(self[name].inputs)
+        return tuple(s.name for s in self if s.name in reached)
 
     def downstream(self, names: Iterable[str]) -> dict[str, str]:
         """Each stage at or after `names` (their consumers, transitively), mapped to the named stage
@@ -163,14 +177,19 @@ class StageGraph:
         return reached
 
     def select(self, run: Resolution) -> list[Stage]:
-        """The stages a run computes or reads, in graph order: the chosen run stages, the stages they
-        read (transitively), without auxiliary stages that do not apply."""
+        """The stages a run computes or reads, in graph order: the chosen run stages and the stages they
+        read, transitively, except an input that is optional for this run: an auxiliary stage that
+        does not apply, or a run stage that runs only when chosen (`default=False`) and was not."""
+        chosen = set(run.config.run.stages)
         needed: set[str] = set()
-        pending = list(run.config.run.stages)
+        pending = list(chosen)
         while pending:
             name = pending.pop()
             stage = self[name]
-            if name in needed or (stage.kind == "auxiliary" and not stage.applies(run)):
+            optional = (stage.kind == "auxiliary" and not stage.applies(run)) or (
+                stage.kind == "run" and not stage.default and name not in chosen
+            )
+            if name in needed or optional:
                 continue
             needed.add(name)
             pending.extend(stage.inputs)

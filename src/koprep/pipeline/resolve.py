@@ -120,18 +120,18 @@ def vectorizer_stages(graph: StageGraph = GRAPH) -> tuple[str, ...]:
 
 
 def with_fitted_from(store: ArtifactStore, config: PipelineConfig, graph: StageGraph = GRAPH) -> PipelineConfig:
-    """With `run.fitted_from`, take cleaning, tokenization and vectorizer settings from that run, so
-    this corpus is processed exactly as the one the vectorizers were fitted on (its trained model too)."""
+    """With `run.fitted_from`, take from that run the settings of its vectorizers and of every stage
+    they read (cleaning, tokenization), so this corpus is processed exactly as the one the
+    vectorizers were fitted on (its trained model too)."""
     if config.run.fitted_from is None:
         return config
     source = store.read_run(config.run.fitted_from)
     fitted = PipelineConfig.model_validate(source.config)
-    tokenize = fitted.tokenize
-    if "model" in source.stages and tokenize.model is None:
-        tokenize = tokenize.model_copy(update={"model": source.stages["model"].path})
-    return config.model_copy(
-        update={"clean": fitted.clean, "tokenize": tokenize, **{n: getattr(fitted, n) for n in vectorizer_stages(graph)}}
-    )
+    sections = [name for name in graph.upstream(vectorizer_stages(graph)) if name in PipelineConfig.model_fields]
+    update = {name: getattr(fitted, name) for name in sections}
+    if "model" in source.stages and fitted.tokenize.model is None:
+        update["tokenize"] = fitted.tokenize.model_copy(update={"model": source.stages["model"].path})
+    return config.model_copy(update=update)
 
 
 def resolve_model(store: ArtifactStore, reference: str) -> Entry:

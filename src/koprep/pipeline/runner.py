@@ -15,7 +15,7 @@ through an executor.
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING, Any, Mapping, Protocol, Union
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from koprep.pipeline.execution import ShardRunner, StageJob, StageResult, stage_result
 from koprep.pipeline.keys import StageKey
@@ -31,7 +31,7 @@ class Future(Protocol):
     def result(self) -> Any: ...
 
 
-Outcome = Union[StageResult, Future]
+Outcome = StageResult | Future
 """A stage's result, or a future of it (a stage still running on the executor)."""
 
 

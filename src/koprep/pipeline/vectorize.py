@@ -56,7 +56,7 @@ def _vectorize(
                 matrix = shardwise.transform_shard(index, shard_documents)
             else:
                 matrix = vectorize_logic.transform(shard_documents, fitted, params)
-            writer.matrix_shard(vectorize_logic.to_long(matrix, shard_ids), shard_ids)
+            writer.matrix_shard(matrix, shard_ids)
             fault_point(f"{name}.matrix-shard-written")
     except BaseException:
         writer.abort()

@@ -40,7 +40,7 @@ VERSION = "1"
 DocumentFrequency = int | float
 
 # Tokenized documents: token lists, or an Arrow list<string> array (a tokenize shard's column,
-# read without decoding it to Python lists); texts for ChargramParams, cast to Iterable[str] where so used.
+# read without decoding it to Python lists). With ChargramParams: texts (a str is a Sequence[str]), cast back.
 Documents: TypeAlias = Iterable[Sequence[str]] | pa.ListArray | pa.LargeListArray
 _ARROW_LISTS = (pa.ListArray, pa.LargeListArray)
 
@@ -369,7 +369,7 @@ class ShardwiseFit:
         shard; equal to `transform(docs, self.vocabulary, params)`."""
         params = self.vocabulary.params
         if isinstance(params, ChargramParams):
-            docs, params = char_ngrams(cast("Iterable[str]", docs), params), params.term_params()
+            docs, params = char_ngrams(cast(Iterable[str], docs), params), params.term_params()
         occ = _ngram_occurrences(docs, params.ngram_range, strings=False)
         columns = self.shard_columns[index]
         if occ.n_terms != len(columns):
@@ -404,7 +404,7 @@ def fit_shards(shards: Iterable[Documents], params: CountParams) -> ShardwiseFit
     then be transformed (`ShardwiseFit.transform_shard`) without looking any n-gram string up.
     Besides the vocabulary this keeps one int32 per distinct term of each shard."""
     if isinstance(params, ChargramParams):
-        fitted = fit_shards((char_ngrams(cast("Iterable[str]", texts), params) for texts in shards), params.term_params())
+        fitted = fit_shards((char_ngrams(cast(Iterable[str], texts), params) for texts in shards), params.term_params())
         return ShardwiseFit(
             FittedVocabulary(fitted.vocabulary.table, fitted.vocabulary.n_docs, params), fitted.shard_columns
         )
@@ -491,7 +491,7 @@ def transform(docs: Documents, vocabulary: FittedVocabulary | pd.DataFrame, para
     `vocabulary` is a `FittedVocabulary` or its `table`. With `ChargramParams`, `docs` are texts.
     """
     if isinstance(params, ChargramParams):
-        return transform(char_ngrams(cast("Iterable[str]", docs), params), vocabulary, params.term_params())
+        return transform(char_ngrams(cast(Iterable[str], docs), params), vocabulary, params.term_params())
     table = vocabulary.table if isinstance(vocabulary, FittedVocabulary) else vocabulary
     term_index = vocabulary.term_index if isinstance(vocabulary, FittedVocabulary) else _term_index(table)
     n_terms = len(table)
@@ -567,43 +567,3 @@ def _count_block(
     )
     block.sum_duplicates()
     return block
-
-
-# ---------------------------------------------------------------------------------------------
-# long (Parquet-friendly) form
-
-
-def to_long(matrix: sp.spmatrix, doc_ids: Sequence[str]) -> pd.DataFrame:
-    """One row per nonzero: doc_id (string), term_id (int32), value (int64 counts / float64 weights)."""
-    csr = sp.csr_matrix(matrix)  # type: ignore[call-overload]  # stubs: spmatrix is a mixin there, not a _spbase
-    if csr.shape[0] != len(doc_ids):
-        raise ValueError(f"matrix has {csr.shape[0]} rows but {len(doc_ids)} doc_ids were given; pass one id per row")
-    csr.sort_indices()
-    rows = np.repeat(np.arange(csr.shape[0]), np.diff(csr.indptr))
-    value_dtype = np.float64 if np.issubdtype(csr.dtype, np.floating) else np.int64
-    return pd.DataFrame(
-        {
-            # Taken in Arrow: no Python string per nonzero.
-            "doc_id": pd.array(pa.array(doc_ids, pa.string()).take(pa.array(rows)), dtype="string"),
-            "term_id": csr.indices.astype(np.int32),
-            "value": csr.data.astype(value_dtype),
-        }
-    )
-
-
-def from_long(long: pd.DataFrame, doc_ids: Sequence[str], n_terms: int) -> sp.csr_matrix:
-    """Inverse of `to_long`: rows follow `doc_ids` (documents without terms become empty rows)."""
-    row_index = pd.Index(np.asarray(doc_ids, dtype=object))
-    if not row_index.is_unique:
-        raise ValueError("doc_ids must be unique: each one names a row of the matrix")
-    rows = row_index.get_indexer(long["doc_id"].astype(object))
-    if (rows < 0).any():
-        missing = long["doc_id"][rows < 0].iloc[0]
-        raise ValueError(f"doc_id {missing!r} appears in the long table but not in doc_ids; pass every document's id")
-    columns = long["term_id"].to_numpy(dtype=np.int64)
-    if len(columns) and (columns.min() < 0 or columns.max() >= n_terms):
-        raise ValueError(f"term_id outside 0..{n_terms - 1}: pass n_terms = the vocabulary size")
-    values = long["value"].to_numpy()
-    matrix = sp.csr_matrix((values, (rows, columns)), shape=(len(row_index), n_terms), dtype=values.dtype)
-    matrix.sum_duplicates()
-    return matrix
