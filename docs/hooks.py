@@ -132,7 +132,7 @@ def stage_graph_table(graph=None) -> list[str]:
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for stage in graph:
-        kind = stage.kind + (" (default)" if stage.kind == "run" and stage.default else "")
+        kind = stage.kind + ((" (default)" if stage.default else " (when chosen)") if stage.kind == "run" else "")
         if stage.kind == "auxiliary" and stage.given is not None:
             kind += ", or given by a setting"
         reads = ", ".join(f"`{name}`" for name in stage.inputs) or "the corpus"

@@ -218,6 +218,18 @@ def test_cli_run_json_summary_and_cache(tmp_path, prefect_server, nsmc_file):
     for stage in summary["stages"].values():
         assert {"fingerprint", "path", "cached", "seconds", "rows"} <= set(stage)
         assert Path(stage["path"]).is_dir() and not stage["cached"]
+    # The flow run carries out the plan the CLI made, and shows it in the Prefect UI as its parameter.
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:
+        flow_run = client.read_flow_run(summary["run_id"])
+    assert set(flow_run.parameters) == {"planned"}
+    planned = flow_run.parameters["planned"]
+    assert planned["runner"] == "local" and planned["plan"]["backend"] == "whitespace"
+    assert {name: stage["fingerprint"] for name, stage in planned["plan"]["stages"].items()} == {
+        name: stage["fingerprint"] for name, stage in summary["stages"].items()
+    }
+    assert all(stage["state"] == "stale" for stage in planned["plan"]["stages"].values())
     again = json.loads(koprep_cli(*args, env=env).stdout.strip().splitlines()[-1])
     assert all(stage["cached"] for stage in again["stages"].values())
     assert again["run_id"] != summary["run_id"]
