@@ -139,8 +139,7 @@ def compare(
     for (preset, backend), (plan, wanted) in plans.items():
         started = time.perf_counter()
         # The labels are checked on the clean output before anything is tokenized.
-        clean = execute(build_plan(store, corpus, plan.config.with_run_stages(["clean"])))["clean"]
-        labels = _labels(clean.path, label_column, folds)
+        labels = _labels(execute(plan.upto("clean"))["clean"].path, label_column, folds)
         record = run_in_process(plan, compare={"preset": preset, "label_column": label_column})
         features = Run(store, record).features(wanted)
         y = labels.loc[features.doc_ids].to_numpy()

@@ -129,6 +129,11 @@ class Plan:
             "stages": {name: stage.to_json(self.store) for name, stage in self.stages.items()},
         }
 
+    def upto(self, stage: str) -> Plan:
+        """This plan cut to `stage` and the stages it reads (nothing resolved or hashed again)."""
+        wanted = set(self.run.graph.upstream([stage]))
+        return Plan(self.run, {name: planned for name, planned in self.stages.items() if name in wanted})
+
     def preflight(self) -> None:
         """Check before any work what would otherwise fail mid-run, beyond what building the plan
         checked (settings, backend and options, stopword files, model and run references, the

@@ -149,12 +149,12 @@ def test_the_plan_knows_every_fingerprint_the_run_then_records(law_run):
 
 
 def test_a_changed_setting_makes_that_stage_stale_with_its_reason_and_forcing_chargram_works(law_run):
-    store, config, _, _ = law_run
+    store, _, _, _ = law_run
     changed = build_plan(store, None, load_config(None, {**SMALL, "word2vec.phrases": True, "ngram.min_df": 2}, "whitespace"))
     assert [name for name, planned in changed.stages.items() if not planned.done] == ["ngram"]
     assert [reason.text for reason in changed.stages["ngram"].reasons] == ["parameter min_df changed: 1 → 2"]
-    forced = build_plan(store, None, config.with_run_stages(["tfidf", "chargram"]).model_copy(
-        update={"run": config.run.model_copy(update={"stages": ("tfidf", "chargram"), "force": ("chargram",)})}))
+    forced = build_plan(store, None, load_config(None, {**SMALL, "run.stages": ["tfidf", "chargram"],
+                                                        "run.force": ["chargram"]}, "whitespace"))
     assert {name: planned.state for name, planned in forced.stages.items()} == {
         "clean": "cached", "tokenize": "cached", "tfidf": "cached", "chargram": "forced"}
     assert format_plan(forced).endswith("would compute: chargram")
