@@ -9,7 +9,7 @@ from typing import Any
 
 from koprep.config import PipelineConfig, load_config
 from koprep.pipeline.execution import StageResult
-from koprep.pipeline.runner import InProcess, execute, run_in_process
+from koprep.pipeline.runner import InProcess, execute, run_and_record
 from koprep.plan import build_plan
 from koprep.progress import ProgressCallback
 from koprep.store import ArtifactStore
@@ -30,8 +30,7 @@ def record_pipeline_run(
 ) -> dict[str, Any]:
     """A whole run, recorded; the record as its JSON file holds it (with paths resolved)."""
     location = None if corpus is None else str(corpus)
-    record = run_in_process(build_plan(store, location, load_config(None, overrides or {}, backend)), run_id=run_id)
+    record = run_and_record(build_plan(store, location, load_config(None, overrides or {}, backend)), run_id=run_id)
     if recorded_at is not None:
-        path = store.inside("runs", f"{run_id}.json")
-        os.utime(path, (recorded_at, recorded_at))
+        os.utime(store.run_path(run_id), (recorded_at, recorded_at))
     return record.to_json()

@@ -1,7 +1,7 @@
 """`koprep compare`: which backend and preset suit a labelled corpus, measured.
 
 For each backend × preset the plan of a run limited to the features' stages is built and carried
-out in this process (`koprep.pipeline.runner.run_in_process`; outputs already in the artifact store
+out in this process (`koprep.pipeline.runner.run_and_record`; outputs already in the artifact store
 are reused), and a LogisticRegression (C=3) is cross-validated on the run's features. The stages run
 in process rather than through the Prefect flow: the results are the same artifacts under the same
 fingerprints (shared with `koprep run`), but a comparison of several combinations needs no Prefect
@@ -107,7 +107,7 @@ def compare(
     """Run (or reuse) the pipeline for every preset × backend and cross-validate a classifier on it."""
     from koprep.config import load_config
     from koprep.loaders import Run, feature_stages
-    from koprep.pipeline.runner import execute, run_in_process
+    from koprep.pipeline.runner import execute, run_and_record
     from koprep.plan import build_plan
     from koprep.store import ArtifactStore
 
@@ -140,7 +140,7 @@ def compare(
         started = time.perf_counter()
         # The labels are checked on the clean output before anything is tokenized.
         labels = _labels(execute(plan.upto("clean"))["clean"].path, label_column, folds)
-        record = run_in_process(plan, compare={"preset": preset, "label_column": label_column})
+        record = run_and_record(plan, checked=True, compare={"preset": preset, "label_column": label_column})
         features = Run(store, record).features(wanted)
         y = labels.loc[features.doc_ids].to_numpy()
         scores = cross_validate_features(features.matrix, y, folds)
@@ -157,7 +157,6 @@ def compare(
 
 
 def _labels(clean_path: str, column: str, folds: int) -> pd.Series:
-
     from koprep.pipeline.datasets import Parts
 
     schema_names = Parts.schema(clean_path).names

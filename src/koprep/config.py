@@ -33,7 +33,6 @@ if TYPE_CHECKING:
     from koprep.presets import Preset
 
 
-
 class ConfigError(BadInputError):
     """The configuration is invalid; the message names the setting and what is accepted."""
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from koprep.stages.tokenize import TokenFilter
     from koprep.tokenizers.base import Tokenizer
 
-__all__ = ["Features", "Matrix", "Run", "open_run"]
+__all__ = ["Features", "Matrix", "Run", "feature_stages", "open_run"]
 
 
 @dataclass(frozen=True)

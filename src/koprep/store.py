@@ -378,25 +378,27 @@ class ArtifactStore:
         return removed
 
     # ------------------------------------------------------------------ runs
+    def run_path(self, run: str) -> Path:
+        """The file of run record `run` (a run id, or "latest"): runs/<run>.json."""
+        _check_name(run, "run id")
+        return self.inside(RUNS, f"{run}.json")
+
     def record_run(self, record: RunRecord) -> Path:
         """Write runs/<run_id>.json and runs/latest.json (each atomically: concurrent runs never
         leave a torn file), with artifact paths relative to the root."""
-        _check_name(record.run_id, "run id")
+        path = self.run_path(record.run_id)
         fault_point("record-run.start")
-        runs = self.inside(RUNS)
-        runs.mkdir(parents=True, exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         portable = record.with_paths(lambda p: self.relative(p) if Path(p).is_absolute() else p).to_json()
-        path = runs / f"{record.run_id}.json"
         write_json_atomic(path, portable)
         fault_point("record-run.between")
-        write_json_atomic(runs / "latest.json", portable)
+        write_json_atomic(self.run_path("latest"), portable)
         fault_point("record-run.done")
         return path
 
     def read_run(self, run: str = "latest") -> RunRecord:
         """A run record, with its artifact paths resolved against this root (wherever it now is)."""
-        _check_name(run, "run id")
-        path = self.inside(RUNS, f"{run}.json")
+        path = self.run_path(run)
         if not path.is_file():
             known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
             raise StoreError(

@@ -1,7 +1,7 @@
 """The stage chain run directly, without Prefect, and a fingerprint of a store's outputs.
 
 `run_chain` carries out a run's plan in this process with the checks the flow uses (preflight,
-sweep, clean → tokenize → bow/ngram/tfidf → word2vec, run record: `runner.run_in_process`), so crash
+sweep, clean → tokenize → bow/ngram/tfidf → word2vec, run record: `runner.run_and_record`), so crash
 and concurrency tests can run many real processes quickly; a few runs go through `koprep run` too.
 """
 
@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from koprep.config import load_config
-from koprep.pipeline.runner import run_in_process
+from koprep.pipeline.runner import run_and_record
 from koprep.plan import build_plan
 from koprep.store import MANIFEST, ArtifactStore
 
@@ -27,7 +27,7 @@ SMALL = {
 
 def run_chain(artifacts: str | Path, corpus: str | Path, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
     config = load_config(None, {**SMALL, **(overrides or {})}, "whitespace")
-    return run_in_process(build_plan(ArtifactStore(artifacts), str(corpus), config)).to_json()
+    return run_and_record(build_plan(ArtifactStore(artifacts), str(corpus), config)).to_json()
 
 
 def outputs(artifacts: str | Path, run: str = "latest") -> dict[str, dict[str, str]]:

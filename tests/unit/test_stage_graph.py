@@ -17,7 +17,7 @@ from koprep.config import ConfigError, load_config
 from koprep.maintenance import plan_gc, verify
 from koprep.pipeline.graph import GRAPH, Stage, StageGraph
 from koprep.pipeline.resolve import Resolution
-from koprep.pipeline.runner import run_in_process
+from koprep.pipeline.runner import run_and_record
 from koprep.plan import build_plan, format_plan
 from koprep.runs import RunRecord
 from koprep.store import ArtifactStore
@@ -137,7 +137,7 @@ def law_run(tmp_path_factory):
     config = load_config(None, {**SMALL, "word2vec.phrases": True}, "whitespace")
     plan = build_plan(store, None, config)
     assert [planned.state for planned in plan.stages.values()] == ["stale"] * len(plan.stages)
-    return store, config, plan, run_in_process(plan, run_id="law")
+    return store, config, plan, run_and_record(plan, run_id="law")
 
 
 def test_the_plan_knows_every_fingerprint_the_run_then_records(law_run):

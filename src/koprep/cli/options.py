@@ -106,6 +106,21 @@ def add_command(
     return parser
 
 
+def check_runner(args: argparse.Namespace) -> None:
+    """The runner choice and, for `--runner dask`, the cluster (it answers, its workers see the store
+    and the corpus and reach the Prefect API): checked before Prefect is imported or a server started."""
+    import os
+
+    from koprep.orchestration import runners
+
+    runners.check_choice(args.runner, args.dask_address)
+    if args.runner == "dask":
+        from pathlib import Path
+
+        runners.check_cluster(args.dask_address, Path(args.artifacts).resolve(), runners.absolute_corpus(args.corpus),
+                              prefect_api=os.environ.get("PREFECT_API_URL"))
+
+
 def parse_pairs(overrides: Sequence[str]) -> list[tuple[str, Any]]:
     from koprep.config import parse_override
 

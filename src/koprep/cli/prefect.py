@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import Any
 
-from koprep.cli.options import Commands, Parents, add_command, parse_pairs, settings_from
+from koprep.cli.options import Commands, Parents, add_command, check_runner, parse_pairs, settings_from
 from koprep.cli.render import print_record
 
 SERVE_EXAMPLES = """examples:
@@ -52,16 +51,10 @@ def register(commands: Commands, parents: Parents) -> None:
 
 
 def serve_command(args: argparse.Namespace) -> int:
-    from koprep.orchestration import client, runners
+    from koprep.orchestration import client
     from koprep.orchestration.parameters import PreprocessParameters
 
-    # A runner or Dask cluster that cannot run the tasks fails here, before anything is served.
-    runners.check_choice(args.runner, args.dask_address)
-    if args.runner == "dask":
-        from pathlib import Path
-
-        runners.check_cluster(args.dask_address, Path(args.artifacts).resolve(), runners.absolute_corpus(args.corpus),
-                              prefect_api=os.environ.get("PREFECT_API_URL"))
+    check_runner(args)  # a runner or Dask cluster that cannot run the tasks fails here, before anything is served
     parameters = PreprocessParameters(
         corpus=args.corpus, backend=args.backend, config_file=args.config_file,
         overrides=dict(settings_from(args)) or None, artifacts=args.artifacts, preset=args.preset,

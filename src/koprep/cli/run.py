@@ -5,11 +5,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 from typing import TYPE_CHECKING
 
-from koprep.cli.options import Commands, Parents, add_command, settings_from
+from koprep.cli.options import Commands, Parents, add_command, check_runner, settings_from
 from koprep.cli.render import print_record
 
 if TYPE_CHECKING:
@@ -92,17 +91,13 @@ def run_command(args: argparse.Namespace) -> int:
 
 def run_flow(plan: Plan, args: argparse.Namespace) -> RunRecord:
     """Check what would fail mid-run, then run the plan as a Prefect flow run."""
-    from koprep.orchestration import runners
     from koprep.orchestration.flow import PlannedRun, run_plan
     from koprep import runs
     from koprep.progress import terminal_progress
 
     # Fails before a Prefect server is contacted or started.
     plan.preflight()
-    runners.check_choice(args.runner, args.dask_address)
-    if args.runner == "dask":
-        runners.check_cluster(args.dask_address, plan.store.root, runners.absolute_corpus(plan.location),
-                              prefect_api=os.environ.get("PREFECT_API_URL"))
+    check_runner(args)
     tokenize = plan.stages.get("tokenize")
     if args.runner == "local" and tokenize is not None and not tokenize.done:
         from koprep.parallel import warm_up

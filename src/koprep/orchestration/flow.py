@@ -18,7 +18,6 @@ spawned processes.
 from __future__ import annotations
 
 import os
-import uuid
 from pathlib import Path
 from typing import Any, cast
 
@@ -37,7 +36,7 @@ from koprep.orchestration.parameters import PreprocessParameters  # noqa: E402
 from koprep.pipeline.execution import StageResult  # noqa: E402
 from koprep.pipeline.keys import StageKey  # noqa: E402
 from koprep.pipeline.resolve import Resolution  # noqa: E402
-from koprep.pipeline.runner import execute, run_shards, run_stage  # noqa: E402
+from koprep.pipeline.runner import run_and_record, run_shards, run_stage  # noqa: E402
 from koprep.plan import Plan, build_plan  # noqa: E402
 from koprep.progress import ProgressCallback, stage_progress  # noqa: E402
 from koprep.report import publish_report  # noqa: E402
@@ -206,16 +205,11 @@ class PlannedRun(BaseModel):
 def _run(plan: Plan, runner: str, dask_address: str | None, *, checked: bool = False) -> dict[str, Any]:
     """Carry out `plan` through the runner's executor, record the run, publish its artifacts; the run
     record. `checked`: the caller already ran the plan's preflight and checked the Dask cluster."""
-    if not checked:
-        plan.preflight()
-    plan.store.sweep()  # what killed runs left behind; never a folder a live run is writing
     with runners.open_executor(
         runner, dask_address, plan.store.root, plan.location, stage_task, shards_task, cluster_checked=checked,
     ) as executor:
-        results = execute(plan, executor)
-    record = plan.record(str(flow_run.get_id() or uuid.uuid4().hex), results)
-    run_json = plan.store.record_run(record)
-    publish_run_artifacts(record, run_json)
+        record = run_and_record(plan, executor, run_id=flow_run.get_id(), checked=checked)
+    publish_run_artifacts(record, plan.store.run_path(record.run_id))
     publish_report(plan.store, record)
     return record.to_json()
 

@@ -13,5 +13,5 @@
                  pure logic in `koprep.stages`, write the entry
 
 `koprep.plan` builds a run's plan from the graph; `koprep.orchestration.flow` runs it as a Prefect
-flow; `koprep.compare` and the tests run it in process (`runner.run_in_process`).
+flow; `koprep.compare` and the tests run it in process (`runner.run_and_record`).
 """

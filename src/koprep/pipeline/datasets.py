@@ -45,7 +45,6 @@ class Dataset:
     """An artifact kind: the files its entries hold (names, or a pattern for numbered parts)."""
 
     files: ClassVar[tuple[str, ...]] = ()
-    description: ClassVar[str] = ""
 
 
 class Parts(Dataset):
@@ -55,7 +54,6 @@ class Parts(Dataset):
 
     PART = "part-{:05d}.parquet"
     files = ("part-NNNNN.parquet",)
-    description = "one Parquet part per shard, in corpus order"
 
     @staticmethod
     def part_files(path: str | Path) -> list[Path]:
@@ -86,7 +84,6 @@ class ShardPart(Dataset):
 
     FILE = "part.parquet"
     files = (FILE,)
-    description = "one shard's rows"
 
     @classmethod
     def write(cls, pending: PendingEntry, table: pa.Table) -> None:
@@ -110,13 +107,11 @@ class Table(Dataset):
 class ModelTable(Table):
     FILE = "model.parquet"
     files = (FILE,)
-    description = "a trainable backend's learned table (soynlp: term and scores)"
 
 
 class PhraseTable(Table):
     FILE = "phrases.parquet"
     files = (FILE,)
-    description = "gensim Phrases collocations: phrase, score"
 
 
 def to_long(matrix: sp.spmatrix, doc_ids: Sequence[str]) -> pd.DataFrame:
@@ -180,7 +175,6 @@ class MatrixFiles(Dataset):
     MATRIX = "matrix.parquet"
     DOCUMENTS = "documents.parquet"
     files = (VOCABULARY, MATRIX, DOCUMENTS)
-    description = "vocabulary, the matrix in long form (one row per nonzero), the documents in row order"
 
     @classmethod
     def holds(cls, entry: Entry) -> bool:
@@ -242,7 +236,6 @@ class WordVectorFiles(Dataset):
     PARQUET = "vectors.parquet"
     BINARY = "vectors.bin"
     files = (PARQUET, BINARY)
-    description = "term, count, vector as Parquet; the word2vec binary format"
 
     @classmethod
     def write_parquet(cls, pending: PendingEntry, kv: KeyedVectors) -> None:
@@ -274,7 +267,6 @@ class ReportFile(Dataset):
 
     FILE = "evaluation.json"
     files = (FILE,)
-    description = "the evaluation report (JSON)"
 
     @classmethod
     def write(cls, pending: PendingEntry, report: dict[str, Any]) -> None:

@@ -5,6 +5,7 @@ through an executor.
                               fans out (tokenize) does its bookkeeping where the walk runs and hands
                               its missing shards to `executor.map_shards`; every other stage is
                               `executor.submit`-ted with its inputs (results, or futures of them)
+    run_and_record(plan, executor)   the walk, with the run's preflight before and its record after
     InProcess                 runs each stage at once, in this process (`koprep compare`, tests);
                               the Prefect flow's executors (`koprep.orchestration.runners`) run them
                               as Prefect tasks, locally or on a Dask cluster
@@ -118,9 +119,14 @@ def _fanned_out(executor: Executor, run: Resolution, key: StageKey, inputs: dict
     return run_stage(run, key, inputs, map_shards=map_shards)
 
 
-def run_in_process(plan: Plan, executor: Executor | None = None, run_id: str | None = None, **extra: Any) -> RunRecord:
-    """Run `plan` in this process, without Prefect, and record the run as the flow records it."""
-    plan.preflight()
+def run_and_record(
+    plan: Plan, executor: Executor | None = None, *, run_id: str | None = None, checked: bool = False, **extra: Any
+) -> RunRecord:
+    """Carry out `plan` through `executor` (default: in this process) and record the run: what the
+    flow does, and what `koprep compare` and the tests do without Prefect. `checked`: the caller
+    already ran the plan's preflight; `extra` goes into the record."""
+    if not checked:
+        plan.preflight()
     plan.store.sweep()  # what killed runs left behind; never a folder a live run is writing
     record = plan.record(run_id or uuid.uuid4().hex, execute(plan, executor), **extra)
     plan.store.record_run(record)
