@@ -50,7 +50,16 @@ class StageKey:
 # ------------------------------------------------------------------------------ parameters
 def clean_params(run: Resolution) -> dict[str, Any]:
     config = run.config
-    return {"corpus": config.corpus, "clean": config.clean, "shard_size": config.run.shard_size}
+    return {"corpus": config.corpus, "clean": config.clean, "shard_size": config.run.shard_size, **_clean_libraries(run)}
+
+
+def _clean_libraries(run: Resolution) -> dict[str, Any]:
+    """The versions of the models an optional clean step uses (Kiwi's spacing, the hanja tables),
+    under "libraries"; nothing when none is on, so those keys are as they always were."""
+    from koprep.stages.clean import libraries
+
+    found = libraries(run.config.clean)
+    return {"libraries": found} if found else {}
 
 
 def corpus_source(run: Resolution) -> dict[str, str]:
@@ -112,7 +121,7 @@ def set_by_command(run: Resolution) -> Any:
 # ---------------------------------------------------------------------------------- shards
 def clean_shard_key(stage: str, version: str, digest: str, run: Resolution) -> StageKey:
     """One shard of the clean stage: its documents' bytes (as read) and the clean settings."""
-    return StageKey(stage, version, {"clean": run.config.clean}, {"documents": digest})
+    return StageKey(stage, version, {"clean": run.config.clean, **_clean_libraries(run)}, {"documents": digest})
 
 
 def tokenize_shard_key(tokenize: StageKey, clean_shard_stage: str, clean_shard: str, stage: str) -> StageKey:

@@ -7,7 +7,11 @@ Default order (each step can be switched off in `CleanParams`):
     fullwidth_to_halfwidth ＡＢＣ１２３！ -> ABC123!, ideographic space, half-width ﾡ -> ㄱ (not NFKC)
     nfc                    compose Hangul (never NFD/NFKD/NFKC: they split syllables or rewrite Hangul)
     unify_punctuation      “ ” « » -> "   ‘ ’ -> '   – — ― − -> -   … -> ...   。 -> .
+    hanja                  (optional) Hanja -> Hangul readings, or removed (koprep.stages.kiwi_text)
     urls, emails, mentions removed (-> space) or replaced by a placeholder token
+    pii                    (optional) RRN, phone, card, account numbers, IPs -> <rrn> ... (koprep.stages.pii)
+    spacing                (optional) spaces restored inside glued eojeols with Kiwi
+    sentences              (optional) one sentence per line (Kiwi's split_into_sents)
     filter_chars           keep Hangul syllables (+ compatibility jamo ㅋ ㅠ, Latin, digits, Hanja,
                            keep_chars as configured); every other character becomes a space
     emoticon_normalize     soynlp's jamo/syllable emoticon rule: ㅋ쿠ㅜㅜ -> ㅋㅋㅜㅜㅜ
@@ -20,8 +24,8 @@ a conjoining jamo), so the Unicode steps follow it; invisible characters go befo
 deleting one can leave a decomposed syllable for NFC to compose; URLs, e-mails and mentions need
 ':', '/', '.' and '@', which the character filter removes; the soynlp rules run on the filtered
 text so that removed symbols cannot hide a repeat; placeholders are carried through the filter as
-private-use sentinels (U+E000-U+E003, which are therefore deleted from the input when placeholders
-are on) and written out just before the whitespace is collapsed.
+private-use sentinels (U+E000-U+E008; those of the placeholders in use and U+E000-U+E003 are
+therefore deleted from the input when placeholders are on) and written out just before the whitespace is collapsed.
 
 Cleaning is idempotent for the configurations the tests check (all with the character filter on
 and without '<', '>', '&', ';' in keep_chars). With them, markup spelled in full-width forms
@@ -38,7 +42,10 @@ from dataclasses import dataclass
 from functools import lru_cache, partial
 from typing import Any, Callable, Iterable, Literal
 
-from pydantic import BaseModel, ConfigDict, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, field_validator, model_serializer, model_validator
+
+from koprep.stages import kiwi_text
+from koprep.stages import pii as pii_rules
 
 VERSION = "3"
 """Code version of the clean stage; bump it whenever a change alters any output. Enters fingerprints."""
@@ -84,6 +91,44 @@ class CleanParams(BaseModel):
     keep_line_breaks: bool = True
     """With collapse_whitespace: keep one line break between lines (sentence boundaries, which
     soynlp's extractors learn from); False puts everything on one line."""
+    hanja: Literal["keep", "hangul", "remove"] | None = None
+    """Hanja (漢字): "keep" them, replace them by their "hangul" readings (the `hanja` package:
+    大韓民國 -> 대한민국), or "remove" them (deleted, not spaced: 국가(國家) -> 국가()). Unset: as
+    keep_hanja says (by default the character filter turns them into spaces)."""
+    pii: tuple[pii_rules.PiiKind, ...] = ()
+    """Personal data to mask, any of "rrn", "phone", "card", "account", "email", "ip"
+    (koprep.stages.pii): replaced by <rrn>, <phone>, ... or removed, as pii_mode says."""
+    pii_mode: Literal["placeholder", "remove"] = "placeholder"
+    spacing: Literal["kiwi"] | None = None
+    """"kiwi": insert the spaces missing inside glued eojeols (koprep.stages.kiwi_text); spaces are never removed."""
+    sentences: Literal["kiwi"] | None = None
+    """"kiwi": one sentence per line (Kiwi's split_into_sents); word2vec and soynlp then learn per sentence."""
+
+    @field_validator("pii", mode="before")
+    @classmethod
+    def _known_pii_kinds(cls, value: Any) -> Any:
+        kinds = [value] if isinstance(value, str) else value
+        if isinstance(kinds, (list, tuple)):
+            unknown = [kind for kind in kinds if kind not in pii_rules.KINDS]
+            if unknown:
+                raise ValueError(
+                    f"unknown kind(s) {', '.join(map(repr, unknown))}; list any of {', '.join(pii_rules.KINDS)}, "
+                    'e.g. pii = ["rrn", "phone"]'
+                )
+            return tuple(dict.fromkeys(kinds))
+        return value
+
+    @model_serializer(mode="wrap")
+    def _omit_unused_steps(self, handler: Any) -> dict[str, Any]:
+        # The optional steps enter a dump (hence fingerprints) only when switched on, so every
+        # configuration without them keeps the fingerprints it had before they existed.
+        data = handler(self)
+        for name in ("hanja", "spacing", "sentences", "pii"):
+            if not data.get(name):
+                data.pop(name, None)
+        if not self.pii:
+            data.pop("pii_mode", None)
+        return data
 
     @field_validator("repeat_normalize")
     @classmethod
@@ -99,11 +144,18 @@ class CleanParams(BaseModel):
         if not value or any(char.isspace() for char in value):
             raise ValueError(f"placeholder {value!r} must be a non-empty token without whitespace, e.g. '<url>'")
         if _SENTINEL_CHARS.search(value):
-            raise ValueError(f"placeholder {value!r} must not contain U+E000-U+E003 (used internally)")
+            raise ValueError(f"placeholder {value!r} must not contain U+E000-U+E008 (used internally)")
         return value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> "CleanParams":
+        if self.sentences and self.collapse_whitespace and not self.keep_line_breaks:
+            raise ValueError(
+                "sentences puts one sentence per line, and keep_line_breaks=false would join them again: "
+                "set keep_line_breaks = true (or leave sentences unset)"
+            )
+        if "email" in self.pii and "emails" in self.model_fields_set and self.emails == "keep":
+            raise ValueError('pii masks e-mail addresses but emails = "keep" keeps them: drop one of the two')
         placeholders = [getattr(self, f"{kind}_placeholder") for kind in _PLACEHOLDER_KINDS]
         for i, first in enumerate(placeholders):
             for j, second in enumerate(placeholders):
@@ -113,7 +165,7 @@ class CleanParams(BaseModel):
                     )
         for char in self.keep_chars:
             if char.isspace() or _SENTINEL_CHARS.match(char):
-                raise ValueError(f"keep_chars must not contain {char!r}: whitespace is always kept, U+E000-U+E003 are internal")
+                raise ValueError(f"keep_chars must not contain {char!r}: whitespace is always kept, U+E000-U+E008 are internal")
             normalized = _normalize_char(char, self)
             if normalized != char:
                 raise ValueError(
@@ -126,8 +178,12 @@ class CleanParams(BaseModel):
 # --- Character tables --------------------------------------------------------------------------
 
 _PLACEHOLDER_KINDS = ("html", "url", "email", "mention")
-_SENTINELS = {kind: chr(0xE000 + index) for index, kind in enumerate(_PLACEHOLDER_KINDS)}
-_SENTINEL_CHARS = re.compile("[\ue000-\ue003]")
+_PII_NUMBER_KINDS = pii_rules.ORDER
+"""The `pii` kinds with fixed placeholders (<rrn>, ...); "email" is the e-mail step's own kind."""
+_SENTINELS = {kind: chr(0xE000 + index) for index, kind in enumerate(_PLACEHOLDER_KINDS + _PII_NUMBER_KINDS)}
+_SENTINEL_CHARS = re.compile("[\ue000-\ue008]")
+_USER_SENTINEL_CHARS = "\ue000-\ue003"
+"""What protect_placeholders deletes from the input besides the sentinels of the pii kinds in use."""
 
 _HANGUL_SYLLABLES = "\uac00-\ud7a3"
 _HANGUL_COMPAT_JAMO = "\u3131-\u3163\u3165-\u318e"  # U+3164 is the invisible Hangul filler
@@ -279,14 +335,16 @@ def _clean_html(text: str, tag_replacement: str) -> str:
     return text
 
 
-def _protect_placeholders(text: str, literal: re.Pattern[str], sentinel_of: dict[str, str]) -> str:
+def _protect_placeholders(text: str, sentinels: re.Pattern[str], literal: re.Pattern[str], sentinel_of: dict[str, str]) -> str:
     """Turn placeholders already in the text (a second pass, or user text) into their sentinels."""
-    text = _SENTINEL_CHARS.sub("", text)
+    text = sentinels.sub("", text)
     return literal.sub(lambda match: sentinel_of[match.group()], text)
 
 
 def _restore_placeholders(text: str, placeholder_of: dict[str, str]) -> str:
-    return _SENTINEL_CHARS.sub(lambda match: placeholder_of[match.group()], text)
+    if not placeholder_of:
+        return text
+    return re.sub(f"[{''.join(placeholder_of)}]", lambda match: placeholder_of[match.group()], text)
 
 
 _CONSONANT, _VOWEL, _SYLLABLE, _OTHER = 0, 1, 2, -1
@@ -392,10 +450,15 @@ class _Pipeline:
 
 @lru_cache(maxsize=32)
 def _pipeline(params: CleanParams) -> _Pipeline:
-    policies = {"html": params.html, "url": params.urls, "email": params.emails, "mention": params.mentions}
+    pii_policy = "placeholder" if params.pii_mode == "placeholder" else "remove"
+    emails = pii_policy if "email" in params.pii else params.emails
+    policies = {"html": params.html, "url": params.urls, "email": emails, "mention": params.mentions}
     placeholders = {
         kind: getattr(params, f"{kind}_placeholder") for kind, policy in policies.items() if policy == "placeholder"
     }
+    pii_numbers = tuple(kind for kind in _PII_NUMBER_KINDS if kind in params.pii)
+    if pii_policy == "placeholder":
+        placeholders.update({kind: f"<{kind}>" for kind in pii_numbers})
     replacement = {kind: f" {_SENTINELS[kind]} " if kind in placeholders else " " for kind in policies}
 
     def describe_policy(kind: str) -> tuple[tuple[str, Any], ...]:
@@ -405,9 +468,10 @@ def _pipeline(params: CleanParams) -> _Pipeline:
     if placeholders:
         literal = re.compile("|".join(re.escape(text) for text in sorted(placeholders.values(), key=len, reverse=True)))
         sentinel_of = {text: _SENTINELS[kind] for kind, text in placeholders.items()}
+        sentinels = re.compile(f"[{_USER_SENTINEL_CHARS}{''.join(_SENTINELS[kind] for kind in pii_numbers)}]")
         steps.append(_Step(
             "protect_placeholders", (("placeholders", dict(placeholders)),),
-            partial(_protect_placeholders, literal=literal, sentinel_of=sentinel_of),
+            partial(_protect_placeholders, sentinels=sentinels, literal=literal, sentinel_of=sentinel_of),
         ))
     if params.html != "keep":
         steps.append(_Step("html", describe_policy("html") + (("entities", "decode"),),
@@ -421,19 +485,33 @@ def _pipeline(params: CleanParams) -> _Pipeline:
         steps.append(_Step("nfc", (), _nfc))
     if params.unify_punctuation:
         steps.append(_Step("unify_punctuation", (), _unify_punctuation))
+    if params.hanja in ("hangul", "remove"):
+        hanja_step = kiwi_text.hanja_to_hangul if params.hanja == "hangul" else kiwi_text.remove_hanja
+        steps.append(_Step("hanja", (("mode", params.hanja),), hanja_step))
     for name, kind, pattern in (("urls", "url", _URL), ("emails", "email", _EMAIL), ("mentions", "mention", _MENTION)):
         if policies[kind] != "keep":
             steps.append(_Step(name, describe_policy(kind), partial(pattern.sub, replacement[kind])))
+    if pii_numbers:
+        pii_replacement = {kind: f" {_SENTINELS[kind]} " if pii_policy == "placeholder" else " " for kind in pii_numbers}
+        steps.append(_Step("pii", (("kinds", list(params.pii)), ("mode", params.pii_mode)),
+                           partial(pii_rules.mask, kinds=pii_numbers, replacement_of=pii_replacement)))
+    if params.spacing == "kiwi":
+        steps.append(_Step("spacing", (("backend", "kiwi"), ("long_eojeol", kiwi_text.LONG_EOJEOL),
+                                       ("glued_eojeol", kiwi_text.GLUED_EOJEOL)), kiwi_text.restore_spacing))
+    if params.sentences == "kiwi":
+        steps.append(_Step("sentences", (("backend", "kiwi"),), kiwi_text.split_sentences))
     if params.filter_chars:
         kept = _HANGUL_SYLLABLES + r"\s"
         kept += _HANGUL_COMPAT_JAMO if params.keep_hangul_jamo else ""
         kept += "A-Za-z" if params.keep_latin else ""
         kept += "0-9" if params.keep_digits else ""
-        kept += _HANJA if params.keep_hanja else ""
+        kept += _HANJA if params.keep_hanja or params.hanja == "keep" else ""
         kept += "".join(re.escape(char) for char in params.keep_chars)
         kept += "".join(_SENTINELS[kind] for kind in placeholders)
         settings = tuple((key, getattr(params, key)) for key in
                          ("keep_hangul_jamo", "keep_latin", "keep_digits", "keep_hanja", "keep_chars"))
+        if params.hanja == "keep":
+            settings += (("hanja", "keep"),)
         steps.append(_Step("filter_chars", settings, partial(re.compile(f"[^{kept}]+").sub, " ")))
     if params.emoticon_normalize:
         steps.append(_Step("emoticon_normalize", (("rule", "soynlp 0.0.493 emoticon_normalize, lovit/soynlp#136 fixed"),),
@@ -474,6 +552,18 @@ def preview(text: str, params: CleanParams) -> list[tuple[str, str]]:
         text = step.apply(text)
         shown.append((step.name, _restore_placeholders(text, pipeline.placeholder_of) if pipeline.placeholder_of else text))
     return shown
+
+
+def libraries(params: CleanParams) -> dict[str, str]:
+    """Versions of the libraries whose models compute part of the output with these params (Kiwi for
+    spacing and sentences, the `hanja` tables for readings); empty for every other configuration,
+    so their fingerprints stay as they were."""
+    found = {}
+    if params.spacing or params.sentences:
+        found["kiwipiepy"] = kiwi_text.kiwi_version()
+    if params.hanja == "hangul":
+        found["hanja"] = kiwi_text.hanja_version()
+    return found
 
 
 def describe(params: CleanParams) -> dict[str, Any]:
