@@ -7,7 +7,8 @@ from typing import Any
 
 from koprep.pipeline.datasets import Parts, PhraseTable, WordVectorFiles
 from koprep.pipeline.execution import StageJob
-from koprep.pipeline.readers import Phrased, Sentences, TokenShards, word_counts
+from koprep.pipeline.readers import Phrased, Sentences, SplitSentences, TokenShards, has_column, word_counts
+from koprep.pipeline.tokenize import SENTENCES_COLUMN
 from koprep.progress import ProgressCounter
 from koprep.stages import embed as embed_logic
 from koprep.store import PendingEntry, fault_point
@@ -15,7 +16,7 @@ from koprep.store import PendingEntry, fault_point
 
 def learn_phrases(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     """Collocations such as 국민_청원 learned from the tokens, as a table."""
-    table = embed_logic.learn_phrases(Sentences(TokenShards(job.inputs["tokenize"].path)), job.run.config.word2vec)
+    table = embed_logic.learn_phrases(_sentences(TokenShards(job.inputs["tokenize"].path)), job.run.config.word2vec)
     PhraseTable.write(pending, table)
     return len(table), {"phrases": len(table)}
 
@@ -27,9 +28,11 @@ def train_word2vec(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str,
     tokens, phrases = job.inputs["tokenize"], job.inputs.get("phrases")
     counter = ProgressCounter(job.on_progress, (params.epochs + 1) * len(Parts.part_files(tokens.path)))
     shards = TokenShards(tokens.path, counter)
-    sentences = Sentences(shards)
+    sentences = _sentences(shards)
     if phrases is None:
-        kv = embed_logic.train_word2vec(sentences, params, word_counts(shards))
+        # Arrow's word counts are per document; with [clean] sentences gensim counts the sentences itself.
+        counts = word_counts(shards) if isinstance(sentences, Sentences) else None
+        kv = embed_logic.train_word2vec(sentences, params, counts)
     else:
         table = PhraseTable.read(job.store.open_entry(phrases.path))
         kv = embed_logic.train_word2vec(Phrased(sentences, table, params), params.model_copy(update={"phrases": False}))
@@ -39,3 +42,10 @@ def train_word2vec(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str,
     WordVectorFiles.write_binary(pending, kv)
     counter.finish()
     return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
+
+
+def _sentences(shards: TokenShards) -> Sentences | SplitSentences:
+    """What word2vec and phrases learn from: each document, or with `[clean] sentences` each sentence."""
+    if shards.files and has_column(shards.files[0].parent, SENTENCES_COLUMN):
+        return SplitSentences(shards, SENTENCES_COLUMN)
+    return Sentences(shards)

@@ -160,8 +160,31 @@ def word_counts(shards: TokenShards) -> embed_logic.WordCounts:
 class Phrased:
     """Restartable: the sentences with a learned phrase table applied on every pass."""
 
-    def __init__(self, sentences: Sentences, table: pd.DataFrame, params: embed_logic.Word2VecParams) -> None:
+    def __init__(self, sentences: "Sentences | SplitSentences", table: pd.DataFrame, params: embed_logic.Word2VecParams) -> None:
         self.sentences, self.table, self.params = sentences, table, params
 
     def __iter__(self) -> Iterator[list[str]]:
         return embed_logic.apply_phrases(self.sentences, self.table, self.params)
+
+
+class SplitSentences:
+    """Restartable: the tokens of each sentence (`[clean] sentences`: the tokenize parts record each
+    document's sentence lengths), for word2vec and phrases to learn within sentences only."""
+
+    def __init__(self, shards: TokenShards, lengths_column: str) -> None:
+        self.shards, self.lengths_column = shards, lengths_column
+
+    def __iter__(self) -> Iterator[list[str]]:
+        for table in self.shards._tables(["tokens", self.lengths_column]):
+            for tokens, lengths in zip(table.column("tokens").to_pylist(), table.column(self.lengths_column).to_pylist()):
+                start = 0
+                for length in lengths:
+                    if length:
+                        yield tokens[start : start + length]
+                    start += length
+
+
+def has_column(path: str | Path, column: str) -> bool:
+    """Whether a stage's Parquet parts hold `column` (all parts of an entry share one schema)."""
+    files = Parts.part_files(path)
+    return bool(files) and column in pq.read_schema(files[0]).names

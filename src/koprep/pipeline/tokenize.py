@@ -16,6 +16,7 @@ import functools
 from collections import deque
 from typing import TYPE_CHECKING, Any, Iterator
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
@@ -31,6 +32,9 @@ if TYPE_CHECKING:
     from koprep.pipeline.resolve import Resolution
 
 SHARD_COUNTS = ("documents", "empty_documents", "tokens")
+SENTENCES_COLUMN = "sentence_lengths"
+"""With `[clean] sentences`, the tokenize parts also hold each document's tokens per sentence (a
+list of token counts that sum to the document's), which word2vec and phrases train on."""
 
 
 def train_model(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
@@ -96,22 +100,44 @@ def tokenize_shards(
     sizes = [pq.ParquetFile(files[i]).metadata.num_rows for i in indices]
     counter = ProgressCounter(on_progress, sum(sizes))
     doc_ids: deque[pa.ChunkedArray] = deque()
+    by_sentence = bool(run.config.clean.sentences)
+    lines_per_doc: deque[list[int]] = deque()
 
     def shard_texts() -> Iterator[list[str]]:
         for index in indices:
             table = pq.read_table(files[index], columns=["doc_id", "text"])
             doc_ids.append(table.column("doc_id"))
-            yield table.column("text").to_pylist()
+            texts = table.column("text").to_pylist()
+            if by_sentence:  # [clean] sentences: one sentence per line, each tokenized on its own
+                lines = [text.split("\n") for text in texts]
+                lines_per_doc.append([len(doc_lines) for doc_lines in lines])
+                texts = [line for doc_lines in lines for line in doc_lines]
+            yield texts
 
     how = parallel.plan(tokenizer, run.config.run.workers or parallel.default_workers(), sum(sizes))
     force = key.stage in run.forced
     for index, tokens in zip(indices, parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
-        table = pa.table({"doc_id": doc_ids.popleft(), "tokens": tokens})
+        columns = {"doc_id": doc_ids.popleft(), "tokens": tokens}
+        if by_sentence:
+            columns["tokens"], columns[SENTENCES_COLUMN] = _documents_of_sentences(tokens, lines_per_doc.popleft())
+        table = pa.table(columns)
         compute_or_reuse(run.store, keys[index], functools.partial(_write_shard, table), force=force)
         fault_point(f"{key.stage}.part-written")
         counter.advance(len(tokens))
     counter.finish()
     return str(how)
+
+
+def _documents_of_sentences(sentences: pa.Array, lines_per_doc: list[int]) -> tuple[pa.Array, pa.Array]:
+    """Token lists of sentences, in order, regrouped into documents of `lines_per_doc` sentences:
+    (the documents' token lists, each document's sentence lengths)."""
+    sentences = sentences.combine_chunks() if isinstance(sentences, pa.ChunkedArray) else sentences
+    lengths = pc.list_value_length(sentences).to_numpy(zero_copy_only=False)
+    sentence_offsets = np.concatenate([[0], np.cumsum(lines_per_doc)]).astype(np.int64)
+    token_offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)[sentence_offsets]
+    documents = pa.ListArray.from_arrays(pa.array(token_offsets.astype(np.int32)), sentences.flatten())
+    per_document = pa.ListArray.from_arrays(pa.array(sentence_offsets.astype(np.int32)), pa.array(lengths, pa.int32()))
+    return documents, per_document
 
 
 def _write_shard(table: pa.Table, pending: PendingEntry) -> tuple[int, dict[str, int]]:

@@ -70,6 +70,16 @@ class KiwiTokenizer:
         """Kiwi's `load_multi_dict`: recognise multi-word proper nouns, joined by "_" (커스틴_던스트)."""
         num_workers: int = Field(-1, ge=-1)
         """Kiwi's analysis threads: -1 = every core, 0 = the calling thread only. Does not change output."""
+        typos: Literal["basic", "continual", "basic_with_continual", "lengthening",
+                       "basic_with_continual_and_lengthening"] | None = None
+        """Kiwi's built-in typo correction (no download): "basic" fixes common misspellings
+        (과재를 → 과제/NNG 를/JKO), "continual" liaison spellings, "lengthening" drawn-out vowels."""
+        typo_cost_threshold: float = Field(2.5, gt=0)
+        """Kiwi's option: the largest correction cost tried (higher corrects more, and more wrongly)."""
+
+        def ignored(self) -> frozenset[str]:
+            # Without typos the threshold means nothing; neither enters the key, as before the option existed.
+            return super().ignored() | (frozenset({"typos", "typo_cost_threshold"}) if self.typos is None else frozenset())
 
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)
@@ -95,7 +105,9 @@ class KiwiTokenizer:
         nonblank = [i for i, text in enumerate(texts) if text.strip()]
         results: list[Tagged] = [[] for _ in texts]
         kiwi = self._kiwi()
-        options = dict(normalize_coda=o.normalize_coda, split_complex=o.split_complex)
+        options: dict[str, object] = dict(normalize_coda=o.normalize_coda, split_complex=o.split_complex)
+        if o.typos is not None:
+            options.update(typos=o.typos, typo_cost_threshold=o.typo_cost_threshold)
         if o.num_workers == 0:  # Kiwi's batch API needs its thread pool; without one, text by text
             analysed = (kiwi.tokenize(texts[i], **options) for i in nonblank)
         else:
