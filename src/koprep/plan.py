@@ -36,6 +36,7 @@ from koprep.pipeline.execution import StageResult
 from koprep.pipeline.keys import LIBRARIES, StageKey
 from koprep.pipeline.resolve import Resolution
 from koprep.runs import RunRecord, StageRecord
+from koprep.stages import clean as clean_logic
 from koprep.store import ArtifactStore, Entry, canonical_json, library_versions, read_manifest
 
 SHOWN_VALUE_CHARS = 60
@@ -127,6 +128,7 @@ class Plan:
             "artifacts": str(self.store.root),
             "up_to_date": self.up_to_date,
             "stages": {name: stage.to_json(self.store) for name, stage in self.stages.items()},
+            **({"clean_steps": steps} if (steps := clean_logic.optional_steps(self.config.clean)) else {}),
         }
 
     def upto(self, stage: str) -> Plan:
@@ -382,6 +384,8 @@ def format_plan(plan: Plan) -> str:
     """The plan as the terminal shows it: one line per stage, with its reasons below it."""
     info = plan.to_json()
     lines = [f"corpus {info['corpus']}  backend {info['backend']}  artifacts {info['artifacts']}"]
+    if "clean_steps" in info:
+        lines.append("clean steps  " + "  ".join(f"{name}={value}" for name, value in info["clean_steps"].items()))
     width = max(len(name) for name in plan.stages)
     for name, planned in plan.stages.items():
         lines.append(f"{name:<{width}}  {planned.state:<6}  {planned.fingerprint[:12]}")

@@ -151,7 +151,8 @@ def report_data(store: ArtifactStore, record: RunRecord) -> dict[str, Any]:
         entry = store.open_entry(stage.path)
         if name == "clean":
             extra = entry.manifest.get("extra", {})
-            details[name] = {"documents": extra.get("documents"), "empty_after_clean": extra.get("empty_after_clean", 0)}
+            details[name] = {"documents": extra.get("documents"), "empty_after_clean": extra.get("empty_after_clean", 0),
+                             "optional_steps": _optional_clean_steps(extra.get("steps") or {})}
             continue
         details[name] = inspection.stage_details(
             store, record, name, entry, top=TOP_TERMS, samples=3, neighbours=NEIGHBOURS
@@ -162,6 +163,16 @@ def report_data(store: ArtifactStore, record: RunRecord) -> dict[str, Any]:
     return data
 
 
+def _optional_clean_steps(described: Mapping[str, Any]) -> str:
+    """The optional clean steps a clean entry ran (its manifest's `steps`), e.g. "pii (rrn, phone), spacing"."""
+    shown = []
+    for step in described.get("steps", []):
+        if step["step"] in ("hanja", "pii", "spacing", "sentences"):
+            detail = step.get("kinds") or step.get("mode")
+            shown.append(step["step"] + (f" ({', '.join(detail) if isinstance(detail, list) else detail})" if detail else ""))
+    return ", ".join(shown)
+
+
 def statistics(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     """(label, value) rows of corpus and vocabulary statistics."""
     stages = data["stages"]
@@ -169,6 +180,8 @@ def statistics(data: Mapping[str, Any]) -> list[tuple[str, str]]:
     if "clean" in stages:
         rows += [("documents", f"{stages['clean']['documents']:,}"),
                  ("empty after cleaning", f"{stages['clean']['empty_after_clean']:,}")]
+        if stages["clean"].get("optional_steps"):
+            rows.append(("optional cleaning steps", stages["clean"]["optional_steps"]))
     if "tokenize" in stages:
         tokens = stages["tokenize"]
         rows += [("tokens", f"{tokens['tokens']:,}"), ("distinct tokens", f"{tokens['vocabulary']:,}"),

@@ -554,6 +554,12 @@ def preview(text: str, params: CleanParams) -> list[tuple[str, str]]:
     return shown
 
 
+def optional_steps(params: CleanParams) -> dict[str, Any]:
+    """The optional steps switched on (hanja, pii, spacing, sentences) and their settings, for
+    `status`, `clean-preview` and the report; {} for a configuration without them."""
+    return params.model_dump(mode="json", include={"hanja", "pii", "pii_mode", "spacing", "sentences"})
+
+
 def libraries(params: CleanParams) -> dict[str, str]:
     """Versions of the libraries whose models compute part of the output with these params (Kiwi for
     spacing and sentences, the `hanja` tables for readings); empty for every other configuration,
