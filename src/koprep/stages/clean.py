@@ -35,6 +35,7 @@ and without '<', '>', '&', ';' in keep_chars). With them, markup spelled in full
 from __future__ import annotations
 
 import html as html_lib
+import importlib.util
 import re
 import sys
 import unicodedata
@@ -154,6 +155,11 @@ class CleanParams(BaseModel):
                 "sentences puts one sentence per line, and keep_line_breaks=false would join them again: "
                 "set keep_line_breaks = true (or leave sentences unset)"
             )
+        for setting, needed, extra in (("spacing", self.spacing, "kiwi"), ("sentences", self.sentences, "kiwi"),
+                                       ("hanja", self.hanja == "hangul", "hanja")):
+            module = "kiwipiepy" if extra == "kiwi" else "hanja"
+            if needed and importlib.util.find_spec(module) is None:
+                raise ValueError(f"{setting} needs {module}, which is not installed: pip install 'koprep[{extra}]'")
         if "email" in self.pii and "emails" in self.model_fields_set and self.emails == "keep":
             raise ValueError('pii masks e-mail addresses but emails = "keep" keeps them: drop one of the two')
         placeholders = [getattr(self, f"{kind}_placeholder") for kind in _PLACEHOLDER_KINDS]
@@ -492,7 +498,7 @@ def _pipeline(params: CleanParams) -> _Pipeline:
         if policies[kind] != "keep":
             steps.append(_Step(name, describe_policy(kind), partial(pattern.sub, replacement[kind])))
     if pii_numbers:
-        pii_replacement = {kind: f" {_SENTINELS[kind]} " if pii_policy == "placeholder" else " " for kind in pii_numbers}
+        pii_replacement: dict[str, str] = {kind: f" {_SENTINELS[kind]} " if pii_policy == "placeholder" else " " for kind in pii_numbers}
         steps.append(_Step("pii", (("kinds", list(params.pii)), ("mode", params.pii_mode)),
                            partial(pii_rules.mask, kinds=pii_numbers, replacement_of=pii_replacement)))
     if params.spacing == "kiwi":

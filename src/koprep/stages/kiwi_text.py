@@ -78,7 +78,7 @@ def split_sentences(text: str) -> str:
     if not text.strip():
         return text
     kiwi = _kiwi()
-    lines = []
+    lines: list[str] = []
     for line in text.split("\n"):
         if line.strip():
             lines.extend(sentence.text for sentence in kiwi.split_into_sents(line))
@@ -91,7 +91,7 @@ def hanja_to_hangul(text: str) -> str:
     """Hanja replaced by their Hangul readings (the `hanja` package, initial-sound rule applied: 李 -> 이)."""
     if not _HANJA_CHAR.search(text):
         return text
-    import hanja
+    import hanja  # type: ignore[import-untyped]
 
     return str(hanja.translate(text, "substitution"))
 
