@@ -84,9 +84,45 @@ def classification(documents: list, labels: list[str], vectorizer: TfidfVectoriz
     return {"accuracy": float(np.mean(predicted == np.array(labels))), "macro_f1": float(f1_score(labels, predicted, average="macro"))}
 
 
+def analysed(titles: list[str], contents: list[str], cache: Path | None) -> tuple[list[Tagged], list[Tagged]]:
+    if cache is not None and cache.exists():
+        stored = json.loads(cache.read_text(encoding="utf-8"))
+        if stored["titles"] == titles:
+            return ([[tuple(p) for p in d] for d in stored["tagged_titles"]],  # type: ignore[misc]
+                    [[tuple(p) for p in d] for d in stored["tagged_contents"]])
+    kiwi = KiwiTokenizer(mode="morphs", lemma=True)
+    tagged = kiwi.tokenize(titles), kiwi.tokenize(contents)
+    if cache is not None:
+        cache.write_text(json.dumps({"titles": titles, "tagged_titles": tagged[0], "tagged_contents": tagged[1]},
+                                    ensure_ascii=False), encoding="utf-8")
+    return tagged
+
+
+class Combined:
+    """Word TF-IDF and character n-gram TF-IDF side by side (rows re-normalised), on (tokens, text) pairs."""
+
+    def __init__(self, words: TfidfVectorizer, chars: TfidfVectorizer, weight: float) -> None:
+        self.words, self.chars, self.weight = words, chars, weight
+
+    def fit_transform(self, pairs: list) -> object:
+        return self._join(self.words.fit_transform([p[0] for p in pairs]), self.chars.fit_transform([p[1] for p in pairs]))
+
+    def transform(self, pairs: list) -> object:
+        return self._join(self.words.transform([p[0] for p in pairs]), self.chars.transform([p[1] for p in pairs]))
+
+    def _join(self, words: object, chars: object) -> object:
+        from scipy.sparse import hstack
+        from sklearn.preprocessing import normalize
+
+        return normalize(hstack([words, chars * self.weight]).tocsr())
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--limit", type=int, default=None)
+    parser.add_argument("--cache", type=Path, default=None,
+                        help="a JSON file keeping Kiwi's analysis between runs (written when missing)")
+    parser.add_argument("--only", choices=["search", "topic"], default=None)
     args = parser.parse_args()
     rows = load(args.limit)
     print(f"{len(rows)} petitions; cores {os.cpu_count()}, load {os.getloadavg()[0]:.2f}; no Prefect server")
@@ -94,10 +130,17 @@ def main() -> None:
     config = load_config(None, {}, "kiwi")
     titles = clean_texts([row["title"] for row in rows], config.clean)
     contents = clean_texts([row["content"] for row in rows], config.clean)
-    kiwi = KiwiTokenizer(mode="morphs", lemma=True)
-    tagged_titles, tagged_contents = kiwi.tokenize(titles), kiwi.tokenize(contents)
+    tagged_titles, tagged_contents = analysed(titles, contents, args.cache)
     print(f"kiwi analysis {time.perf_counter() - started:.0f} s")
 
+    if args.only != "topic":
+        search(titles, contents, tagged_titles, tagged_contents)
+    if args.only != "search":
+        topic([row["category"] for row in rows], tagged_titles, tagged_contents)
+    print(f"\ntotal {time.perf_counter() - started:.0f} s, load {os.getloadavg()[0]:.2f}")
+
+
+def search(titles: list[str], contents: list[str], tagged_titles: list[Tagged], tagged_contents: list[Tagged]) -> None:
     search_variants: dict[str, tuple[Callable[[Tagged], list[str]], tuple[int, int]]] = {
         "search preset (kiwi nouns incl. NNB/NR/NP, +noun bigrams)": (preset_filter("search"), (1, 2)),
         "search preset tokens, unigrams only": (preset_filter("search"), (1, 1)),
@@ -113,8 +156,19 @@ def main() -> None:
     chargram = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), min_df=2, sublinear_tf=True)
     result = retrieval(titles, contents, chargram)
     print(f"  {'character 2-3-grams (char_wb)':<58} " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+    for low, high in ((1, 3), (2, 4)):
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(low, high), min_df=2, sublinear_tf=True)
+        result = retrieval(titles, contents, chars)
+        print(f"  {f'character {low}-{high}-grams (char_wb)':<58} " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
+    select = preset_filter("search")
+    both = Combined(tfidf((1, 2)), TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 3), min_df=2, sublinear_tf=True), 1.0)
+    result = retrieval(list(zip([select(d) for d in tagged_titles], titles)),
+                       list(zip([select(d) for d in tagged_contents], contents)), both)  # type: ignore[arg-type]
+    print(f"  {'search preset words + char 2-3-grams':<58} " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
 
-    labels = [row["category"] for row in rows]
+
+
+def topic(labels: list[str], tagged_titles: list[Tagged], tagged_contents: list[Tagged]) -> None:
     topic_variants = {
         "topic preset (default: morphs, lemmas, content filter)": preset_filter("topic"),
         "topic without light verbs and bare numbers": lambda d: [t for t in preset_filter("topic")(d)
@@ -127,7 +181,6 @@ def main() -> None:
         documents = [select(t) + select(c) for t, c in zip(tagged_titles, tagged_contents)]
         result = classification(documents, labels, tfidf())
         print(f"  {name:<58} " + "  ".join(f"{k} {v:.4f}" for k, v in result.items()))
-    print(f"\ntotal {time.perf_counter() - started:.0f} s, load {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

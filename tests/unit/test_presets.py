@@ -36,10 +36,11 @@ def test_classify_keeps_signal_and_adds_chargram():
     assert load_config(overrides=["tokenize.backend=whitespace"], preset="classify").tokenize.options == {}
 
 
-def test_search_uses_nouns():
+def test_search_uses_nouns_and_character_ngrams():
     config = load_config(backend="kiwi", preset="search")
     assert config.tokenize.options == {"mode": "nouns"}
-    assert config.run.stages == ("clean", "tokenize", "ngram", "tfidf")
+    assert config.run.stages == ("clean", "tokenize", "ngram", "tfidf", "chargram")
+    assert config.chargram.analyzer == "char_wb" and config.chargram.ngram_range == (2, 3)
 
 
 def test_each_layer_overrides_the_previous(tmp_path):
