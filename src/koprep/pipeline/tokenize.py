@@ -123,7 +123,7 @@ def tokenize_shards(
         table = pa.table(columns)
         compute_or_reuse(run.store, keys[index], functools.partial(_write_shard, table), force=force)
         fault_point(f"{key.stage}.part-written")
-        counter.advance(len(tokens))
+        counter.advance(table.num_rows)
     counter.finish()
     return str(how)
 
