@@ -144,3 +144,9 @@ def test_hanja_modes():
     assert clean_text(text, CleanParams(hanja="remove")) == "국가"
     assert clean_text(text, CleanParams(hanja="keep")) == "大韓民國 憲法 국가 國家"
     assert clean_text(text, CleanParams()) == "국가"  # unset: the character filter drops them, as before
+
+
+def test_a_user_placeholder_may_not_clash_with_a_pii_placeholder():
+    with pytest.raises(ConfigError, match="placeholders must differ"):
+        load_config(None, ['clean.pii=["ip"]', "clean.url_placeholder=<ip>"])
+    assert load_config(None, ["clean.url_placeholder=<ip>"]).clean.url_placeholder == "<ip>"

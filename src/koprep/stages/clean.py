@@ -163,6 +163,8 @@ class CleanParams(BaseModel):
         if "email" in self.pii and "emails" in self.model_fields_set and self.emails == "keep":
             raise ValueError('pii masks e-mail addresses but emails = "keep" keeps them: drop one of the two')
         placeholders = [getattr(self, f"{kind}_placeholder") for kind in _PLACEHOLDER_KINDS]
+        if self.pii_mode == "placeholder":
+            placeholders += [f"<{kind}>" for kind in self.pii if kind in _PII_NUMBER_KINDS]
         for i, first in enumerate(placeholders):
             for j, second in enumerate(placeholders):
                 if i != j and first in second:
