@@ -47,6 +47,9 @@ class TokenizeParams(TokenFilterParams):
     model: str | None = None
     """For trainable backends (soynlp): use this saved model instead of training on the corpus —
     a model artifact folder inside the artifact store, or a run id whose model to reuse."""
+    user_dictionary: str | None = None
+    """A user dictionary file (UTF-8 lines `word<TAB>tag[<TAB>score]`, Sejong tags) the backend
+    applies where it can (koprep.tokenizers.userdict); its content enters the tokenize key."""
 
 
 class NgramParams(CountParams):

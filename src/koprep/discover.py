@@ -1,0 +1,113 @@
+"""`koprep discover`: candidate new words found in a corpus that a backend splits today.
+
+The corpus is cleaned as a run cleans it (the `clean` entry is taken from the artifact store or
+computed into it). An extractor proposes words from the corpus's own statistics:
+
+    soynlp   soynlp's LRNounExtractor_v2 (nouns from the left/right structure of eojeols; needs
+             thousands of documents)
+    kiwi     Kiwi's `extract_words` (branching entropy, with its noun likelihood)
+
+Each candidate that occurs at least `min_count` times is looked up in its first example documents
+tokenized by the chosen backend (with the run's user dictionary, if any): a candidate the backend
+never gives as one token there is *split today*. The split candidates, ranked by frequency ×
+extractor score, are written as a user dictionary file to review (`tokenize.user_dictionary`):
+each entry a line `word<TAB>NNG` after a comment with its rank, frequency, score and an example.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Literal, Sequence
+
+from koprep.errors import BadInputError
+
+Extractor = Literal["soynlp", "kiwi"]
+EXAMPLES = 3
+"""Example documents kept per candidate (also those its split check tokenizes)."""
+DEFAULT_TAG = "NNG"
+
+
+class DiscoverInputError(BadInputError):
+    """discover cannot run with these arguments; the message says what to change."""
+
+
+@dataclass
+class Candidate:
+    word: str
+    frequency: int
+    score: float
+    split: bool = False
+    """The backend gives the word as one token in none of its examples."""
+    tokens: list[str] = field(default_factory=list)
+    """How the backend tokenized the word in its first example (the tokens that overlap it)."""
+    examples: list[str] = field(default_factory=list)
+
+    @property
+    def rank_value(self) -> float:
+        return self.frequency * self.score
+
+
+def extract(texts: Sequence[str], extractor: Extractor, min_count: int) -> dict[str, tuple[int, float]]:
+    """word → (frequency, score) of the extractor's candidates of two or more characters."""
+    if extractor == "kiwi":
+        from kiwipiepy import Kiwi
+
+        found = Kiwi(num_workers=0).extract_words(list(texts), min_cnt=min_count)
+        return {word: (int(freq), float(score)) for word, score, freq, _ in found if len(word) >= 2}
+    from soynlp.noun import LRNounExtractor_v2
+
+    from koprep.tokenizers.soynlp import split_sentences
+
+    nouns = LRNounExtractor_v2(verbose=False).train_extract(split_sentences(texts), min_noun_frequency=min_count)
+    return {word: (int(s.frequency), float(s.score)) for word, s in nouns.items() if len(word) >= 2}
+
+
+def with_examples(texts: Sequence[str], scores: dict[str, tuple[int, float]], examples: int = EXAMPLES) -> list[Candidate]:
+    """The candidates with the first documents where an eojeol starts with them."""
+    found = {word: Candidate(word, freq, score) for word, (freq, score) in scores.items()}
+    longest = max((len(w) for w in found), default=0)
+    for text in texts:
+        for eojeol in text.split():
+            for length in range(2, min(longest, len(eojeol)) + 1):
+                candidate = found.get(eojeol[:length])
+                if candidate is not None and len(candidate.examples) < examples and (
+                    not candidate.examples or candidate.examples[-1] != text
+                ):
+                    candidate.examples.append(text)
+    return [c for c in found.values() if c.examples]
+
+
+def check_split(candidates: list[Candidate], tokenize: Callable[[list[str]], list[list[str]]]) -> None:
+    """Mark each candidate the backend splits in every one of its examples."""
+    documents = [text for c in candidates for text in c.examples]
+    tokenized = tokenize(documents)
+    position = 0
+    for candidate in candidates:
+        token_lists = tokenized[position : position + len(candidate.examples)]
+        position += len(candidate.examples)
+        candidate.split = all(candidate.word not in tokens for tokens in token_lists)
+        first = token_lists[0]
+        candidate.tokens = [t for t in first if t and (t in candidate.word or candidate.word in t)][:6]
+
+
+def rank(candidates: list[Candidate]) -> list[Candidate]:
+    return sorted(candidates, key=lambda c: (-c.rank_value, c.word))
+
+
+def dictionary_text(candidates: Sequence[Candidate], corpus: str, backend: str, extractor: str) -> str:
+    """The split candidates as a user dictionary file to review."""
+    lines = [
+        f"# koprep discover: words {extractor} found in {corpus} that {backend} splits today, ranked by frequency x score.",
+        "# Review, change the tag where it is not a common noun (NNP for names), delete what is not a word,",
+        "# then use it: --set tokenize.user_dictionary=THIS_FILE",
+    ]
+    for number, c in enumerate(candidates, start=1):
+        example = c.examples[0].replace("\n", " ")[:80]
+        lines.append(f"# {number}. {c.frequency} times, score {c.score:.2f}, {backend}: {' + '.join(c.tokens)} | {example}")
+        lines.append(f"{c.word}\t{DEFAULT_TAG}")
+    return "\n".join(lines) + "\n"
+
+
+def record(candidates: Sequence[Candidate], checked: int, **facts: object) -> dict[str, object]:
+    return {**facts, "candidates": checked, "split": len(candidates),
+            "words": [{**asdict(c), "rank": i + 1} for i, c in enumerate(candidates)]}
