@@ -25,6 +25,10 @@ Extractor = Literal["soynlp", "kiwi"]
 EXAMPLES = 3
 """Example documents kept per candidate (also those its split check tokenizes)."""
 DEFAULT_TAG = "NNG"
+INFLECTION = ("J", "E", "XS", "VC", "Josa", "Eomi", "PreEomi", "Suffix")
+"""Tags (by prefix, each part of a merged tag such as VV+EP) that mark a candidate as an inflected
+form rather than a new word: a particle, an ending, a suffix or the copula among its pieces
+(배우+들, 말+이, 아닌+듯)."""
 
 
 class DiscoverInputError(BadInputError):
@@ -53,13 +57,19 @@ def extract(texts: Sequence[str], extractor: Extractor, min_count: int) -> dict[
         from kiwipiepy import Kiwi
 
         found = Kiwi(num_workers=0).extract_words(list(texts), min_cnt=min_count)
-        return {word: (int(freq), float(score)) for word, score, freq, _ in found if len(word) >= 2}
+        return {word: (int(freq), float(score)) for word, score, freq, _ in found if _wordlike(word)}
     from soynlp.noun import LRNounExtractor_v2
 
     from koprep.tokenizers.soynlp import split_sentences
 
     nouns = LRNounExtractor_v2(verbose=False).train_extract(split_sentences(texts), min_noun_frequency=min_count)
-    return {word: (int(s.frequency), float(s.score)) for word, s in nouns.items() if len(word) >= 2}
+    return {word: (int(s.frequency), float(s.score)) for word, s in nouns.items() if _wordlike(word)}
+
+
+def _wordlike(word: str) -> bool:
+    """Two or more characters, Hangul syllables or letters: no digits (10점 is not a dictionary word)
+    and no bare jamo (ㅋㅋ, ㄷㄷ are not words a dictionary adds)."""
+    return len(word) >= 2 and all(c.isalpha() and not "\u3131" <= c <= "\u318e" for c in word)
 
 
 def with_examples(texts: Sequence[str], scores: dict[str, tuple[int, float]], examples: int = EXAMPLES) -> list[Candidate]:
@@ -77,17 +87,24 @@ def with_examples(texts: Sequence[str], scores: dict[str, tuple[int, float]], ex
     return [c for c in found.values() if c.examples]
 
 
-def check_split(candidates: list[Candidate], tokenize: Callable[[list[str]], list[list[str]]]) -> None:
-    """Mark each candidate the backend splits in every one of its examples."""
+def check_split(candidates: list[Candidate], tokenize: Callable[[list[str]], list[list[tuple[str, str]]]]) -> None:
+    """Mark each candidate the backend splits in every one of its examples into two or more pieces:
+    a new word cut into known ones (본방+사수, 역대+급). A word split with a particle, an ending or a
+    suffix among its pieces (배우+들, 말+이: `INFLECTION`) is an inflected form, not a new word, and
+    is not marked."""
     documents = [text for c in candidates for text in c.examples]
     tokenized = tokenize(documents)
     position = 0
     for candidate in candidates:
-        token_lists = tokenized[position : position + len(candidate.examples)]
+        tagged = tokenized[position : position + len(candidate.examples)]
         position += len(candidate.examples)
-        candidate.split = all(candidate.word not in tokens for tokens in token_lists)
-        first = token_lists[0]
-        candidate.tokens = [t for t in first if t and (t in candidate.word or candidate.word in t)][:6]
+        pieces = [(t, tag) for t, tag in tagged[0] if t and t in candidate.word]
+        candidate.tokens = [t for t, _ in pieces][:6]
+        candidate.split = (
+            all(candidate.word not in {t for t, _ in document} for document in tagged)
+            and len(pieces) >= 2
+            and not any(part.startswith(INFLECTION) for _, tag in pieces for part in tag.split("+"))
+        )
 
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:

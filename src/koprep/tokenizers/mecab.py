@@ -13,6 +13,7 @@ It cannot be pickled either: each process creates its own on first use (`shared_
 
 from __future__ import annotations
 
+import hashlib
 import os
 import subprocess
 import sys
@@ -33,6 +34,9 @@ _taggers: dict[tuple[int, str], MeCab] = {}
 _taggers_lock = threading.Lock()
 
 _HAS_EXPRESSION = ("Inflect", "Preanalysis")
+USER_WORD_COST = 0
+"""The word cost of user dictionary entries: the lowest of mecab-ko-dic's word costs, so a listed
+word wins over the known words it would otherwise be cut into."""
 
 
 def shared_mecab(user_dictionary: UserDictionary | None = None) -> MeCab:
@@ -58,17 +62,22 @@ def _has_coda(word: str) -> str:
 
 def compiled_user_dictionary(dictionary: UserDictionary) -> Path:
     """The dictionary compiled for python-mecab-ko by its own `mecab-dict-index` (`python -m mecab
-    dict-index`, which ships with it: nothing is downloaded), with costs and context ids estimated by
-    mecab-ko-dic's model. Cached by content in the temporary folder; written to a temporary name and
-    renamed, so a concurrent process never reads a half-written file."""
-    target = Path(tempfile.gettempdir()) / f"koprep-mecab-user-{dictionary.sha256[:16]}.dic"
+    dict-index`, which ships with it: nothing is downloaded), with context ids estimated by
+    mecab-ko-dic's model and a word cost of USER_WORD_COST (the estimated cost loses to known words:
+    초등학교 stays 초등 + 학교 with it). Cached by content in the temporary folder; written to a
+    temporary name and renamed, so a concurrent process never reads a half-written file."""
+    # Named by what it is compiled from: the entries, how they are written (USER_WORD_COST) and the
+    # system dictionary whose context ids it uses.
+    made_from = f"{dictionary.sha256}:{USER_WORD_COST}:{dist_version('python-mecab-ko-dic')}"
+    target = Path(tempfile.gettempdir()) / f"koprep-mecab-user-{hashlib.sha256(made_from.encode()).hexdigest()[:16]}.dic"
     if target.is_file():
         return target
     with tempfile.TemporaryDirectory(prefix="koprep-mecab-") as folder:
         source = Path(folder) / "user.csv"
-        # surface,left-id,right-id,cost (empty: estimated),POS,semantic class,coda,reading,type,start,end,expression
-        source.write_text("".join(f"{w.stem},,,,{w.tag},*,{_has_coda(w.stem)},{w.stem},*,*,*,*\n" for w in dictionary.words),
-                          encoding="utf-8")
+        # surface,left-id,right-id (empty: estimated),cost,POS,semantic class,coda,reading,type,start,end,expression
+        source.write_text("".join(
+            f"{w.stem},,,{USER_WORD_COST},{w.tag},*,{_has_coda(w.stem)},{w.stem},*,*,*,*\n" for w in dictionary.words
+        ), encoding="utf-8")
         built = Path(folder) / "user.dic"
         done = subprocess.run(
             [sys.executable, "-m", "mecab", "dict-index", "-u", str(built), "-f", "utf-8", "-t", "utf-8", str(source)],
