@@ -25,10 +25,10 @@ Extractor = Literal["soynlp", "kiwi"]
 EXAMPLES = 3
 """Example documents kept per candidate (also those its split check tokenizes)."""
 DEFAULT_TAG = "NNG"
-INFLECTION = ("J", "E", "XS", "VC", "Josa", "Eomi", "PreEomi", "Suffix")
+NOT_NEW_WORD = ("J", "E", "XS", "VC", "MM", "NNB", "Josa", "Eomi", "PreEomi", "Suffix", "Determiner")
 """Tags (by prefix, each part of a merged tag such as VV+EP) that mark a candidate as an inflected
-form rather than a new word: a particle, an ending, a suffix or the copula among its pieces
-(배우+들, 말+이, 아닌+듯)."""
+form or a missing space rather than a new word: a particle, an ending, a suffix, the copula, a
+determiner or a dependent noun among its pieces (배우+들, 말+이, 아닌+듯, 이+영화, 영화+중)."""
 
 
 class DiscoverInputError(BadInputError):
@@ -98,13 +98,30 @@ def check_split(candidates: list[Candidate], tokenize: Callable[[list[str]], lis
     for candidate in candidates:
         tagged = tokenized[position : position + len(candidate.examples)]
         position += len(candidate.examples)
-        pieces = [(t, tag) for t, tag in tagged[0] if t and t in candidate.word]
-        candidate.tokens = [t for t, _ in pieces][:6]
+        pieces = _pieces(tagged[0], candidate.word)
+        candidate.tokens = [t for t, _ in pieces]
         candidate.split = (
             all(candidate.word not in {t for t, _ in document} for document in tagged)
             and len(pieces) >= 2
-            and not any(part.startswith(INFLECTION) for _, tag in pieces for part in tag.split("+"))
+            and not any(part.startswith(NOT_NEW_WORD) for _, tag in pieces for part in tag.split("+"))
         )
+
+
+def _pieces(tagged: list[tuple[str, str]], word: str) -> list[tuple[str, str]]:
+    """The consecutive tokens that spell `word` exactly, where it first occurs; [] when none do (a
+    token that runs past the word's end, or a lemma that is not its surface)."""
+    for start, (token, _) in enumerate(tagged):
+        if not token or not word.startswith(token):
+            continue
+        spelled, pieces = "", []
+        for piece, tag in tagged[start:]:
+            if not word.startswith(spelled + piece):
+                break
+            spelled += piece
+            pieces.append((piece, tag))
+            if spelled == word:
+                return pieces
+    return []
 
 
 def rank(candidates: list[Candidate]) -> list[Candidate]:

@@ -42,10 +42,11 @@ def test_inflected_forms_and_non_words_are_not_proposed():
     mecab = get_tokenizer("mecab", {"lemma": False})
     candidates = [Candidate("배우들", 30, 1.0, examples=["배우들 연기가 좋다"]),
                   Candidate("말이", 20, 1.0, examples=["이건 말이 필요 없다"]),
+                  Candidate("이영화", 20, 1.0, examples=["이영화 최고"]),  # a missing space: 이/MM 영화/NNG
                   Candidate("본방사수", 20, 1.0, examples=["본방사수 했어요"])]
     check_split(candidates, mecab.tokenize)
-    assert [c.split for c in candidates] == [False, False, True]
-    assert candidates[2].tokens == ["본방", "사수"]
+    assert [c.split for c in candidates] == [False, False, False, True]
+    assert candidates[3].tokens == ["본방", "사수"]
     assert [w for w in ["10점", "ㄷㄷ", "꿀잼", "B급", "노잼"] if _wordlike(w)] == ["꿀잼", "B급", "노잼"]
 
 
