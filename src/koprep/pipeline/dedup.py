@@ -13,20 +13,35 @@ when it assembles its entry; chargram reads this output instead of the clean one
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from koprep.errors import BadInputError
 from koprep.pipeline.datasets import Parts
 from koprep.pipeline.execution import StageJob
 from koprep.stages import dedup as dedup_logic
 from koprep.store import PendingEntry, fault_point
 
+if TYPE_CHECKING:
+    from koprep.pipeline.keys import StageKey
+    from koprep.pipeline.resolve import Resolution
+
 EXAMPLES = 5
 """Duplicate pairs the manifest keeps per kind, for the report."""
+
+
+def check_library(run: Resolution, key: StageKey) -> None:
+    """The dedup stage's preflight: near-duplicates need datasketch (the `dedup` extra)."""
+    if run.config.dedup.near is not False and importlib.util.find_spec("datasketch") is None:
+        raise BadInputError(
+            "dedup.near needs datasketch (MinHash-LSH), which is not installed: pip install 'koprep[dedup]', "
+            "or set dedup.near=false to find exact duplicates only"
+        )
 
 
 def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:

@@ -235,7 +235,7 @@ GRAPH = StageGraph([
     ),
     Stage(
         "dedup", ("clean",), dedup_logic.VERSION, keys.settings_section("dedup"), Parts, dedup.compute,
-        libraries=("datasketch",), default=False,
+        libraries=("datasketch",), default=False, preflight=dedup.check_library,
     ),
     Stage(
         "tokenize", ("clean", "model", "dedup"), tokenize_logic.VERSION, keys.tokenize_params, Parts, tokenize.compute,
