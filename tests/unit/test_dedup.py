@@ -125,3 +125,20 @@ def test_exact_duplicates_of_nsmc_train_are_what_pandas_finds_on_the_cleaned_tex
     assert found["near"] > 0 and result["dedup"].rows == 150_000 - found["exact"] - found["near"]
     for example in found["examples"]["near"]:
         assert jaccard(shingles(example["text"], 3), shingles(example["original"], 3)) >= 0.8
+
+
+def test_the_report_and_json_show_what_dedup_removed(tmp_path):
+    from koprep import report
+    from koprep.runs import RunRecord
+    from tests.runs import record_pipeline_run
+
+    corpus, _ = _corpus(tmp_path)
+    store = ArtifactStore(tmp_path / "store")
+    summary = record_pipeline_run(store, corpus, "run-1", overrides={
+        "corpus.text_column": "document", "corpus.id_column": "id", "run.stages": ["dedup", "bow"]})
+    assert summary["stages"]["dedup"]["rows"] == len(REVIEWS)
+    _, data = report.write_report(store, RunRecord.model_validate(summary))
+    page = report.render_html(data)
+    assert "Duplicates (drop): 2 exact, 2 near" in page
+    assert "113" in page and "101" in page  # an exact duplicate beside the document it repeats
+    assert ("duplicates dropped (exact / near)", "2 / 2") in report.statistics(data)
