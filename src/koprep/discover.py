@@ -5,7 +5,7 @@ computed into it). An extractor proposes words from the corpus's own statistics:
 
     soynlp   soynlp's LRNounExtractor_v2 (nouns from the left/right structure of eojeols; needs
              thousands of documents)
-    kiwi     Kiwi's `extract_words` (branching entropy, with its noun likelihood)
+    kiwi     Kiwi's `extract_words` (branching entropy), every candidate, known words too
 
 Each candidate that occurs at least `min_count` times is looked up in its first example documents
 tokenized by the chosen backend (with the run's user dictionary, if any): a candidate the backend
@@ -56,7 +56,10 @@ def extract(texts: Sequence[str], extractor: Extractor, min_count: int) -> dict[
     if extractor == "kiwi":
         from kiwipiepy import Kiwi
 
-        found = Kiwi(num_workers=0).extract_words(list(texts), min_cnt=min_count)
+        # Every candidate, known words too (lm_filter=False): the split check below decides, as for
+        # soynlp's. Kiwi's own thread pool: with num_workers=0, extract_words crashes the process
+        # (a segmentation fault, kiwipiepy 0.24.1).
+        found = Kiwi().extract_words(list(texts), min_cnt=min_count, lm_filter=False)
         return {word: (int(freq), float(score)) for word, score, freq, _ in found if _wordlike(word)}
     from soynlp.noun import LRNounExtractor_v2
 

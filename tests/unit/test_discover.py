@@ -60,3 +60,17 @@ def test_the_file_round_trips_through_the_user_dictionary_parser():
 def test_a_trainable_backend_is_refused(tmp_path, capsys):
     assert main(["discover", "--backend", "soynlp-word", "--artifacts", str(tmp_path)]) == 2
     assert "use --backend okt, kiwi or mecab" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_kiwi_extract_words_proposes_candidates_from_nsmc():
+    """Kiwi's extract_words on 10,000 NSMC reviews: word-like candidates, each seen at least min_count times."""
+    pytest.importorskip("kiwipiepy")
+    from koprep.discover import extract, with_examples
+    from tests.helpers import nsmc
+
+    texts = nsmc(10000)["document"].tolist()
+    scores = extract(texts, "kiwi", min_count=10)
+    assert len(scores) > 10 and all(_wordlike(w) and freq >= 10 for w, (freq, _) in scores.items())
+    candidates = with_examples(texts, scores)
+    assert all(c.word in c.examples[0] for c in candidates)
