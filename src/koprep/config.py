@@ -5,6 +5,7 @@ this module only composes them, so validation happens in one place: `load_config
 
     [corpus]   format, text_column, id_column, limit
     [clean]    the cleaning steps            (koprep.stages.clean.CleanParams)
+    [dedup]    exact / near-duplicates       (koprep.stages.dedup.DedupParams; runs when run.stages has dedup)
     [tokenize] backend, options, model, stopwords and tag filters
     [bow] [ngram] [tfidf]                    (koprep.stages.vectorize.CountParams / TfidfParams)
     [chargram] character n-gram TF-IDF        (koprep.stages.vectorize.ChargramParams)
@@ -25,6 +26,7 @@ from koprep.corpus import CorpusParams
 from koprep.errors import BadInputError
 from koprep.pipeline.graph import GRAPH
 from koprep.stages.clean import CleanParams
+from koprep.stages.dedup import DedupParams
 from koprep.stages.embed import Word2VecParams
 from koprep.stages.filters import TokenFilterParams
 from koprep.stages.vectorize import ChargramParams, CountParams, TfidfParams
@@ -45,6 +47,9 @@ class TokenizeParams(TokenFilterParams):
     model: str | None = None
     """For trainable backends (soynlp): use this saved model instead of training on the corpus —
     a model artifact folder inside the artifact store, or a run id whose model to reuse."""
+    user_dictionary: str | None = None
+    """A user dictionary file (UTF-8 lines `word<TAB>tag[<TAB>score]`, Sejong tags) the backend
+    applies where it can (koprep.tokenizers.userdict); its content enters the tokenize key."""
 
 
 class NgramParams(CountParams):
@@ -112,6 +117,7 @@ class PipelineConfig(BaseModel):
 
     corpus: CorpusParams = CorpusParams()
     clean: CleanParams = CleanParams()
+    dedup: DedupParams = DedupParams()
     tokenize: TokenizeParams = TokenizeParams()
     bow: CountParams = CountParams()
     ngram: NgramParams = NgramParams()

@@ -182,6 +182,10 @@ def statistics(data: Mapping[str, Any]) -> list[tuple[str, str]]:
                  ("empty after cleaning", f"{stages['clean']['empty_after_clean']:,}")]
         if stages["clean"].get("optional_steps"):
             rows.append(("optional cleaning steps", stages["clean"]["optional_steps"]))
+    if "dedup" in stages:
+        found = stages["dedup"]["extra"]
+        rows.append((f"duplicates {'dropped' if found['mode'] == 'drop' else 'marked'} (exact / near)",
+                     f"{found['exact']:,} / {found['near']:,}"))
     if "tokenize" in stages:
         tokens = stages["tokenize"]
         rows += [("tokens", f"{tokens['tokens']:,}"), ("distinct tokens", f"{tokens['vocabulary']:,}"),
@@ -297,6 +301,14 @@ def render_html(data: Mapping[str, Any], created: dt.datetime | None = None) -> 
             parts.append(f'<img id="chart-projection" alt="projection" '
                          f'src="{projection_chart("단어 벡터 PCA (top words)", projection)}">')
         parts.append("</div>")
+    dedup = stages.get("dedup")
+    if dedup:
+        found = dedup["extra"]
+        parts.append(f"<h2>Duplicates ({_e(found['mode'])}): {found['exact']:,} exact, {found['near']:,} near</h2>")
+        parts.append(_table(["kind", "doc_id", "text", "duplicate of", "original"], [
+            [_e(kind), _e(e["doc_id"]), _e(_clip(e["text"])), _e(e["duplicate_of"]), _e(_clip(e["original"]))]
+            for kind, examples in found["examples"].items() for e in examples
+        ]))
     if tokens and tokens["samples"]:
         parts.append("<h2>Sample documents</h2>")
         parts.append(_table(["doc_id", "cleaned text", "tokens"], [

@@ -96,6 +96,13 @@ BEFORE_THE_FLOW = [
      ["outside the artifact store"]),
     ("artifacts-under-a-regular-file", lambda tmp: ["--artifacts", under_a_file(tmp)],
      ["cannot write to the artifacts root", "Not a directory", "--artifacts DIR"]),
+    ("user-dictionary-malformed-line", lambda tmp: [
+        "--set", f"tokenize.user_dictionary={text(tmp, 'words.tsv', '# 사용자 사전' + chr(10) + '흑백요리사 NNP' + chr(10))}"],
+     ["words.tsv line 2", "one tab each"]),
+    ("user-dictionary-unknown-tag", lambda tmp: [
+        "--set", f"tokenize.user_dictionary={text(tmp, 'words.tsv', '흑백요리사' + chr(9) + 'NOUN' + chr(10))}"],
+     ["words.tsv line 1", "unknown tag 'NOUN'", "Sejong tag"]),
+    ("dedup-threshold-above-1", lambda tmp: ["--set", "dedup.near=1.5"], ["dedup.near", "at most 1"]),
     ("artifacts-in-proc", lambda tmp: ["--artifacts", "/proc/koprep-artifacts"],
      ["cannot write to the artifacts root /proc/koprep-artifacts", "--artifacts DIR"]),
 ]

@@ -7,6 +7,7 @@ tests/unit/test_compare.py (slow)."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import numpy as np
@@ -53,7 +54,12 @@ def test_a_combination_runs_only_the_stages_its_features_need_and_a_fold_is_skle
     features = run.features()
     labels = pd.read_csv(labelled, dtype=str).set_index("doc_id")["label"]
     y = labels.loc[features.doc_ids].to_numpy()
-    train, test = next(compare.folds_for(3).split(features.matrix, y))
+    # The law texts repeat lines (headings, 부칙): duplicates share a fold.
+    clusters = compare.duplicate_clusters(run.record.stages["clean"].path, load_config(preset="classify").dedup)
+    groups = clusters.loc[features.doc_ids].to_numpy()
+    assert result["clusters"] == int(pd.Series(groups).duplicated(keep=False).sum()) > 0
+    train, test = next(compare.folds_for(3, groups).split(features.matrix, y, groups))
+    assert not set(groups[train]) & set(groups[test])
     direct = LogisticRegression(C=3, max_iter=2000).fit(features.matrix[train], y[train]).score(features.matrix[test], y[test])
     (again,) = compare.compare(str(labelled), "label", ["whitespace"], ["classify"], folds=3, artifacts=str(tmp_path))
     assert again.fold_accuracy[0] == pytest.approx(direct, abs=1e-12)
@@ -67,3 +73,28 @@ def test_a_bad_label_column_stops_before_anything_is_tokenized(labelled, tmp_pat
     assert code == 2
     assert "label column 'rating' is not among the corpus's columns; it has ['label']" in capsys.readouterr().err
     assert (tmp_path / "clean").is_dir() and not (tmp_path / "tokenize").exists()
+
+
+def test_variants_add_stages_and_settings_beside_the_settings_as_given(labelled, tmp_path):
+    """`--variant '+dedup'`: the same combination with the dedup stage, on fewer documents; with
+    `--folds-by document` duplicates are split alone and documents sharing a cluster are not counted."""
+    results = compare.compare(str(labelled), "label", ["whitespace"], ["topic"], folds=3, artifacts=str(tmp_path),
+                              variants=["+dedup", "+dedup;dedup.near=false"], folds_by="document")
+    assert [r.variant for r in results] == ["-", "+dedup", "+dedup;dedup.near=false"]
+    plain, near, exact = results
+    assert plain.folds_by == "document" and plain.clusters == 0
+    clean = open_run(tmp_path, plain.run_id).record.stages["clean"].path
+    texts = pd.concat(pd.read_parquet(f) for f in sorted(Path(clean).glob("part-*.parquet")))["text"]
+    assert exact.documents == plain.documents - int(texts.duplicated().sum())
+    assert near.documents < exact.documents
+    assert list(open_run(tmp_path, near.run_id).record.stages) == ["clean", "dedup", "tokenize", "tfidf"]
+    assert open_run(tmp_path, near.run_id).record.compare["variant"] == "+dedup"
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ("dedup", "neither SECTION.KEY=VALUE nor +STAGE"), ("+nosuch", "unknown stage(s) nosuch"), (";", "changes nothing"),
+])
+def test_a_bad_variant_is_bad_input(text, fragment):
+    with pytest.raises(compare.CompareInputError, match=re.escape(fragment)):
+        compare.Variant.parse(text)
+    assert compare.Variant.parse("+dedup; dedup.near=0.9") == compare.Variant("+dedup; dedup.near=0.9", ("dedup.near=0.9",), ("dedup",))

@@ -117,7 +117,7 @@ def test_the_cli_and_the_config_accept_exactly_the_graphs_stages(capsys):
         parser.parse_args(["run", "--force", "shards"])
     assert "invalid choice: 'shards' (choose from 'clean', 'model'" in capsys.readouterr().err
     assert load_config(None, {"run.force": ["chargram"]}).run.force == ("chargram",)
-    with pytest.raises(ConfigError, match="run.stages: .*unknown stage\\(s\\) 'model'; the stages are clean, tokenize"):
+    with pytest.raises(ConfigError, match="run.stages: .*unknown stage\\(s\\) 'model'; the stages are clean, dedup, tokenize"):
         load_config(None, {"run.stages": ["model"]})
 
 

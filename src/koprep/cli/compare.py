@@ -13,13 +13,15 @@ if TYPE_CHECKING:
 
 EXAMPLES = """examples:
   koprep compare ../shared/corpora/nsmc/ratings_test.txt --label-column label --backend mecab,kiwi --preset topic,classify
-  koprep compare labelled.csv --label-column label --backend whitespace --folds 3 --json"""
+  koprep compare labelled.csv --label-column label --backend whitespace --folds 3 --json
+  koprep compare reviews.tsv --label-column label --backend mecab --variant '+dedup' --variant 'tokenize.user_dictionary=words.tsv'
+  koprep compare reviews.tsv --label-column label --backend whitespace --folds-by document   # duplicates may split across folds"""
 
 
 def register(commands: Commands, parents: Parents) -> None:
     compare = add_command(
         commands, "compare", epilog=EXAMPLES, parents=[parents.store, parents.json],
-        help="cross-validated accuracy / macro-F1 of a LogisticRegression per backend × preset on a labelled corpus",
+        help="cross-validated accuracy / macro-F1 of a LogisticRegression per backend × preset (× variant) on a labelled corpus",
         description="For each backend × preset, run (or reuse from the artifact store) the pipeline and cross-validate "
         "a LogisticRegression (C=3) on the preset's TF-IDF features (tfidf, chargram). Prints a table and, as the "
         "last stdout line, {\"results\": [{backend, preset, accuracy, macro_f1, std, docs_per_s, ...}]}.",
@@ -34,6 +36,16 @@ def register(commands: Commands, parents: Parents) -> None:
     compare.add_argument("--config", dest="config_file", metavar="FILE", help="TOML config file, layered over each preset")
     compare.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                          help="override one setting for every combination (repeatable; run.fitted_from is refused)")
+    compare.add_argument(
+        "--variant", dest="variants", action="append", default=[], metavar="'+STAGE;SECTION.KEY=VALUE;…'",
+        help="one more combination per backend × preset, beside the settings as given (repeatable): run stages to add "
+        "(+dedup) and settings, separated by ';', e.g. --variant '+dedup' --variant 'tokenize.user_dictionary=words.tsv'",
+    )
+    compare.add_argument(
+        "--folds-by", choices=("cluster", "document"), default="cluster",
+        help="cluster (default): exact and near duplicates of the cleaned texts ([dedup] settings) share a fold, so "
+        "none is tested against its copy; document: documents are split alone",
+    )
     compare.set_defaults(handler=compare_command)
 
 
@@ -53,6 +65,7 @@ def compare_command(args: argparse.Namespace) -> int:
     results = compare.compare(
         args.corpus, args.label_column, backends, preset_names, folds=args.folds, artifacts=args.artifacts,
         config_file=args.config_file, overrides=args.overrides, on_result=None if args.json else print_row,
+        variants=args.variants, folds_by=args.folds_by,
     )
     print(json.dumps(compare.json_record(results), ensure_ascii=False))
     return 0

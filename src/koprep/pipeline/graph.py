@@ -29,12 +29,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Mapping
 
 from koprep import evaluate as evaluate_logic
-from koprep.pipeline import clean, embed, keys, tokenize, vectorize
+from koprep.pipeline import clean, dedup, embed, keys, tokenize, vectorize
 from koprep.pipeline.datasets import Dataset, MatrixFiles, ModelTable, Parts, PhraseTable, ReportFile, WordVectorFiles
 from koprep.pipeline.execution import StageJob, StageResult
 from koprep.pipeline.keys import StageKey
 from koprep.progress import ProgressCallback
 from koprep.stages import clean as clean_logic
+from koprep.stages import dedup as dedup_logic
 from koprep.stages import embed as embed_logic
 from koprep.stages import tokenize as tokenize_logic
 from koprep.stages import vectorize as vectorize_logic
@@ -215,9 +216,9 @@ def _referenced_model(run: Resolution) -> Entry | None:
     return run.model_reference
 
 
-def _vectorizer(name: str, reads: str, compute: ComputeFunction, default: bool = True) -> Stage:
+def _vectorizer(name: str, reads: str | tuple[str, ...], compute: ComputeFunction, default: bool = True) -> Stage:
     return Stage(
-        name, (reads,), vectorize_logic.VERSION, keys.settings_section(name), MatrixFiles, compute,
+        name, reads if isinstance(reads, tuple) else (reads,), vectorize_logic.VERSION, keys.settings_section(name), MatrixFiles, compute,
         sources=keys.fitted_source(name), default=default, progress="shards",
     )
 
@@ -233,14 +234,18 @@ GRAPH = StageGraph([
         kind="auxiliary", applies=_trainable, given=_referenced_model,
     ),
     Stage(
-        "tokenize", ("clean", "model"), tokenize_logic.VERSION, keys.tokenize_params, Parts, tokenize.compute,
+        "dedup", ("clean",), dedup_logic.VERSION, keys.settings_section("dedup"), Parts, dedup.compute,
+        libraries=("datasketch",), default=False, preflight=dedup.check_library,
+    ),
+    Stage(
+        "tokenize", ("clean", "model", "dedup"), tokenize_logic.VERSION, keys.tokenize_params, Parts, tokenize.compute,
         shards="tokenize-shard", shard_fingerprints=tokenize.shard_fingerprints, fan_out=tokenize.tokenize_shards,
         progress="documents",
     ),
     _vectorizer("bow", "tokenize", vectorize.of_tokens),
     _vectorizer("ngram", "tokenize", vectorize.of_tokens),
     _vectorizer("tfidf", "tokenize", vectorize.of_tokens),
-    _vectorizer("chargram", "clean", vectorize.of_texts, default=False),
+    _vectorizer("chargram", ("clean", "dedup"), vectorize.of_texts, default=False),
     Stage(
         "phrases", ("tokenize",), embed_logic.VERSION, keys.phrases_params, PhraseTable, embed.learn_phrases,
         libraries=("gensim",), kind="auxiliary", applies=_phrases_wanted,

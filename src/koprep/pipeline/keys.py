@@ -75,13 +75,17 @@ def model_params(run: Resolution) -> dict[str, Any]:
 def tokenize_params(run: Resolution) -> dict[str, Any]:
     """The backend, its version and the options that affect its output (defaults filled in;
     execution-only options such as okt `threads` and options the chosen mode ignores left out), and
-    the resolved token filter. A trained model enters through its fingerprint (`inputs.model`)."""
-    return {
+    the resolved token filter, and the user dictionary's content digest when one is set. A trained model
+    enters through its fingerprint (`inputs.model`)."""
+    params = {
         "backend": run.config.tokenize.backend,
         "backend_version": run.backend.version(),
         "options": run.backend.options.affecting_output(),
         "filter": asdict(run.token_filter),
     }
+    if run.user_dictionary is not None:  # only when set: keys without one stay as they were
+        params["user_dictionary"] = run.user_dictionary.key()
+    return params
 
 
 def settings_section(name: str) -> Any:

@@ -24,7 +24,7 @@ from koprep.pipeline.datasets import MatrixFiles, ModelTable
 from koprep.pipeline.graph import GRAPH, StageGraph
 from koprep.stages.tokenize import TokenFilter
 from koprep.store import ArtifactStore, Entry, StoreError
-from koprep.tokenizers import get_tokenizer
+from koprep.tokenizers import get_tokenizer, userdict
 from koprep.tokenizers.base import Tokenizer, TrainableTokenizer
 
 
@@ -37,7 +37,8 @@ class Resolution:
         self.graph = graph
         self.config = with_fitted_from(store, config, graph)
         params = self.config.tokenize
-        self.backend: Tokenizer = get_tokenizer(params.backend, params.options)
+        self.user_dictionary = None if params.user_dictionary is None else userdict.load(params.user_dictionary)
+        self.backend: Tokenizer = userdict.apply(get_tokenizer(params.backend, params.options), self.user_dictionary)
         self.trainable = isinstance(self.backend, TrainableTokenizer)
         if params.model is not None and not self.trainable:
             raise StoreError(f"tokenize.model is set but backend {params.backend!r} does not use a trained model")
@@ -105,7 +106,9 @@ def ready_tokenizer(
 ) -> tuple[Tokenizer, TokenFilter]:
     """A tokenizer that can tokenize, and its token filter: the backend `params` configure (or the
     `backend` already built from them), with the trained `model` loaded for trainable backends."""
-    backend = backend or get_tokenizer(params.backend, params.options)
+    if backend is None:
+        dictionary = None if params.user_dictionary is None else userdict.load(params.user_dictionary)
+        backend = userdict.apply(get_tokenizer(params.backend, params.options), dictionary)
     token_filter = token_filter or TokenFilter.for_backend(params, backend)
     if isinstance(backend, TrainableTokenizer):
         if model is None:

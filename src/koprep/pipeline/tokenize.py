@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from koprep import parallel
+from koprep.pipeline import dedup as dedup_stage
 from koprep.pipeline.datasets import ModelTable, Parts, ShardPart
 from koprep.pipeline.execution import StageJob, StageResult, compute_or_reuse
 from koprep.pipeline.keys import StageKey, tokenize_shard_key
@@ -66,10 +67,20 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
         run_shards = functools.partial(tokenize_shards, run, job.key, job.inputs, on_progress=job.on_progress)
     how = run_shards(missing) if missing else "nothing to tokenize"
     totals = dict.fromkeys(SHARD_COUNTS, 0)
+    dedup = job.inputs.get("dedup")
+    dropped = dedup.extra["dropped_per_part"] if dedup is not None else [0] * len(keys)
     for index, shard_key in enumerate(keys):
         entry = stored[index] or run.store.lookup(shard_key.stage, shard_key.fingerprint)
         if entry is None:
             raise CorruptArtifactError(f"tokenize shard {index} ({shard_key.fingerprint}) is missing right after it was computed")
+        if dropped[index]:
+            # The dedup stage dropped documents of this shard: the part holds the tokens of the others.
+            assert dedup is not None
+            table = dedup_stage.kept_rows(Parts.part_files(dedup.path)[index], pq.read_table(entry.file(ShardPart.FILE)))
+            pq.write_table(table, pending.path / Parts.PART.format(index))
+            for name, count in _shard_counts(table).items():
+                totals[name] += count
+            continue
         Parts.link_shard(pending, entry, index)
         for name in totals:
             totals[name] += int(entry.manifest["extra"][name])
@@ -142,8 +153,12 @@ def _documents_of_sentences(sentences: pa.Array, lines_per_doc: list[int]) -> tu
 
 def _write_shard(table: pa.Table, pending: PendingEntry) -> tuple[int, dict[str, int]]:
     ShardPart.write(pending, table)
+    return table.num_rows, _shard_counts(table)
+
+
+def _shard_counts(table: pa.Table) -> dict[str, int]:
     lengths = pc.list_value_length(table.column("tokens"))
-    return table.num_rows, {
+    return {
         "documents": table.num_rows,
         "empty_documents": pc.sum(pc.equal(lengths, 0)).as_py() or 0,
         "tokens": pc.sum(lengths).as_py() or 0,

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from koprep.pipeline.datasets import MatrixFiles, Parts
-from koprep.pipeline.execution import StageJob
+from koprep.pipeline.execution import StageJob, StageResult
 from koprep.pipeline.readers import TextShards, TokenShards
 from koprep.progress import ProgressCounter
 from koprep.stages import vectorize as vectorize_logic
@@ -17,23 +17,23 @@ from koprep.store import PendingEntry, fault_point
 
 def of_tokens(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     """bow / ngram / tfidf: the token lists of the stage's one input (tokenize)."""
-    return _vectorize(job, pending, TokenShards)
+    return _vectorize(job, pending, TokenShards, job.inputs["tokenize"])
 
 
 def of_texts(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
-    """chargram: TF-IDF over character n-grams of the cleaned texts (`[chargram]`)."""
-    return _vectorize(job, pending, TextShards)
+    """chargram: TF-IDF over character n-grams of the cleaned texts (`[chargram]`), without the
+    duplicates the dedup stage dropped when the run chose it."""
+    return _vectorize(job, pending, TextShards, job.inputs.get("dedup") or job.inputs["clean"])
 
 
 def _vectorize(
-    job: StageJob, pending: PendingEntry, shard_reader: type[TokenShards] | type[TextShards]
+    job: StageJob, pending: PendingEntry, shard_reader: type[TokenShards] | type[TextShards], upstream: StageResult
 ) -> tuple[int, dict[str, Any]]:
     """`shard_reader(path, counter)` yields each shard group's (doc_ids, documents) for transforming,
     and its `documents()` the documents alone for fitting. `on_progress(shards_done, shards)` counts
     shard reads: the fitting pass and the transform pass."""
     name = job.key.stage
     params = getattr(job.run.config, name)
-    (upstream,) = job.inputs.values()
     fitted_entry = job.run.fitted.get(name)
     passes = 1 if fitted_entry is not None else 2
     counter = ProgressCounter(job.on_progress, passes * len(Parts.part_files(upstream.path)))

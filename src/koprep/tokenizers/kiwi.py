@@ -22,22 +22,28 @@ from pydantic import Field
 
 from koprep.tokenizers.base import Tagged, options_key
 from koprep.tokenizers.sejong import SEJONG_DEFAULT_DROP_TAGS, SejongOptions, select
+from koprep.tokenizers.userdict import SEJONG_TAGS, UserDictionary
 
 if TYPE_CHECKING:
     from kiwipiepy import Kiwi, Token
 
 _WHITESPACE = re.compile(r"\s+")
-_kiwis: dict[tuple[int, int, str, bool], Kiwi] = {}
+_kiwis: dict[tuple[int, int, str, bool, str], Kiwi] = {}
 _kiwis_lock = threading.Lock()
 
 
-def shared_kiwi(num_workers: int, model_type: str, multi_word_nouns: bool) -> Kiwi:
-    """One loaded Kiwi per process and configuration (loading takes about a second).
+def shared_kiwi(
+    num_workers: int, model_type: str, multi_word_nouns: bool, user_dictionary: UserDictionary | None = None
+) -> Kiwi:
+    """One loaded Kiwi per process and configuration (loading takes about a second), with the user
+    dictionary's words added (`add_user_word`).
 
     Keyed by the process id too: a Kiwi inherited through `fork` has lost its worker threads.
-    Kiwi objects cannot be pickled, so tokenizers hold only their options and call this.
+    Kiwi objects cannot be pickled, so tokenizers hold only their options (and the dictionary's
+    entries, plain data) and call this in whichever process tokenizes.
     """
-    key = (os.getpid(), num_workers, model_type, multi_word_nouns)
+    digest = "" if user_dictionary is None else user_dictionary.sha256
+    key = (os.getpid(), num_workers, model_type, multi_word_nouns, digest)
     with _kiwis_lock:
         kiwi = _kiwis.get(key)
         if kiwi is None:
@@ -46,6 +52,8 @@ def shared_kiwi(num_workers: int, model_type: str, multi_word_nouns: bool) -> Ki
             with warnings.catch_warnings():  # 0 = one thread since kiwipiepy 0.21, as documented in Options
                 warnings.filterwarnings("ignore", "behavior of `num_workers=0`", DeprecationWarning)
                 kiwi = Kiwi(num_workers=num_workers, model_type=model_type, load_multi_dict=multi_word_nouns)
+            for word in user_dictionary.words if user_dictionary is not None else ():
+                kiwi.add_user_word(word.stem, word.tag, 0.0 if word.score is None else word.score)
             kiwi.tokenize("")  # Kiwi initialises lazily; pay that cost here, once
             _kiwis[key] = kiwi
         return kiwi
@@ -81,18 +89,28 @@ class KiwiTokenizer:
             # Without typos the threshold means nothing; neither enters the key, as before the option existed.
             return super().ignored() | (frozenset({"typos", "typo_cost_threshold"}) if self.typos is None else frozenset())
 
+    user_dictionary_tags = SEJONG_TAGS
+    """Kiwi's `add_user_word` takes every Sejong tag of a word."""
+
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)
+        self.user_dictionary: UserDictionary | None = None
 
     def with_workers(self, workers: int) -> "KiwiTokenizer":
         """This tokenizer on `workers` Kiwi threads, unless `num_workers` was given explicitly (it overrides)."""
         if "num_workers" in self.options.model_fields_set:
             return self
-        return type(self)(**{**self.options.model_dump(), "num_workers": workers})
+        return type(self)(**{**self.options.model_dump(), "num_workers": workers}).with_user_dictionary(self.user_dictionary)
+
+    def with_user_dictionary(self, dictionary: UserDictionary | None) -> "KiwiTokenizer":
+        """This tokenizer with `dictionary`'s words added to its Kiwi (built in the process that tokenizes)."""
+        applied = type(self)(**self.options.model_dump(exclude_unset=True))
+        applied.user_dictionary = dictionary
+        return applied
 
     def _kiwi(self) -> Kiwi:
         o = self.options
-        return shared_kiwi(o.num_workers, o.model_type, o.multi_word_nouns)
+        return shared_kiwi(o.num_workers, o.model_type, o.multi_word_nouns, self.user_dictionary)
 
     def version(self) -> str:
         return (

@@ -13,34 +13,83 @@ It cannot be pickled either: each process creates its own on first use (`shared_
 
 from __future__ import annotations
 
+import hashlib
 import os
+import subprocess
+import sys
+import tempfile
 import threading
+from pathlib import Path
 from importlib.metadata import version as dist_version
 from typing import TYPE_CHECKING, Sequence
 
-from koprep.tokenizers.base import Tagged, options_key
+from koprep.tokenizers.base import BackendOptionError, Tagged, options_key
 from koprep.tokenizers.sejong import PREDICATE_TAGS, SEJONG_DEFAULT_DROP_TAGS, SejongOptions, select
+from koprep.tokenizers.userdict import SEJONG_TAGS, UserDictionary
 
 if TYPE_CHECKING:
     from mecab import MeCab, Morpheme
 
-_taggers: dict[int, MeCab] = {}
+_taggers: dict[tuple[int, str], MeCab] = {}
 _taggers_lock = threading.Lock()
 
 _HAS_EXPRESSION = ("Inflect", "Preanalysis")
+USER_WORD_COST = 0
+"""The word cost of user dictionary entries: the lowest of mecab-ko-dic's word costs, so a listed
+word wins over the known words it would otherwise be cut into."""
 
 
-def shared_mecab() -> MeCab:
-    """This process's MeCab tagger, created on first use (keyed by pid: never reuse one across fork)."""
-    pid = os.getpid()
+def shared_mecab(user_dictionary: UserDictionary | None = None) -> MeCab:
+    """This process's MeCab tagger, created on first use (keyed by pid: never reuse one across fork),
+    with the user dictionary compiled for it when one is given."""
+    key = (os.getpid(), "" if user_dictionary is None else user_dictionary.sha256)
     with _taggers_lock:
-        tagger = _taggers.get(pid)
+        tagger = _taggers.get(key)
         if tagger is None:
             import mecab
 
-            tagger = mecab.MeCab()
-            _taggers[pid] = tagger
+            compiled = None if user_dictionary is None else str(compiled_user_dictionary(user_dictionary))
+            tagger = mecab.MeCab(user_dictionary_path=compiled)
+            _taggers[key] = tagger
         return tagger
+
+
+def _has_coda(word: str) -> str:
+    """mecab-ko-dic's 종성 column: T when the last syllable has a final consonant."""
+    last = word[-1]
+    return "T" if "가" <= last <= "힣" and (ord(last) - 0xAC00) % 28 else "F"
+
+
+def compiled_user_dictionary(dictionary: UserDictionary) -> Path:
+    """The dictionary compiled for python-mecab-ko by its own `mecab-dict-index` (`python -m mecab
+    dict-index`, which ships with it: nothing is downloaded), with context ids estimated by
+    mecab-ko-dic's model and a word cost of USER_WORD_COST (the estimated cost loses to known words:
+    초등학교 stays 초등 + 학교 with it). Cached by content in the temporary folder; written to a
+    temporary name and renamed, so a concurrent process never reads a half-written file."""
+    # Named by what it is compiled from: the entries, how they are written (USER_WORD_COST) and the
+    # system dictionary whose context ids it uses.
+    made_from = f"{dictionary.sha256}:{USER_WORD_COST}:{dist_version('python-mecab-ko-dic')}"
+    target = Path(tempfile.gettempdir()) / f"koprep-mecab-user-{hashlib.sha256(made_from.encode()).hexdigest()[:16]}.dic"
+    if target.is_file():
+        return target
+    with tempfile.TemporaryDirectory(prefix="koprep-mecab-") as folder:
+        source = Path(folder) / "user.csv"
+        # surface,left-id,right-id (empty: estimated),cost,POS,semantic class,coda,reading,type,start,end,expression
+        source.write_text("".join(
+            f"{w.stem},,,{USER_WORD_COST},{w.tag},*,{_has_coda(w.stem)},{w.stem},*,*,*,*\n" for w in dictionary.words
+        ), encoding="utf-8")
+        built = Path(folder) / "user.dic"
+        done = subprocess.run(
+            [sys.executable, "-m", "mecab", "dict-index", "-u", str(built), "-f", "utf-8", "-t", "utf-8", str(source)],
+            capture_output=True, text=True, check=False,
+        )
+        if done.returncode != 0 or not built.is_file():
+            raise BackendOptionError(
+                f"mecab-dict-index could not compile user dictionary {dictionary.source}: "
+                f"{(done.stderr or done.stdout).strip()[-500:]}"
+            )
+        os.replace(built, target)
+    return target
 
 
 def lemma_pair(morpheme: Morpheme) -> tuple[str, str]:
@@ -64,8 +113,18 @@ class MecabTokenizer:
     class Options(SejongOptions):
         pass
 
+    user_dictionary_tags = SEJONG_TAGS
+    """mecab-dict-index estimates context ids and costs for any tag of mecab-ko-dic's tag set."""
+
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)
+        self.user_dictionary: UserDictionary | None = None
+
+    def with_user_dictionary(self, dictionary: UserDictionary | None) -> "MecabTokenizer":
+        """This tokenizer with `dictionary` compiled for its tagger (in the process that tokenizes)."""
+        applied = type(self)(**self.options.model_dump(exclude_unset=True))
+        applied.user_dictionary = dictionary
+        return applied
 
     def version(self) -> str:
         dictionary = shared_mecab().dictionary[0]
@@ -78,7 +137,7 @@ class MecabTokenizer:
     def _one(self, text: str) -> Tagged:
         if not text.strip():
             return []
-        morphemes = shared_mecab().parse(text)
+        morphemes = shared_mecab(self.user_dictionary).parse(text)
         if self.options.lemma:
             pairs = (lemma_pair(m) for m in morphemes)
         else:

@@ -13,8 +13,9 @@ from typing import TYPE_CHECKING, Literal, Sequence
 
 from pydantic import model_validator
 
-from koprep.tokenizers.base import BackendOptions, Tagged, options_key
+from koprep.tokenizers.base import BackendOptionError, BackendOptions, Tagged, options_key
 from koprep.tokenizers.jvm import ensure_jvm, python_heap_frozen
+from koprep.tokenizers.userdict import NOUN_TAGS, UserDictionary
 
 if TYPE_CHECKING:
     from konlpy.tag import Okt
@@ -26,6 +27,34 @@ _okt: Okt | None = None
 _okt_lock = threading.Lock()
 _THREAD_CHUNK = 32
 """Texts a thread takes at once: one task per text costs more in the pool than in Okt for short reviews."""
+
+
+_added_nouns: frozenset[str] = frozenset()
+"""The user-dictionary nouns added to this process's open-korean-text dictionary (it has no removal)."""
+
+
+def add_user_nouns(nouns: frozenset[str]) -> None:
+    """Make this process's Okt analyse with exactly `nouns` added to open-korean-text's noun dictionary
+    (`OpenKoreanTextProcessorJava.addNounsToDictionary`, cf. konlpy#249). The dictionary is the JVM's
+    and words cannot be taken out again, so a process that added one set of words refuses another
+    (with or without a dictionary) rather than tokenize with the wrong one."""
+    global _added_nouns
+    with _okt_lock:
+        if nouns == _added_nouns:
+            return
+        if not _added_nouns.issubset(nouns):
+            raise BackendOptionError(
+                "okt: this process already added other user-dictionary nouns to open-korean-text's dictionary, which "
+                "is process-wide and keeps them; run each user dictionary (or none) in its own process"
+            )
+        import jpype
+
+        processor = jpype.JClass("org.openkoreantext.processor.OpenKoreanTextProcessorJava")
+        words = jpype.java.util.ArrayList()
+        for noun in sorted(nouns - _added_nouns):
+            words.add(noun)
+        processor.addNounsToDictionary(words)
+        _added_nouns = nouns
 
 
 def shared_okt() -> Okt:
@@ -71,8 +100,18 @@ class OktTokenizer:
                 raise ValueError("threads must be >= 1")
             return self
 
+    user_dictionary_tags = NOUN_TAGS
+    """open-korean-text takes user words into its noun dictionary only."""
+
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)
+        self.user_nouns: frozenset[str] = frozenset()
+
+    def with_user_dictionary(self, dictionary: UserDictionary | None) -> "OktTokenizer":
+        """This tokenizer with `dictionary`'s nouns in open-korean-text's noun dictionary."""
+        applied = type(self)(**self.options.model_dump(exclude_unset=True))
+        applied.user_nouns = frozenset() if dictionary is None else frozenset(w.word for w in dictionary.words)
+        return applied
 
     def version(self) -> str:
         from importlib.metadata import version
@@ -83,7 +122,9 @@ class OktTokenizer:
         """This tokenizer on `workers` threads, unless `threads` was given explicitly (it overrides)."""
         if "threads" in self.options.model_fields_set:
             return self
-        return type(self)(**{**self.options.model_dump(), "threads": workers})
+        applied = type(self)(**{**self.options.model_dump(), "threads": workers})
+        applied.user_nouns = self.user_nouns
+        return applied
 
     def _one(self, text: str) -> Tagged:
         if not text.strip():
@@ -99,6 +140,7 @@ class OktTokenizer:
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
         shared_okt()  # start the JVM on this thread before fanning out
+        add_user_nouns(self.user_nouns)
         with python_heap_frozen():
             if self.options.threads == 1 or len(texts) < 2 * _THREAD_CHUNK:
                 return [self._one(text) for text in texts]

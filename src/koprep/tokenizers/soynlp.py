@@ -35,6 +35,7 @@ from pydantic import model_validator
 
 from koprep.errors import EmptyResultError
 from koprep.tokenizers.base import BackendOptionError, BackendOptions, Tagged, options_key
+from koprep.tokenizers.userdict import NOUN_TAGS, SEJONG_TAGS, UserDictionary, Word
 
 _SENTENCE_BREAK = re.compile(r"\n|\s{2,}")
 
@@ -68,10 +69,32 @@ class _SoynlpBackend:
     tokenize_only_options: ClassVar[frozenset[str]]
     """Options that change how a model is applied but not what `fit` learns (kept out of fit_version)."""
 
+    user_dictionary_tags: ClassVar[frozenset[str]] = SEJONG_TAGS
+
     def __init__(self, **options: object) -> None:
         self.options = self.Options(**options)
         self._model: pd.DataFrame | None = None
         self._tokenizer: Any = None  # a soynlp tokenizer (an untyped library) once given a model
+        self._user_words: tuple[Word, ...] = ()
+
+    def with_user_dictionary(self, dictionary: UserDictionary | None) -> "_SoynlpBackend":
+        """This backend with `dictionary`'s words seeded into every model it is given (`with_model`),
+        scored above every learned word so the tokenizer keeps them whole. (A dictionary's score
+        column is Kiwi's `add_user_word` score, a log-probability: it has no meaning on soynlp's
+        cohesion scale, so it is not used here.)"""
+        applied = type(self)(**self.options.model_dump())
+        applied._user_words = () if dictionary is None else dictionary.words
+        return applied
+
+    def _seeded(self, model: pd.DataFrame) -> pd.DataFrame:
+        if not self._user_words:
+            return model
+        learned = model[~model["term"].isin([w.word for w in self._user_words])]
+        seeds = pd.DataFrame({"term": [w.word for w in self._user_words]})
+        if "score" in self.model_columns:
+            top = float(learned["score"].max()) + 1.0 if len(learned) else 1.0
+            seeds["score"] = top
+        return pd.concat([learned, seeds], ignore_index=True)
 
     def fit(self, texts: Sequence[str]) -> pd.DataFrame:
         sentences = split_sentences(texts)
@@ -94,7 +117,8 @@ class _SoynlpBackend:
                 f"pass a table returned by {type(self).__name__}.fit"
             )
         fitted = type(self)(**self.options.model_dump())
-        fitted._model = model[list(self.model_columns)].sort_values("term", kind="stable", ignore_index=True)
+        fitted._user_words = self._user_words
+        fitted._model = self._seeded(model[list(self.model_columns)]).sort_values("term", kind="stable", ignore_index=True)
         fitted._tokenizer = fitted._build_tokenizer(fitted._model)
         return fitted
 
@@ -130,6 +154,7 @@ class _SoynlpBackend:
 class SoynlpNounTokenizer(_SoynlpBackend):
     name = "soynlp-noun"
     tag = "Noun"
+    user_dictionary_tags = NOUN_TAGS
     default_drop_tags: tuple[str, ...] = ()
     model_columns = ("term",)
     tokenize_only_options = frozenset({"compose_compound"})
