@@ -266,12 +266,14 @@ def _load_vectors(folder: str) -> WordVectors:
 
 
 def word2vec_details(entry: Entry, *, top: int, neighbours: int) -> dict[str, Any]:
-    """The `top` most frequent words with their nearest neighbours by cosine similarity."""
+    """The `top` most frequent words with their nearest neighbours by cosine similarity, and the
+    training diagnostic stored with the vectors (None for entries written before it was)."""
     loaded = word_vectors(entry)
     kv = loaded.vectors
     return {
         "terms": len(kv),
         "vector_size": kv.vector_size,
+        "diagnostic": WordVectorFiles.diagnostic(entry),
         "neighbours": [
             {"word": word, "count": loaded.count(word),
              "similar": [[w, round(float(s), 4)] for w, s in kv.most_similar(word, topn=neighbours)] if len(kv) > 1 else []}

@@ -160,12 +160,32 @@ def show_lines(name: str, stage: dict[str, Any]) -> list[str]:
         lines += _term_columns([(t["term"], f"{t['df']:,}") for t in stage["top_by_df"]])
     elif name == "word2vec":
         lines.append(f"  words {stage['terms']:,}  vector size {stage['vector_size']}")
+        lines += diagnostic_lines(stage.get("diagnostic"))
         lines.append("  nearest neighbours of the most frequent words")
         for item in stage["neighbours"]:
             similar = ", ".join(f"{w} {s:.2f}" for w, s in item["similar"])
             lines.append(f"    {item['word']} ({item['count']:,}): {similar}")
     else:
         lines.append(f"  {json.dumps(stage.get('extra', {}), ensure_ascii=False)[:200]}")
+    return lines
+
+
+def diagnostic_lines(diagnostic: dict[str, Any] | None) -> list[str]:
+    """The training diagnostic stored with word vectors, warning first."""
+    if not diagnostic:
+        return []
+    lines = [f"  WARNING: {diagnostic['warning']}"] if diagnostic["warning"] else []
+    spread = diagnostic["neighbour_cosine"]
+    coverage = "n/a" if diagnostic["coverage"] is None else f"{diagnostic['coverage']:.1%}"
+    lines.append(f"  trained {diagnostic['epochs']} epochs on {diagnostic['corpus_tokens']:,} tokens; "
+                 f"the vocabulary covers {coverage} of them")
+    if spread["mean"] is not None:
+        lines.append(f"  cosine of the {spread['neighbours']} nearest neighbours of the {spread['words']} most frequent words: "
+                     f"mean {spread['mean']:.2f}  min {spread['min']:.2f}  median {spread['median']:.2f}  max {spread['max']:.2f}")
+    losses = diagnostic["loss_per_epoch"]
+    if losses:
+        shown = losses if len(losses) <= 6 else [*losses[:3], None, *losses[-2:]]
+        lines.append("  loss per epoch  " + " ".join("…" if x is None else f"{x:,.0f}" for x in shown))
     return lines
 
 

@@ -10,7 +10,7 @@ run's outputs open without koprep too.
     ShardPart     clean-shard/ tokenize-shard/   part.parquet
     Table         model/ (model.parquet), phrases/ (phrases.parquet)
     MatrixFiles   bow/ ngram/ tfidf/ chargram/   vocabulary.parquet, matrix.parquet, documents.parquet
-    WordVectorFiles   word2vec/      vectors.parquet, vectors.bin
+    WordVectorFiles   word2vec/      vectors.parquet, vectors.bin, diagnostic.json
     ReportFile    evaluate/          evaluation.json
 """
 
@@ -231,11 +231,13 @@ class MatrixFiles(Dataset):
 
 class WordVectorFiles(Dataset):
     """word2vec vectors, twice: as Parquet (term string, count int64, vector list<float32>, in the
-    model's index order) and in the binary word2vec format gensim and the original C tool read."""
+    model's index order) and in the binary word2vec format gensim and the original C tool read;
+    with the training diagnostic (`koprep.stages.embed.diagnose`) as JSON."""
 
     PARQUET = "vectors.parquet"
     BINARY = "vectors.bin"
-    files = (PARQUET, BINARY)
+    DIAGNOSTIC = "diagnostic.json"
+    files = (PARQUET, BINARY, DIAGNOSTIC)
 
     @classmethod
     def write_parquet(cls, pending: PendingEntry, kv: KeyedVectors) -> None:
@@ -248,6 +250,17 @@ class WordVectorFiles(Dataset):
         from koprep.stages.embed import write_word2vec_binary
 
         write_word2vec_binary(kv, pending.path / cls.BINARY)
+
+    @classmethod
+    def write_diagnostic(cls, pending: PendingEntry, diagnostic: dict[str, Any]) -> None:
+        write_json_atomic(pending.path / cls.DIAGNOSTIC, diagnostic)
+
+    @classmethod
+    def diagnostic(cls, entry: Entry | Path) -> dict[str, Any] | None:
+        """The training diagnostic, or None for an entry written before koprep stored one."""
+        folder = entry.path if isinstance(entry, Entry) else Path(entry)
+        file = folder / cls.DIAGNOSTIC
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
 
     @classmethod
     def keyed_vectors(cls, entry: Entry | Path) -> KeyedVectors:

@@ -3,6 +3,7 @@ Word2Vec (`word2vec`), both streamed from the tokenize output's shards."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from koprep.pipeline.datasets import Parts, PhraseTable, WordVectorFiles
@@ -11,6 +12,8 @@ from koprep.pipeline.readers import Phrased, Sentences, TokenShards, word_counts
 from koprep.progress import ProgressCounter
 from koprep.stages import embed as embed_logic
 from koprep.store import PendingEntry, fault_point
+
+log = logging.getLogger(__name__)
 
 
 def learn_phrases(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
@@ -21,21 +24,37 @@ def learn_phrases(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, 
 
 
 def train_word2vec(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
-    """gensim Word2Vec on the token shards (joined by the stored phrase table when there is one).
-    `on_progress(shards_done, shards)` counts shard reads over the vocabulary pass and every epoch."""
+    """gensim Word2Vec on the token shards (joined by the stored phrase table when there is one),
+    stored with its training diagnostic. `on_progress(shards_done, shards)` counts shard reads over
+    the vocabulary pass and every epoch. `epochs = "auto"` is resolved on the tokens' count."""
     params = job.run.config.word2vec
     tokens, phrases = job.inputs["tokenize"], job.inputs.get("phrases")
-    counter = ProgressCounter(job.on_progress, (params.epochs + 1) * len(Parts.part_files(tokens.path)))
+    shards = TokenShards(tokens.path)
+    counts = word_counts(shards)
+    params = params.model_copy(update={"epochs": params.epochs_for(sum(counts.counts.values()))})
+    counter = ProgressCounter(job.on_progress, (int(params.epochs) + 1) * len(Parts.part_files(tokens.path)))
     shards = TokenShards(tokens.path, counter)
     sentences = Sentences(shards)
     if phrases is None:
-        kv = embed_logic.train_word2vec(sentences, params, word_counts(shards))
+        counter.advance(len(shards.files))  # the vocabulary comes from the counts above
+        trained = embed_logic.train_word2vec_logged(sentences, params, counts)
     else:
         table = PhraseTable.read(job.store.open_entry(phrases.path))
-        kv = embed_logic.train_word2vec(Phrased(sentences, table, params), params.model_copy(update={"phrases": False}))
+        trained = embed_logic.train_word2vec_logged(
+            Phrased(sentences, table, params), params.model_copy(update={"phrases": False})
+        )
     fault_point(f"{job.key.stage}.trained")
-    WordVectorFiles.write_parquet(pending, kv)
+    diagnostic = embed_logic.diagnose(trained)
+    if diagnostic["warning"]:
+        log.warning(diagnostic["warning"])
+    WordVectorFiles.write_parquet(pending, trained.vectors)
     fault_point(f"{job.key.stage}.vectors-parquet-written")
-    WordVectorFiles.write_binary(pending, kv)
+    WordVectorFiles.write_binary(pending, trained.vectors)
+    WordVectorFiles.write_diagnostic(pending, diagnostic)
     counter.finish()
-    return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
+    kv = trained.vectors
+    return len(kv), {
+        "terms": len(kv), "vector_size": kv.vector_size, "epochs": trained.epochs,
+        "coverage": diagnostic["coverage"], "neighbour_cosine": diagnostic["neighbour_cosine"]["mean"],
+        "degenerate": diagnostic["degenerate"],
+    }
