@@ -17,7 +17,7 @@ from koprep.stages.embed import (
     AUTO_MAX_EPOCHS,
     AUTO_MIN_EPOCHS,
     AUTO_TRAINED_WORDS,
-    DEGENERATE_NEIGHBOUR_COSINE,
+    DEGENERATE_PAIRWISE_COSINE,
     Word2VecParams,
     apply_phrases,
     auto_epochs,
@@ -189,7 +189,9 @@ def test_auto_epochs_train_as_gensim_called_with_the_resolved_epochs(syllables):
 def test_diagnostic_warns_about_degenerate_vectors_and_not_about_trained_ones(syllables):
     untrained = diagnose(train_word2vec_logged(syllables, Word2VecParams(epochs=5)))
     trained = diagnose(train_word2vec_logged(syllables, Word2VecParams()))
-    assert untrained["degenerate"] and untrained["neighbour_cosine"]["mean"] > DEGENERATE_NEIGHBOUR_COSINE
+    assert untrained["degenerate"] and untrained["pairwise_cosine"] > DEGENERATE_PAIRWISE_COSINE
+    assert untrained["neighbour_cosine"]["mean"] > 0.9
+    assert trained["pairwise_cosine"] < trained["neighbour_cosine"]["mean"]  # neighbours are nearer than words at large
     assert "word2vec.epochs, now 5" in untrained["warning"]
     assert not trained["degenerate"] and trained["warning"] is None
     assert trained["neighbour_cosine"]["mean"] <= 0.9

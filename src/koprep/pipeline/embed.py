@@ -1,12 +1,12 @@
-"""The embedding stages against the store: gensim Phrases (`phrases`, with `word2vec.phrases`) and
-Word2Vec (`word2vec`), both streamed from the tokenize output's shards."""
+"""The embedding stages against the store: gensim Phrases (`phrases`, with `word2vec.phrases`),
+Word2Vec (`word2vec`) and FastText (`fasttext`), all streamed from the tokenize output's shards."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from koprep.pipeline.datasets import Parts, PhraseTable, WordVectorFiles
+from koprep.pipeline.datasets import FastTextFiles, Parts, PhraseTable, WordVectorFiles
 from koprep.pipeline.execution import StageJob
 from koprep.pipeline.readers import Phrased, Sentences, TokenShards, word_counts
 from koprep.progress import ProgressCounter
@@ -44,14 +44,46 @@ def train_word2vec(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str,
             Phrased(sentences, table, params), params.model_copy(update={"phrases": False})
         )
     fault_point(f"{job.key.stage}.trained")
-    diagnostic = embed_logic.diagnose(trained)
-    if diagnostic["warning"]:
-        log.warning(diagnostic["warning"])
+    diagnostic = _diagnosed(trained)
     WordVectorFiles.write_parquet(pending, trained.vectors)
     fault_point(f"{job.key.stage}.vectors-parquet-written")
     WordVectorFiles.write_binary(pending, trained.vectors)
     WordVectorFiles.write_diagnostic(pending, diagnostic)
     counter.finish()
+    return _facts(trained, diagnostic)
+
+
+def train_fasttext(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
+    """gensim FastText on the token shards (words decomposed into jamo for `subwords = "jamo"`),
+    stored in the fastText format with its vectors as Parquet and its training diagnostic."""
+    from koprep.stages.subword_vectors import train_fasttext as train
+
+    params = job.run.config.fasttext
+    tokens = job.inputs["tokenize"]
+    counts = word_counts(TokenShards(tokens.path))
+    params = params.model_copy(update={"epochs": params.epochs_for(sum(counts.counts.values()))})
+    counter = ProgressCounter(job.on_progress, (int(params.epochs) + 1) * len(Parts.part_files(tokens.path)))
+    shards = TokenShards(tokens.path, counter)
+    counter.advance(len(shards.files))  # the vocabulary comes from the counts above
+    model, trained = train(Sentences(shards), params, counts)
+    fault_point(f"{job.key.stage}.trained")
+    diagnostic = _diagnosed(trained, "fasttext") | {"subwords": params.subwords}
+    FastTextFiles.write_parquet(pending, trained.vectors)
+    fault_point(f"{job.key.stage}.vectors-parquet-written")
+    FastTextFiles.write_model(pending, model)
+    FastTextFiles.write_diagnostic(pending, diagnostic)
+    counter.finish()
+    return _facts(trained, diagnostic)
+
+
+def _diagnosed(trained: embed_logic.TrainedVectors, stage: str = "word2vec") -> dict[str, Any]:
+    diagnostic = embed_logic.diagnose(trained, stage)
+    if diagnostic["warning"]:
+        log.warning(diagnostic["warning"])
+    return diagnostic
+
+
+def _facts(trained: embed_logic.TrainedVectors, diagnostic: dict[str, Any]) -> tuple[int, dict[str, Any]]:
     kv = trained.vectors
     return len(kv), {
         "terms": len(kv), "vector_size": kv.vector_size, "epochs": trained.epochs,

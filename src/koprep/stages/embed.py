@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Annotated, Any, Iterable, Iterator, Literal, Protocol, Sequence, runtime_checkable
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Iterable, Iterator, Literal, Protocol, Self, Sequence, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -39,9 +39,12 @@ okt, 17k tokens; mean cosine of the 5 nearest neighbours of the 50 most frequent
 AUTO_MIN_EPOCHS = 5
 AUTO_MAX_EPOCHS = 100
 
-DEGENERATE_NEIGHBOUR_COSINE = 0.9
-"""Vectors whose frequent words' nearest neighbours are on average more similar than this are
-reported as degenerate: they all point the same way, and their neighbours say nothing."""
+DEGENERATE_PAIRWISE_COSINE = 0.8
+"""Vectors whose most frequent words are on average more similar than this *to each other* are
+reported as degenerate: they all point one way, and their neighbours say nothing. Measured: word2vec
+after 5 epochs on the default corpus 0.999 (its neighbours' mean cosine 0.999); trained word2vec and
+fastText on the default corpus and on NSMC 0.07-0.37. The neighbours' cosine alone would misjudge
+fastText, whose neighbours share subwords and are close by design (0.92 on NSMC 50k)."""
 DIAGNOSED_WORDS = 50
 DIAGNOSED_NEIGHBOURS = 5
 
@@ -52,17 +55,13 @@ def auto_epochs(corpus_words: int) -> int:
     return max(AUTO_MIN_EPOCHS, min(AUTO_MAX_EPOCHS, wanted))
 
 
-class Word2VecParams(BaseModel):
-    """gensim `Word2Vec` parameters (same names and meaning) plus an optional gensim `Phrases` step.
-
-    Defaults are gensim's except `min_count=2` (small Korean corpora), `workers=1`: with one
-    worker and a fixed `seed`, training is reproducible bit for bit; more workers are faster but
-    not deterministic (gensim's own caveat), and `epochs = "auto"`: gensim's 5 on corpora of 400k
-    tokens or more, more on smaller ones (`auto_epochs`), where 5 epochs leave every vector near
-    the same point. Give a number to train exactly that many.
-    """
+class EmbeddingParams(BaseModel):
+    """The parameters gensim's `Word2Vec` and `FastText` share (same names and meaning), with
+    koprep's defaults (see `Word2VecParams`). `KOPREP_ONLY` names a subclass's settings that are
+    not gensim's."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
+    KOPREP_ONLY: ClassVar[tuple[str, ...]] = ()
 
     vector_size: int = Field(100, ge=1)
     window: int = Field(5, ge=1)
@@ -81,14 +80,9 @@ class Word2VecParams(BaseModel):
     max_vocab_size: int | None = Field(None, ge=1)
     max_final_vocab: int | None = Field(None, ge=1)
     shrink_windows: bool = True
-    phrases: bool = False
-    phrases_min_count: int = Field(5, ge=1)
-    phrases_threshold: float = 10.0
-    phrases_scoring: Literal["default", "npmi"] = "default"
-    phrases_delimiter: str = Field("_", min_length=1)
 
     @model_validator(mode="after")
-    def _check_training_objective(self) -> "Word2VecParams":
+    def _check_training_objective(self) -> Self:
         if self.hs == 0 and self.negative == 0:
             raise ValueError(
                 "hs=0 with negative=0 trains nothing: set negative > 0 (negative sampling, e.g. 5) or hs=1"
@@ -98,9 +92,9 @@ class Word2VecParams(BaseModel):
         return self
 
     def gensim_kwargs(self, corpus_words: int | None = None) -> dict:
-        """Keyword arguments for `gensim.models.Word2Vec` (everything but the Phrases options), with
+        """Keyword arguments for gensim (everything but koprep's own options), with
         `epochs = "auto"` resolved for a corpus of `corpus_words` tokens (left out when not given)."""
-        kwargs = self.model_dump(exclude={name for name in type(self).model_fields if name.startswith("phrases")})
+        kwargs = self.model_dump(exclude=set(self.KOPREP_ONLY))
         if self.epochs == "auto":
             del kwargs["epochs"]
             if corpus_words is not None:
@@ -109,6 +103,25 @@ class Word2VecParams(BaseModel):
 
     def epochs_for(self, corpus_words: int) -> int:
         return auto_epochs(corpus_words) if self.epochs == "auto" else self.epochs
+
+
+class Word2VecParams(EmbeddingParams):
+    """gensim `Word2Vec` parameters (same names and meaning) plus an optional gensim `Phrases` step.
+
+    Defaults are gensim's except `min_count=2` (small Korean corpora), `workers=1`: with one
+    worker and a fixed `seed`, training is reproducible bit for bit; more workers are faster but
+    not deterministic (gensim's own caveat), and `epochs = "auto"`: gensim's 5 on corpora of 400k
+    tokens or more, more on smaller ones (`auto_epochs`), where 5 epochs leave every vector near
+    the same point. Give a number to train exactly that many.
+    """
+
+    KOPREP_ONLY = ("phrases", "phrases_min_count", "phrases_threshold", "phrases_scoring", "phrases_delimiter")
+
+    phrases: bool = False
+    phrases_min_count: int = Field(5, ge=1)
+    phrases_threshold: float = 10.0
+    phrases_scoring: Literal["default", "npmi"] = "default"
+    phrases_delimiter: str = Field("_", min_length=1)
 
 
 class _RestartableSentences:
@@ -138,7 +151,8 @@ class VocabularySentences(Protocol):
     """Restartable sentences that can also be read with the trained vocabulary's own key objects.
 
     `with_vocabulary(keys)` yields the same sentences, each in-vocabulary token as the identical str
-    object from `keys` and every other token as None (gensim skips both alike, and sentence lengths,
+    object from `keys` and every other token as None (with `tokens`, the token `tokens[i]` is
+    given as `keys[i]`: how fastText's jamo keys are read from syllable tokens) (gensim skips both alike, and sentence lengths,
     hence job batches, learning rates and random draws, are unchanged: vectors stay bit-identical).
     gensim's training loop looks every token up in `key_to_index`; with the key's own object the
     hash is already cached and the match is by identity, so streaming from disk costs about what an
@@ -147,7 +161,7 @@ class VocabularySentences(Protocol):
 
     def __iter__(self) -> Iterator[Sequence[str]]: ...
 
-    def with_vocabulary(self, keys: list[str]) -> Iterable[Sequence[str | None]]: ...
+    def with_vocabulary(self, keys: list[str], tokens: list[str] | None = None) -> Iterable[Sequence[str | None]]: ...
 
 
 @dataclass(frozen=True)
@@ -196,22 +210,36 @@ def train_word2vec_logged(
     from gensim.models import Word2Vec
 
     frozen = _frozen_phrases(learn_phrases(sentences, params), params) if params.phrases else None
-    corpus: Iterable[Sequence[str | None]] = _RestartableSentences(sentences, frozen)
-    # The same two calls Word2Vec(sentences=...) makes, split to refuse an empty vocabulary clearly
-    # and to resolve `epochs = "auto"` once the corpus's size is known.
-    model = Word2Vec(**params.gensim_kwargs(), compute_loss=True)
-    if word_counts is not None and not params.phrases and params.max_vocab_size is None:
+    counted = word_counts if not params.phrases and params.max_vocab_size is None else None
+    return fit_vectors(
+        Word2Vec(**params.gensim_kwargs(), compute_loss=True), _RestartableSentences(sentences, frozen), params,
+        counted, sentences if frozen is None else None,
+    )
+
+
+def fit_vectors(
+    model: Any, corpus: Iterable[Sequence[str | None]], params: EmbeddingParams, word_counts: WordCounts | None,
+    streamed: Iterable[Sequence[str]] | None, as_read: Any = None,
+) -> TrainedVectors:
+    """The two calls gensim's `Word2Vec(sentences=...)` / `FastText(sentences=...)` make on an
+    untrained `model`, split to refuse an empty vocabulary clearly and to resolve `epochs = "auto"`
+    once the corpus's size is known. `word_counts` (of exactly `corpus`) replace the vocabulary scan;
+    `streamed`, when it is `VocabularySentences`, is trained on in that faster form, its tokens read
+    as `as_read(key)` for each vocabulary key (the key itself by default). gensim's loss is kept
+    per epoch when `model.compute_loss` is on."""
+    if word_counts is not None:
         model.build_vocab_from_freq(dict(word_counts.counts), corpus_count=word_counts.sentences)
         model.corpus_total_words = sum(word_counts.counts.values())
     else:
         model.build_vocab(corpus_iterable=corpus)
     if len(model.wv) == 0:
         raise EmptyResultError(
-            f"word2vec vocabulary is empty: no token occurs min_count={params.min_count} times; "
+            f"{type(model).__name__} vocabulary is empty: no token occurs min_count={params.min_count} times; "
             "lower min_count or give a larger corpus"
         )
-    if frozen is None and isinstance(sentences, VocabularySentences):
-        corpus = sentences.with_vocabulary(model.wv.index_to_key)
+    if isinstance(streamed, VocabularySentences):
+        keys = model.wv.index_to_key
+        corpus = streamed.with_vocabulary(keys, None if as_read is None else [as_read(key) for key in keys])
     model.epochs = params.epochs_for(model.corpus_total_words)
     losses = _epoch_losses()
     model.train(
@@ -221,10 +249,19 @@ def train_word2vec_logged(
         epochs=model.epochs,
         start_alpha=model.alpha,
         end_alpha=model.min_alpha,
-        compute_loss=True,
-        callbacks=[losses],
+        compute_loss=model.compute_loss,
+        callbacks=[losses] if model.compute_loss else [],
     )
     return TrainedVectors(model.wv, model.epochs, int(model.corpus_total_words), losses.per_epoch())
+
+
+def _mean_pairwise_cosine(vectors: np.ndarray) -> float:
+    """The mean cosine over every pair of distinct rows."""
+    unit = vectors.astype(np.float64)
+    unit /= np.maximum(np.linalg.norm(unit, axis=1, keepdims=True), 1e-12)
+    cosines = unit @ unit.T
+    n = len(unit)
+    return float((cosines.sum() - np.trace(cosines)) / (n * (n - 1)))
 
 
 def _epoch_losses() -> Any:
@@ -245,21 +282,23 @@ def _epoch_losses() -> Any:
     return EpochLosses()
 
 
-def diagnose(trained: TrainedVectors) -> dict[str, Any]:
+def diagnose(trained: TrainedVectors, stage: str = "word2vec") -> dict[str, Any]:
     """What says whether the vectors trained: the loss per epoch, how much of the corpus the
     vocabulary covers, the spread of the cosines between the most frequent words and their nearest
-    neighbours, the share of variance on the first principal component of those words' vectors, and
-    a plain warning when the vectors are degenerate (all pointing one way)."""
+    neighbours, their mean cosine with each other, the share of variance on the first principal
+    component of those words' vectors, and
+    a plain warning when the vectors are degenerate (all pointing one way), naming `stage`'s settings."""
     kv = trained.vectors
     covered = int(np.asarray(kv.expandos["count"], dtype=np.int64).sum()) if "count" in kv.expandos else None
     words = list(kv.index_to_key[:DIAGNOSED_WORDS])  # gensim sorts its vocabulary by count
     topn = min(DIAGNOSED_NEIGHBOURS, len(kv) - 1)
     cosines = np.array([s for w in words for _, s in kv.most_similar(w, topn=topn)] if topn > 0 else [])
+    pairwise = _mean_pairwise_cosine(np.stack([kv[w] for w in words])) if len(words) > 1 else None
     per_word = cosines.reshape(len(words), topn).mean(axis=1) if topn > 0 else cosines
     spread = (
         {"mean": round(float(cosines.mean()), 4), "min": round(float(cosines.min()), 4),
          "median": round(float(np.median(cosines)), 4), "max": round(float(cosines.max()), 4),
-         "words_above_0.9": int((per_word > DEGENERATE_NEIGHBOUR_COSINE).sum())}
+         "words_above_0.9": int((per_word > 0.9).sum())}
         if cosines.size else {"mean": None, "min": None, "median": None, "max": None, "words_above_0.9": 0}
     )
     first_component = None
@@ -269,14 +308,14 @@ def diagnose(trained: TrainedVectors) -> dict[str, Any]:
         variance = singular**2
         first_component = round(float(variance[0] / variance.sum()), 4) if variance.sum() else None
     warning = None
-    if spread["mean"] is None:
-        warning = f"word2vec learned only {len(kv)} word(s): there are no neighbours to speak of; give a larger corpus or lower min_count"
-    elif spread["mean"] > DEGENERATE_NEIGHBOUR_COSINE:
+    if spread["mean"] is None or pairwise is None:
+        warning = f"{stage} learned only {len(kv)} word(s): there are no neighbours to speak of; give a larger corpus or lower min_count"
+    elif pairwise > DEGENERATE_PAIRWISE_COSINE:
         warning = (
-            f"word2vec vectors look degenerate: the {topn} nearest neighbours of the {len(words)} most frequent words "
-            f"have a mean cosine of {spread['mean']:.2f} (above {DEGENERATE_NEIGHBOUR_COSINE}), so every word seems similar to "
-            f"every other and neighbours mean little. Train longer (word2vec.epochs, now {trained.epochs}) or on a "
-            f"larger corpus (it has {trained.corpus_words:,} tokens)."
+            f"{stage} vectors look degenerate: the {len(words)} most frequent words have a mean cosine of "
+            f"{pairwise:.2f} with each other (above {DEGENERATE_PAIRWISE_COSINE}), so every word seems similar to every "
+            f"other and neighbours (mean cosine {spread['mean']:.2f}) mean little. Train longer ({stage}.epochs, now "
+            f"{trained.epochs}) or on a larger corpus (it has {trained.corpus_words:,} tokens)."
         )
     return {
         "epochs": trained.epochs,
@@ -285,6 +324,7 @@ def diagnose(trained: TrainedVectors) -> dict[str, Any]:
         "vocabulary": len(kv),
         "coverage": round(covered / trained.corpus_words, 4) if covered is not None and trained.corpus_words else None,
         "neighbour_cosine": {"words": len(words), "neighbours": max(topn, 0), **spread},
+        "pairwise_cosine": None if pairwise is None else round(pairwise, 4),
         "first_component_share": first_component,
         "degenerate": warning is not None,
         "warning": warning,
