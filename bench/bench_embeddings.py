@@ -9,7 +9,7 @@ with their default settings on the first N NSMC training reviews. Both vector se
 `koprep.evaluate` on every item (fastText answers every word; word2vec only its vocabulary's), and
 fastText again on the items word2vec answers, so the two compare on the same items.
 
-Timing (best of --repeats, one process, one worker each): koprep's `train_fasttext` streaming the
+Timing (best of --repeats, wall and CPU time, one process, one worker each, gensim first): koprep's `train_fasttext` streaming the
 tokenize stage's Parquet shards (word counts from Arrow, jamo keys looked up in Arrow), against
 `gensim.models.FastText(sentences=list)` on the same tokens already decomposed into jamo and held in
 memory (decomposing them is not timed for gensim). The store's writes (the fastText .bin, Parquet)
@@ -75,21 +75,27 @@ def training_times(store, record, repeats: int) -> dict:
     params = FastTextParams()
     params = params.model_copy(update={"epochs": params.epochs_for(corpus_words)})
     in_memory = [[decompose(token) for token in sentence] for sentence in Sentences(TokenShards(tokens_path))]
-    koprep_seconds, gensim_seconds = [], []
+    # Wall time and this process's CPU time (all its threads): on a loaded machine the CPU time
+    # is the steadier measure. gensim goes first, so any warm-up favours it.
+    times: dict[str, list[tuple[float, float]]] = {"gensim": [], "koprep": []}
     for _ in range(repeats):
-        start = time.perf_counter()
+        wall, cpu = time.perf_counter(), time.process_time()
+        reference = FastText(sentences=in_memory, **params.gensim_kwargs())
+        times["gensim"].append((time.perf_counter() - wall, time.process_time() - cpu))
+        del reference
+        wall, cpu = time.perf_counter(), time.process_time()
         shards = TokenShards(tokens_path)
         model, _ = train_fasttext(Sentences(shards), params, word_counts(shards))
-        koprep_seconds.append(time.perf_counter() - start)
+        times["koprep"].append((time.perf_counter() - wall, time.process_time() - cpu))
         del model
-        start = time.perf_counter()
-        reference = FastText(sentences=in_memory, **params.gensim_kwargs())
-        gensim_seconds.append(time.perf_counter() - start)
-        del reference
+    best = {name: (min(w for w, _ in runs), min(c for _, c in runs)) for name, runs in times.items()}
     return {
         "corpus_tokens": corpus_words, "epochs": params.epochs,
-        "koprep_s": round(min(koprep_seconds), 2), "gensim_s": round(min(gensim_seconds), 2),
-        "ratio": round(min(koprep_seconds) / min(gensim_seconds), 3),
+        "koprep_wall_s": round(best["koprep"][0], 2), "gensim_wall_s": round(best["gensim"][0], 2),
+        "wall_ratio": round(best["koprep"][0] / best["gensim"][0], 3),
+        "koprep_cpu_s": round(best["koprep"][1], 2), "gensim_cpu_s": round(best["gensim"][1], 2),
+        "cpu_ratio": round(best["koprep"][1] / best["gensim"][1], 3),
+        "load_after": round(os.getloadavg()[0], 2),
     }
 
 

@@ -118,3 +118,38 @@ def test_bad_input_is_a_clear_error(tmp_path):
         KoprepVectorizer(artifacts=str(tmp_path)).fit([1, 2])
     with pytest.raises(NotFittedError):
         KoprepVectorizer().transform(["텍스트"])
+
+
+@pytest.mark.slow  # NSMC, mecab, loky worker processes
+@pytest.mark.parametrize("n_jobs", [1, 2])
+def test_grid_search_equals_hand_built_runs_and_repeats_from_the_cache(tmp_path, n_jobs):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, StratifiedKFold, cross_val_score
+    from sklearn.pipeline import make_pipeline
+
+    from tests.helpers import hand_built_cv_scores, nsmc
+
+    reviews = nsmc(900)
+    texts, labels = reviews["document"].tolist(), reviews["label"].astype(int).tolist()
+    folds = list(StratifiedKFold(3).split(texts, labels))
+    artifacts = str(tmp_path / "store")
+    grid = {"koprepvectorizer__preset": ["classify", "search"], "logisticregression__C": [1.0, 10.0]}
+    pipeline = make_pipeline(KoprepVectorizer(backend="mecab", artifacts=artifacts), LogisticRegression(max_iter=1000))
+    search = GridSearchCV(pipeline, grid, cv=folds, n_jobs=n_jobs).fit(texts, labels)
+    expected = hand_built_cv_scores(texts, labels, ["classify", "search"], [1.0, 10.0], folds, "mecab", str(tmp_path / "by-hand"))
+    for i, params in enumerate(search.cv_results_["params"]):
+        key = (params["koprepvectorizer__preset"], params["logisticregression__C"])
+        got = [search.cv_results_[f"split{k}_test_score"][i] for k in range(3)]
+        assert got == pytest.approx(expected[key], abs=1e-12), key
+    assert max(search.cv_results_["mean_test_score"]) > 0.6  # sentiment is learned
+    runs_before = len(list((tmp_path / "store" / "runs").glob("*.json")))
+    again = GridSearchCV(pipeline, grid, cv=folds, n_jobs=n_jobs).fit(texts, labels)
+    assert list(again.cv_results_["mean_test_score"]) == list(search.cv_results_["mean_test_score"])
+    assert len(list((tmp_path / "store" / "runs").glob("*.json"))) == runs_before  # the same runs, reused
+    store = ArtifactStore(artifacts)
+    records = [store.read_run(path.stem) for path in (tmp_path / "store" / "runs").glob("sklearn-*.json")]
+    assert len(records) == 2 * 3 * 2 + 1  # per preset and fold the fit and the held-out transform; the refit of the best
+    assert all(stage.cached for record in records for stage in record.stages.values())  # the second search computed nothing
+    scores = cross_val_score(clone(search.best_estimator_), texts, labels, cv=folds, n_jobs=n_jobs)
+    best = search.best_index_
+    assert list(scores) == pytest.approx([search.cv_results_[f"split{k}_test_score"][best] for k in range(3)])
