@@ -84,6 +84,6 @@ def hand_built_cv_scores(
                 x_train, x_test = features(runs["train"], stages), features(runs["test"], stages)
                 y = np.asarray(labels)
                 for c in cs:
-                    model = LogisticRegression(C=c, max_iter=1000).fit(x_train, y[train])
+                    model = LogisticRegression(C=c, solver="liblinear").fit(x_train, y[train])
                     scores[(preset, c)].append(float(model.score(x_test, y[test])))
     return scores

@@ -80,9 +80,9 @@ class KoprepVectorizer(TransformerMixin, BaseEstimator):
         check_is_fitted(self, "run_id_")
         texts = _texts(X)
         if _digest(texts) == self.fitted_texts_:
-            return self._features(self.run_id_)
+            return self._features(self.run_id_)[0]
         config = _with_setting(self._config(), "run.fitted_from", self.run_id_)
-        return self._features(self._run(texts, config))
+        return self._features(self._run(texts, config))[0]
 
     def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
         check_is_fitted(self, "feature_names_out_")
@@ -99,13 +99,11 @@ class KoprepVectorizer(TransformerMixin, BaseEstimator):
     def _fit(self, X: Sequence[str]) -> sp.csr_matrix:
         texts = _texts(X)
         run_id = self._run(texts, self._config())
-        matrix = self._features(run_id)
-        from koprep.loaders import open_run
-
+        matrix, names = self._features(run_id)
         self.run_id_ = run_id
         self.fitted_texts_ = _digest(texts)
-        self.feature_names_out_ = np.asarray(open_run(self.artifacts, run_id).features(self._stages()).columns, dtype=object)
-        self.n_features_out_ = len(self.feature_names_out_)
+        self.feature_names_out_ = np.asarray(names, dtype=object)
+        self.n_features_out_ = len(names)
         return matrix
 
     def _config(self) -> Any:
@@ -148,12 +146,13 @@ class KoprepVectorizer(TransformerMixin, BaseEstimator):
             run_and_record(build_plan(store, str(corpus), config), run_id=run_id)
         return run_id
 
-    def _features(self, run_id: str) -> sp.csr_matrix:
+    def _features(self, run_id: str) -> tuple[sp.csr_matrix, list[str]]:
+        """The run's feature matrix, rows in input order, and its column names."""
         from koprep.loaders import open_run
 
         features = open_run(self.artifacts, run_id).features(self._stages())
         order = np.argsort(np.asarray(features.doc_ids, dtype=np.int64), kind="stable")  # ids are row numbers
-        return sp.csr_matrix(features.matrix[order], dtype=np.float64)
+        return sp.csr_matrix(features.matrix[order], dtype=np.float64), features.columns
 
 
 def _texts(X: Any) -> list[str]:
