@@ -26,6 +26,7 @@ from __future__ import annotations
 import hashlib
 import json
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
@@ -148,11 +149,26 @@ class KoprepVectorizer(TransformerMixin, BaseEstimator):
 
     def _features(self, run_id: str) -> tuple[sp.csr_matrix, list[str]]:
         """The run's feature matrix, rows in input order, and its column names."""
-        from koprep.loaders import open_run
+        from koprep.store import ArtifactStore
 
-        features = open_run(self.artifacts, run_id).features(self._stages())
-        order = np.argsort(np.asarray(features.doc_ids, dtype=np.int64), kind="stable")  # ids are row numbers
-        return sp.csr_matrix(features.matrix[order], dtype=np.float64), features.columns
+        store = ArtifactStore(self.artifacts)
+        stages = tuple(self._stages())
+        record = store.read_run(run_id)
+        matrix, columns = _stored_features(str(store.root), run_id, stages, tuple(record.stages[s].fingerprint for s in stages))
+        return matrix.copy(), list(columns)
+
+
+@lru_cache(maxsize=32)
+def _stored_features(root: str, run_id: str, stages: tuple[str, ...], fingerprints: tuple[str, ...]) -> tuple[sp.csr_matrix, tuple[str, ...]]:
+    """The features of `run_id`'s vectorizer entries, read once per process: an entry never changes
+    once written, and `fingerprints` (part of the key) name the entries, so a search that fits and
+    transforms the same texts again, in the same worker, reads each matrix once. The run id is
+    used to read, the fingerprints to key."""
+    from koprep.loaders import open_run
+
+    features = open_run(root, run_id).features(list(stages))
+    order = np.argsort(np.asarray(features.doc_ids, dtype=np.int64), kind="stable")  # ids are row numbers
+    return sp.csr_matrix(features.matrix[order], dtype=np.float64), tuple(features.columns)
 
 
 def _texts(X: Any) -> list[str]:
