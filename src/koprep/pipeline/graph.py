@@ -30,16 +30,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Ma
 
 from koprep import evaluate as evaluate_logic
 from koprep.pipeline import clean, embed, keys, tokenize, vectorize
-from koprep.pipeline.datasets import (
-    Dataset,
-    FastTextFiles,
-    MatrixFiles,
-    ModelTable,
-    Parts,
-    PhraseTable,
-    ReportFile,
-    WordVectorFiles,
-)
+from koprep.pipeline.datasets import Dataset, MatrixFiles, ModelTable, Parts, PhraseTable, ReportFile, WordVectorFiles
+from koprep.pipeline.datasets import FastTextFiles
 from koprep.pipeline.execution import StageJob, StageResult
 from koprep.pipeline.keys import StageKey
 from koprep.progress import ProgressCallback
