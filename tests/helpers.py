@@ -38,3 +38,52 @@ def write_nsmc(path: Path, n: int, split: str = "train") -> Path:
     """The first `n` NSMC reviews as a TSV corpus file at `path` (as koprep reads NSMC)."""
     nsmc(n, split).to_csv(path, sep="\t", index=False, quoting=3)
     return path
+
+
+def hand_built_cv_scores(
+    texts: list[str], labels: list[int], presets: list[str], cs: list[float], folds: list, backend: str, artifacts: str
+) -> dict[tuple[str, float], list[float]]:
+    """What a user does without KoprepVectorizer, per preset and fold: write the training texts as
+    a corpus, `koprep run` it with the preset, run the held-out texts with `run.fitted_from`, load
+    both runs' features and fit a logistic regression for each C. (preset, C) → accuracy per fold;
+    the oracle for KoprepVectorizer in GridSearchCV (tests/unit/test_sklearn.py,
+    bench/bench_sklearn.py)."""
+    import tempfile
+
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    from sklearn.linear_model import LogisticRegression
+
+    from koprep.config import load_config
+    from koprep.loaders import feature_stages, open_run
+    from koprep.pipeline.runner import run_and_record
+    from koprep.plan import build_plan
+    from koprep.store import ArtifactStore
+
+    store = ArtifactStore(artifacts)
+    scores: dict[tuple[str, float], list[float]] = {(preset, c): [] for preset in presets for c in cs}
+
+    def features(run_id: str, stages: list[str]):
+        found = open_run(artifacts, run_id).features(stages)
+        return found.matrix[np.argsort(np.asarray(found.doc_ids, dtype=np.int64), kind="stable")]
+
+    with tempfile.TemporaryDirectory() as folder:
+        for preset in presets:
+            for number, (train, test) in enumerate(folds):
+                runs = {}
+                for part, rows in (("train", train), ("test", test)):
+                    corpus = Path(folder) / f"{preset}-{number}-{part}.parquet"
+                    pq.write_table(pa.table({"doc_id": [str(i) for i in range(len(rows))],
+                                             "text": [texts[i] for i in rows]}), corpus)
+                    overrides = {"run.fitted_from": runs["train"]} if part == "test" else {}
+                    config = load_config(None, overrides, backend, preset)
+                    config = config.with_run_stages(feature_stages(config))
+                    runs[part] = run_and_record(build_plan(store, str(corpus), config)).run_id
+                stages = feature_stages(load_config(None, {}, backend, preset))
+                x_train, x_test = features(runs["train"], stages), features(runs["test"], stages)
+                y = np.asarray(labels)
+                for c in cs:
+                    model = LogisticRegression(C=c, solver="liblinear").fit(x_train, y[train])
+                    scores[(preset, c)].append(float(model.score(x_test, y[test])))
+    return scores

@@ -10,6 +10,7 @@ this module only composes them, so validation happens in one place: `load_config
     [bow] [ngram] [tfidf]                    (koprep.stages.vectorize.CountParams / TfidfParams)
     [chargram] character n-gram TF-IDF        (koprep.stages.vectorize.ChargramParams)
     [word2vec]                               (koprep.stages.embed.Word2VecParams)
+    [fasttext] jamo or character subwords     (koprep.stages.fasttext.FastTextParams)
     [run]      shard_size, stages, fitted_from, workers
 """
 
@@ -28,6 +29,7 @@ from koprep.pipeline.graph import GRAPH
 from koprep.stages.clean import CleanParams
 from koprep.stages.dedup import DedupParams
 from koprep.stages.embed import Word2VecParams
+from koprep.stages.fasttext import FastTextParams
 from koprep.stages.filters import TokenFilterParams
 from koprep.stages.vectorize import ChargramParams, CountParams, TfidfParams
 
@@ -124,6 +126,7 @@ class PipelineConfig(BaseModel):
     tfidf: TfidfParams = TfidfParams()
     chargram: ChargramParams = ChargramParams()
     word2vec: Word2VecParams = Word2VecParams()
+    fasttext: FastTextParams = FastTextParams()
     run: RunParams = RunParams()
 
     def with_run_stages(self, stages: Iterable[str]) -> PipelineConfig:

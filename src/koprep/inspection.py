@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from koprep.pipeline.datasets import MatrixFiles, Parts, WordVectorFiles
+from koprep.pipeline.datasets import MatrixFiles, Parts, WordVectorFiles, holds_word_vectors
 from koprep.runs import RunRecord
 from koprep.store import ArtifactStore, Entry, StoreError
 
@@ -57,7 +57,7 @@ def stage_details(
         return base | token_details(entry, clean, top=top, samples=samples)
     if MatrixFiles.holds(entry):
         return base | vectorizer_details(entry, top)
-    if entry.file(WordVectorFiles.BINARY).is_file():
+    if holds_word_vectors(entry) is not None:
         return base | word2vec_details(entry, top=top, neighbours=neighbours)
     return base | {"extra": dict(entry.manifest.get("extra", {}))}
 
@@ -240,7 +240,8 @@ def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:
 @dataclass(frozen=True)
 class WordVectors:
     vectors: Any
-    """gensim KeyedVectors read from the entry's word2vec binary, as `koprep similar` reads them."""
+    """gensim KeyedVectors read from the entry's word2vec binary or fastText model, as `koprep
+    similar` reads them."""
     counts: np.ndarray
     """Each word's corpus count (from vectors.parquet), in `vectors.index_to_key` order."""
 
@@ -253,25 +254,27 @@ class WordVectors:
 
 
 def word_vectors(entry: Entry) -> WordVectors:
-    """A word2vec entry's vectors and word counts (an entry never changes once written, so the last
+    """A word2vec or fastText entry's vectors and word counts (an entry never changes once written, so the last
     few loaded are kept)."""
     return _load_vectors(str(entry.path))
 
 
 @lru_cache(maxsize=2)
 def _load_vectors(folder: str) -> WordVectors:
-    vectors = WordVectorFiles.keyed_vectors(Path(folder))
+    vectors = (holds_word_vectors(Path(folder)) or WordVectorFiles).keyed_vectors(Path(folder))
     by_term = WordVectorFiles.counts(Path(folder))
     return WordVectors(vectors, np.array([by_term[w] for w in vectors.index_to_key], dtype=np.int64))
 
 
 def word2vec_details(entry: Entry, *, top: int, neighbours: int) -> dict[str, Any]:
-    """The `top` most frequent words with their nearest neighbours by cosine similarity."""
+    """The `top` most frequent words with their nearest neighbours by cosine similarity, and the
+    training diagnostic stored with the vectors (None for entries written before it was)."""
     loaded = word_vectors(entry)
     kv = loaded.vectors
     return {
         "terms": len(kv),
         "vector_size": kv.vector_size,
+        "diagnostic": WordVectorFiles.diagnostic(entry),
         "neighbours": [
             {"word": word, "count": loaded.count(word),
              "similar": [[w, round(float(s), 4)] for w, s in kv.most_similar(word, topn=neighbours)] if len(kv) > 1 else []}

@@ -4,7 +4,8 @@
     run = open_run("artifacts")              # the latest run; or open_run("artifacts", RUN_ID)
     tokens = run.tokens()                    # DataFrame: doc_id, tokens
     tfidf = run.matrix("tfidf")              # .matrix (csr_matrix), .vocabulary (DataFrame), .doc_ids
-    kv = run.word_vectors()                  # gensim KeyedVectors
+    kv = run.word_vectors()                  # gensim KeyedVectors (word2vec)
+    ft = run.word_vectors("fasttext")        # gensim FastTextKeyedVectors: any word, seen or not
     X = run.transform(["새로 들어온 리뷰"], "tfidf")  # new raw texts → the same vectors (csr_matrix)
     features = run.features(["tfidf", "chargram"])  # .matrix: stages side by side, .columns "stage:term", .doc_ids
 
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Sequence
 import pandas as pd
 import scipy.sparse as sp
 
-from koprep.pipeline.datasets import Matrix, MatrixFiles, WordVectorFiles
+from koprep.pipeline.datasets import Matrix, MatrixFiles, holds_word_vectors
 from koprep.runs import RunRecord
 from koprep.store import ArtifactStore, Entry, StoreError
 
@@ -54,7 +55,7 @@ class Run:
         self.record = record
         self.run_id: str = record.run_id
         self._tokenizer: tuple[Tokenizer, TokenFilter] | None = None
-        self._vectors: KeyedVectors | None = None
+        self._vectors: dict[str, KeyedVectors] = {}
 
     def entry(self, stage: str) -> Entry:
         stages = self.record.stages
@@ -127,25 +128,39 @@ class Run:
         columns = [f"{stage}:{term}" for stage, m in zip(stages, matrices) for term in m.terms]
         return Features(sp.hstack([m.matrix for m in matrices], format="csr"), columns, doc_ids)
 
-    def word_vectors(self) -> KeyedVectors:
-        if self._vectors is None:
-            self._vectors = WordVectorFiles.keyed_vectors(self.entry("word2vec"))
-        return self._vectors
+    def word_vectors(self, stage: str = "word2vec") -> KeyedVectors:
+        """gensim KeyedVectors of this run's `stage`: "word2vec", or "fasttext" (FastTextKeyedVectors
+        that answer any word, in the vocabulary or not, from its subwords)."""
+        if stage not in self._vectors:
+            entry = self.entry(stage)
+            dataset = holds_word_vectors(entry)
+            if dataset is None:
+                raise StoreError(f"the {stage!r} stage of run {self.run_id} holds no word vectors; use word2vec or fasttext")
+            self._vectors[stage] = dataset.keyed_vectors(entry)
+        return self._vectors[stage]
 
-    def similar(self, word: str, topn: int = 10) -> list[tuple[str, float]]:
-        """The `topn` nearest words to `word` by cosine similarity of this run's word2vec vectors."""
-        return self.word_vectors().most_similar(self._known(word), topn=topn)
+    def similar(self, word: str, topn: int = 10, stage: str = "word2vec") -> list[tuple[str, float]]:
+        """The `topn` nearest words to `word` by cosine similarity of this run's `stage` vectors."""
+        return self.word_vectors(stage).most_similar(self._known(word, stage), topn=topn)
 
-    def similarity(self, first: str, second: str) -> float:
-        return float(self.word_vectors().similarity(self._known(first), self._known(second)))
+    def similarity(self, first: str, second: str, stage: str = "word2vec") -> float:
+        return float(self.word_vectors(stage).similarity(self._known(first, stage), self._known(second, stage)))
 
-    def _known(self, word: str) -> str:
-        if word not in self.word_vectors().key_to_index:
+    def _known(self, word: str, stage: str) -> str:
+        vectors = self.word_vectors(stage)
+        if word not in vectors.key_to_index and not _answers_any_word(vectors):
             raise KeyError(
-                f"{word!r} is not in the word2vec vocabulary of run {self.run_id} "
-                "(too rare for word2vec.min_count, or split differently by the tokenizer)"
+                f"{word!r} is not in the {stage} vocabulary of run {self.run_id} "
+                f"(too rare for {stage}.min_count, or split differently by the tokenizer); "
+                "fastText (run.stages with \"fasttext\") answers any word"
             )
         return word
+
+
+def _answers_any_word(vectors: KeyedVectors) -> bool:
+    from gensim.models.fasttext import FastTextKeyedVectors
+
+    return isinstance(vectors, FastTextKeyedVectors) and vectors.bucket > 0
 
 
 def feature_stages(config: PipelineConfig) -> list[str]:

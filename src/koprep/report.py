@@ -198,6 +198,24 @@ def statistics(data: Mapping[str, Any]) -> list[tuple[str, str]]:
             rows.append((f"{name} vocabulary", f"{stage['terms']:,} terms, {stage['nonzeros']:,} non-zeros"))
     if "word2vec" in stages:
         rows.append(("word2vec vocabulary", f"{stages['word2vec']['terms']:,} words × {stages['word2vec']['vector_size']}"))
+        rows += diagnostic_rows("word2vec", stages["word2vec"].get("diagnostic"))
+    return rows
+
+
+def diagnostic_rows(name: str, diagnostic: Mapping[str, Any] | None) -> list[tuple[str, str]]:
+    """(label, value) rows of word vectors' training diagnostic."""
+    if not diagnostic:
+        return []
+    spread = diagnostic["neighbour_cosine"]
+    rows = [(f"{name} training", f"{diagnostic['epochs']} epochs on {diagnostic['corpus_tokens']:,} tokens")]
+    if diagnostic["coverage"] is not None:
+        rows.append((f"{name}: corpus tokens in its vocabulary", f"{diagnostic['coverage']:.1%}"))
+    if spread["mean"] is not None:
+        rows.append((f"{name}: cosine of the {spread['neighbours']} nearest neighbours of the {spread['words']} most frequent words",
+                     f"mean {spread['mean']:.2f} (min {spread['min']:.2f}, max {spread['max']:.2f})"))
+    if diagnostic["loss_per_epoch"]:
+        losses = diagnostic["loss_per_epoch"]
+        rows.append((f"{name}: loss, first → last epoch", f"{losses[0]:,.0f} → {losses[-1]:,.0f}"))
     return rows
 
 
@@ -212,6 +230,7 @@ th { background: #f7fafc; } td.num { text-align: right; font-variant-numeric: ta
 .grid img { border: 1px solid #e2e8f0; }
 .term { font-size: 15px; }
 code { font-family: '%(family)s', monospace; font-size: 12px; }
+.warning { background: #fffbea; border-left: 4px solid #d69e2e; padding: 8px 12px; font-size: 14px; }
 """
 
 
@@ -288,8 +307,11 @@ def render_html(data: Mapping[str, Any], created: dt.datetime | None = None) -> 
     word2vec = stages.get("word2vec")
     projection = data.get("projection")
     if word2vec:
-        parts.append("<h2>word2vec: nearest neighbours and a 2-D projection (PCA) of the most frequent words</h2>"
-                     '<div class="grid">')
+        parts.append("<h2>word2vec: nearest neighbours and a 2-D projection (PCA) of the most frequent words</h2>")
+        warning = (word2vec.get("diagnostic") or {}).get("warning")
+        if warning:
+            parts.append(f'<p class="warning" id="word2vec-warning"><b>Warning:</b> {_e(warning)}</p>')
+        parts.append('<div class="grid">')
         parts.append(_table(
             ["word", "count", "neighbours (cosine similarity)"],
             [[_term(item["word"]), f"{item['count']:,}",
@@ -358,7 +380,9 @@ def report_markdown(data: Mapping[str, Any], html_path: Path) -> str:
         lines += ["", "## Top terms by TF-IDF weight", "", "| term | TF-IDF | df |", "| --- | ---: | ---: |"]
         lines += [f"| {t['term']} | {t['tfidf']:,.2f} | {t['df']:,} |" for t in stages["tfidf"]["top_by_tfidf"]]
     if "word2vec" in stages:
-        lines += ["", "## word2vec neighbours", "", "| word | neighbours |", "| --- | --- |"]
+        warning = (stages["word2vec"].get("diagnostic") or {}).get("warning")
+        lines += ["", "## word2vec neighbours", ""] + ([f"> **Warning:** {warning}", ""] if warning else [])
+        lines += ["| word | neighbours |", "| --- | --- |"]
         lines += [f"| {item['word']} | {', '.join(f'{w} ({s:.2f})' for w, s in item['similar'])} |"
                   for item in stages["word2vec"]["neighbours"][:NEIGHBOUR_WORDS]]
     return "\n".join(lines) + "\n"

@@ -18,10 +18,10 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-TOKENS_AND_AFTER = ("tokenize-shard", "tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec")
+TOKENS_AND_AFTER = ("tokenize-shard", "tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec", "fasttext")
 """The stages whose fingerprints a tokenizer library's version enters: the tokenize key holds the
 backend's version, and every stage after it takes the tokenize fingerprint as an input."""
-GENSIM_STAGES = ("phrases", "word2vec")
+GENSIM_STAGES = ("phrases", "word2vec", "fasttext")
 
 
 @dataclass(frozen=True)
@@ -43,9 +43,12 @@ CASES: dict[str, Case] = {
             "whitespace",
             {
                 "tokenize.backend": "whitespace",
-                "run.stages": ["clean", "tokenize", "bow", "ngram", "tfidf", "chargram", "word2vec"],
+                "run.stages": ["clean", "tokenize", "bow", "ngram", "tfidf", "chargram", "word2vec", "fasttext"],
                 "run.shard_size": 500,  # five shards of the 2,480 lines
                 "word2vec.phrases": True,
+                "fasttext.bucket": 20_000,  # a 1.6 MB model.bin
+                "fasttext.vector_size": 20,
+                "fasttext.epochs": 5,
             },
             slow=False,
             libraries={"gensim": GENSIM_STAGES},
@@ -69,7 +72,7 @@ CASES: dict[str, Case] = {
 def run_case(store: Path, case: Case) -> None:
     """Run every stage of `case` into the artifact store at `store`, as a run would (without Prefect),
     through the plan the stage graph gives: clean → [model →] tokenize → bow, ngram, tfidf → chargram
-    (when listed) → [phrases →] word2vec."""
+    (when listed) → [phrases →] word2vec → fasttext (when listed)."""
     from koprep.config import load_config
     from koprep.pipeline.runner import execute
     from koprep.plan import build_plan

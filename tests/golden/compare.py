@@ -19,12 +19,14 @@ STAGE_MODULES = {
     "bow": "koprep/stages/vectorize.py", "ngram": "koprep/stages/vectorize.py",
     "tfidf": "koprep/stages/vectorize.py", "chargram": "koprep/stages/vectorize.py",
     "phrases": "koprep/stages/embed.py", "word2vec": "koprep/stages/embed.py",
+    "fasttext": "koprep/stages/fasttext.py",
 }
 """Where the VERSION that a stage's fingerprint carries lives."""
 UPSTREAM = {
     "clean-shard": (), "clean": (), "model": ("clean",), "tokenize-shard": ("clean-shard", "model"),
     "tokenize": ("clean", "model"), "bow": ("tokenize",), "ngram": ("tokenize",), "tfidf": ("tokenize",),
     "chargram": ("clean",), "phrases": ("tokenize",), "word2vec": ("tokenize", "phrases"),
+    "fasttext": ("tokenize",),
 }
 """Each stage's inputs as the base code keys them (clean's parts are clean-shard's files, and so on)."""
 DATA_UPSTREAM = {**UPSTREAM, "clean": ("clean-shard",), "tokenize": ("tokenize-shard", "model")}

@@ -10,7 +10,9 @@ hashed column by column instead, floats rounded (9 decimals for float64); a JSON
 canonical JSON. word2vec's vectors come from float training that may differ in the last bits across
 CPUs, growing over epochs: `vectors.parquet` is hashed without its `vector` column, a sample of the
 vectors is recorded to compare with a tolerance, and `vectors.bin` is checked to load with gensim
-and to hold the words of `vectors.parquet` in the same order.
+and to hold the words of `vectors.parquet` in the same order. fastText's `model.bin` is recorded by
+what gensim loads from it: its words (as trained), vector size, n-gram lengths and buckets. Their
+`diagnostic.json` (losses, cosines: floats of training) is not hashed.
 """
 
 from __future__ import annotations
@@ -94,23 +96,38 @@ def file_digest(path: Path) -> str:
     return _hex(path.read_bytes())
 
 
-def word2vec_files(entry: Path) -> tuple[dict[str, str], dict[str, Any]]:
-    """word2vec's file digests and the vector sample (see the module docstring)."""
+def word2vec_files(entry: Path, binary: bool = True) -> tuple[dict[str, str], dict[str, Any]]:
+    """word2vec's file digests and the vector sample (see the module docstring); without `binary`,
+    only vectors.parquet's."""
     from gensim.models import KeyedVectors
 
     table = pq.read_table(entry / "vectors.parquet")
     terms = table.column("term").to_pylist()
     files = {"vectors.parquet": parquet_digest(entry / "vectors.parquet", skip_values=("vector",))}
-    binary = KeyedVectors.load_word2vec_format(str(entry / "vectors.bin"), binary=True)
-    words = list(binary.index_to_key)
-    if words == terms:
-        files["vectors.bin"] = "words of vectors.parquet, in order; vector_size " + str(binary.vector_size)
-    else:
-        files["vectors.bin"] = f"{len(words)} words, not those of vectors.parquet in order ({_hex(canonical_json(words))})"
+    if binary:
+        loaded = KeyedVectors.load_word2vec_format(str(entry / "vectors.bin"), binary=True)
+        words = list(loaded.index_to_key)
+        if words == terms:
+            files["vectors.bin"] = "words of vectors.parquet, in order; vector_size " + str(loaded.vector_size)
+        else:
+            files["vectors.bin"] = f"{len(words)} words, not those of vectors.parquet in order ({_hex(canonical_json(words))})"
     counts = table.column("count").to_numpy()
     top = sorted(np.argsort(-counts, kind="stable")[:SAMPLE_WORDS].tolist())
     vectors = table.column("vector").take(pa.array(top)).to_pylist()
     sample = {terms[i]: " ".join(f"{x:.6f}" for x in vector[:SAMPLE_DIMENSIONS]) for i, vector in zip(top, vectors)}
+    return files, sample
+
+
+def fasttext_files(entry: Path) -> tuple[dict[str, str], dict[str, Any]]:
+    """fastText's file digests and the vector sample (see the module docstring)."""
+    from gensim.models.fasttext import load_facebook_vectors
+
+    files, sample = word2vec_files(entry, binary=False)
+    model = load_facebook_vectors(str(entry / "model.bin"))
+    files["model.bin"] = (
+        f"{len(model)} words ({_hex(canonical_json(list(model.index_to_key)))}); vector_size {model.vector_size}, "
+        f"n-grams {model.min_n}-{model.max_n}, {model.bucket} buckets"
+    )
     return files, sample
 
 
@@ -120,6 +137,8 @@ def entry_record(stage: str, entry: Path) -> dict[str, Any]:
     record: dict[str, Any] = {"fingerprint": entry.name, "code_version": str(manifest.get("code_version"))}
     if stage == "word2vec":
         record["files"], record["sample"] = word2vec_files(entry)
+    elif stage == "fasttext":
+        record["files"], record["sample"] = fasttext_files(entry)
     else:
         data = sorted(p for p in entry.iterdir() if p.is_file() and p.name != MANIFEST)
         record["files"] = {p.name: file_digest(p) for p in data}

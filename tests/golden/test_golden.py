@@ -66,7 +66,8 @@ def test_the_golden_file_records_every_case() -> None:
 
 def test_the_whitespace_case_pins_every_stage_it_runs() -> None:
     assert sorted(GOLDEN["whitespace"]["stages"]) == sorted(
-        ["clean-shard", "clean", "tokenize-shard", "tokenize", "bow", "ngram", "tfidf", "chargram", "phrases", "word2vec"]
+        ["clean-shard", "clean", "tokenize-shard", "tokenize", "bow", "ngram", "tfidf", "chargram", "phrases", "word2vec",
+         "fasttext"]
     )
     assert len(GOLDEN["whitespace"]["stages"]["clean-shard"]["fingerprints"]) > 2
     assert "model" in GOLDEN["soynlp-word"]["stages"]
@@ -153,7 +154,7 @@ def test_a_changed_library_version_skips_the_stages_it_enters() -> None:
     case = CASES["okt"]
     recorded = {"gensim": "0.0.1", "konlpy": GOLDEN["okt"]["libraries"]["konlpy"]}
     skipped = skipped_stages(recorded, {**recorded, "gensim": "9.9"}, case.libraries)
-    assert sorted(skipped) == ["phrases", "word2vec"]
+    assert sorted(skipped) == ["fasttext", "phrases", "word2vec"]
     assert "gensim 9.9 is installed, the golden file was made with 0.0.1" in skipped["word2vec"]
     actual = golden_stages("okt")
     actual["word2vec"]["fingerprint"] = "0" * 32

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+from collections import Counter
 
 import numpy as np
 import pandas as pd
@@ -13,14 +14,22 @@ from gensim.models.phrases import Phrases
 from pydantic import ValidationError
 
 from koprep.stages.embed import (
+    AUTO_MAX_EPOCHS,
+    AUTO_MIN_EPOCHS,
+    AUTO_TRAINED_WORDS,
+    DEGENERATE_PAIRWISE_COSINE,
     Word2VecParams,
     apply_phrases,
+    auto_epochs,
+    diagnose,
     learn_phrases,
     train_word2vec,
+    train_word2vec_logged,
     vectors_table,
     write_word2vec_binary,
 )
 from tests.helpers import nsmc
+from tests.unit.korean_samples import law_documents
 
 SMALL = Word2VecParams(vector_size=24, epochs=2, min_count=2, seed=7)
 
@@ -150,3 +159,54 @@ def test_params_map_onto_gensim():
 def test_invalid_params_are_rejected(bad):
     with pytest.raises(ValidationError):
         Word2VecParams(**bad)
+
+
+# ------------------------------------------------------------------------- training diagnostic
+@pytest.fixture(scope="module")
+def syllables() -> list[list[str]]:
+    """600 documents of the default corpus as syllables: few, very frequent tokens, the kind of corpus
+    on which gensim's 5 epochs leave every vector pointing one way."""
+    return [list(text.replace(" ", "")) for text in law_documents()[:600] if text.strip()]
+
+
+def test_auto_epochs_scale_with_the_corpus_within_bounds():
+    sizes = [1, 17_000, 100_000, 400_000, 10_000_000]
+    epochs = [auto_epochs(n) for n in sizes]
+    assert epochs == sorted(epochs, reverse=True)
+    assert epochs[0] == AUTO_MAX_EPOCHS and epochs[-1] == AUTO_MIN_EPOCHS == 5  # gensim's default on large corpora
+    assert epochs[2] * 100_000 >= AUTO_TRAINED_WORDS > (epochs[2] - 1) * 100_000  # enough epochs, not more
+
+
+def test_auto_epochs_train_as_gensim_called_with_the_resolved_epochs(syllables):
+    tokens = sum(map(len, syllables))
+    ours = train_word2vec_logged(syllables, Word2VecParams(vector_size=24))
+    theirs = Word2Vec(syllables, **Word2VecParams(vector_size=24).gensim_kwargs(tokens))
+    assert ours.epochs == theirs.epochs == auto_epochs(tokens) > 5
+    assert ours.corpus_words == tokens
+    _assert_same_keyed_vectors(ours.vectors, theirs.wv)
+
+
+def test_diagnostic_warns_about_degenerate_vectors_and_not_about_trained_ones(syllables):
+    untrained = diagnose(train_word2vec_logged(syllables, Word2VecParams(epochs=5)))
+    trained = diagnose(train_word2vec_logged(syllables, Word2VecParams()))
+    assert untrained["degenerate"] and untrained["pairwise_cosine"] > DEGENERATE_PAIRWISE_COSINE
+    assert untrained["neighbour_cosine"]["mean"] > 0.9
+    assert trained["pairwise_cosine"] < trained["neighbour_cosine"]["mean"]  # neighbours are nearer than words at large
+    assert "word2vec.epochs, now 5" in untrained["warning"]
+    assert not trained["degenerate"] and trained["warning"] is None
+    assert trained["neighbour_cosine"]["mean"] <= 0.9
+    assert trained["neighbour_cosine"]["min"] <= trained["neighbour_cosine"]["median"] <= trained["neighbour_cosine"]["max"]
+    for diagnostic in (untrained, trained):
+        losses = diagnostic["loss_per_epoch"]
+        assert len(losses) == diagnostic["epochs"] and all(loss > 0 for loss in losses)
+        assert losses[-1] < losses[0]  # gensim's loss falls as it trains
+    assert len(trained["loss_per_epoch"]) > len(untrained["loss_per_epoch"])
+
+
+def test_diagnostic_coverage_is_the_share_of_corpus_tokens_in_the_vocabulary(syllables):
+    counts = Counter(token for sentence in syllables for token in sentence)
+    params = Word2VecParams(epochs=1, min_count=20)
+    diagnostic = diagnose(train_word2vec_logged(syllables, params))
+    kept = sum(count for count in counts.values() if count >= params.min_count)
+    assert diagnostic["coverage"] == round(kept / sum(counts.values()), 4) < 1
+    assert diagnostic["vocabulary"] == sum(1 for count in counts.values() if count >= params.min_count)

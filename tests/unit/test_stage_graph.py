@@ -95,6 +95,7 @@ def test_a_run_selects_its_stages_and_what_they_read(tmp_path):
     assert selected(run_of(tmp_path)) == ["clean", "tokenize", "bow", "ngram", "tfidf", "word2vec"]
     assert selected(run_of(tmp_path, **{"run.stages": ["tfidf"]})) == ["clean", "tokenize", "tfidf"]
     assert selected(run_of(tmp_path, **{"run.stages": ["clean", "chargram"]})) == ["clean", "chargram"]
+    assert selected(run_of(tmp_path, **{"run.stages": ["fasttext"]})) == ["clean", "tokenize", "fasttext"]
     assert "phrases" in selected(run_of(tmp_path, **{"word2vec.phrases": True}))
     assert "phrases" not in selected(run_of(tmp_path, **{"word2vec.phrases": True, "run.stages": ["bow"]}))
     trainable = run_of(tmp_path, **{"tokenize.backend": "soynlp-noun"})
@@ -102,8 +103,9 @@ def test_a_run_selects_its_stages_and_what_they_read(tmp_path):
 
 
 def test_force_recomputes_the_named_stages_and_everything_downstream():
-    assert GRAPH.downstream(["tokenize"]) == dict.fromkeys(["tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec"],
-                                                           "tokenize")
+    assert GRAPH.downstream(["tokenize"]) == dict.fromkeys(
+        ["tokenize", "bow", "ngram", "tfidf", "phrases", "word2vec", "fasttext"], "tokenize"
+    )
     assert GRAPH.downstream(["chargram"]) == {"chargram": "chargram"}
     assert set(GRAPH.downstream(["clean"])) == set(GRAPH.stored_stages())  # an on-demand stage is never forced
 

@@ -15,10 +15,12 @@ from koprep.cli.render import clip
 SHOW_EXAMPLES = "examples:\n  koprep show\n  koprep show tokenize --top 30\n  koprep show tfidf --run RUN_ID --json"
 SIMILAR_EXAMPLES = """examples:
   koprep similar 영화 배우 --topn 10
-  koprep similar 영화 --to 드라마 --run RUN_ID"""
+  koprep similar 영화 --to 드라마 --run RUN_ID
+  koprep similar 재밌었어요 --stage fasttext     # fastText answers words it never saw"""
 EVALUATE_EXAMPLES = """examples:
   koprep evaluate --analogies ../shared/corpora/word2vec_eval/word_analogy_korean.txt \\
-                  --similarity ../shared/corpora/word2vec_eval/WS353_korean.csv"""
+                  --similarity ../shared/corpora/word2vec_eval/WS353_korean.csv
+  koprep evaluate --stage fasttext --similarity ../shared/corpora/word2vec_eval/WS353_korean.csv"""
 
 
 def register(commands: Commands, parents: Parents) -> None:
@@ -43,6 +45,8 @@ def register(commands: Commands, parents: Parents) -> None:
     similar.add_argument("words", nargs="+", metavar="WORD")
     similar.add_argument("--to", metavar="OTHER", help="print the similarity of each WORD to OTHER instead")
     similar.add_argument("--topn", type=int, default=10)
+    similar.add_argument("--stage", metavar="STAGE", default="word2vec",
+                         help="whose vectors: word2vec (default) or fasttext (answers words it never saw)")
     similar.set_defaults(handler=similar_command)
 
     evaluate = add_command(
@@ -51,6 +55,8 @@ def register(commands: Commands, parents: Parents) -> None:
     )
     evaluate.add_argument("--analogies", metavar="FILE", help="Google-format analogy file, e.g. word_analogy_korean.txt")
     evaluate.add_argument("--similarity", metavar="FILE", help="word-pair file with scores, e.g. WS353_korean.csv")
+    evaluate.add_argument("--stage", metavar="STAGE", default="word2vec",
+                          help="whose vectors: word2vec (default) or fasttext")
     evaluate.set_defaults(handler=evaluate_command)
 
 
@@ -78,9 +84,9 @@ def similar_command(args: argparse.Namespace) -> int:
     run = open_run(args.artifacts, args.run)
     try:
         if args.to:
-            similarity = {word: run.similarity(word, args.to) for word in args.words}
+            similarity = {word: run.similarity(word, args.to, args.stage) for word in args.words}
         else:
-            neighbours = {word: run.similar(word, args.topn) for word in args.words}
+            neighbours = {word: run.similar(word, args.topn, args.stage) for word in args.words}
     except KeyError as exc:
         print(f"koprep: error: {exc.args[0]}", file=sys.stderr)
         return 1
@@ -104,7 +110,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from koprep.pipeline.evaluate import evaluate_vectors
 
     run = open_run(args.artifacts, args.run)
-    result = evaluate_vectors(run.store, run.entry("word2vec"), args.analogies, args.similarity)
+    result = evaluate_vectors(run.store, run.entry(args.stage), args.analogies, args.similarity)
     report = ReportFile.read(Path(result.path))
     if args.json:
         print(json.dumps(report, ensure_ascii=False))
@@ -158,14 +164,36 @@ def show_lines(name: str, stage: dict[str, Any]) -> list[str]:
                                 for t in stage[f"top_by_{weight}"]])
         lines.append("  top terms by document frequency")
         lines += _term_columns([(t["term"], f"{t['df']:,}") for t in stage["top_by_df"]])
-    elif name == "word2vec":
+    elif "neighbours" in stage:  # word vectors: word2vec, fasttext
         lines.append(f"  words {stage['terms']:,}  vector size {stage['vector_size']}")
+        lines += diagnostic_lines(stage.get("diagnostic"))
         lines.append("  nearest neighbours of the most frequent words")
         for item in stage["neighbours"]:
             similar = ", ".join(f"{w} {s:.2f}" for w, s in item["similar"])
             lines.append(f"    {item['word']} ({item['count']:,}): {similar}")
     else:
         lines.append(f"  {json.dumps(stage.get('extra', {}), ensure_ascii=False)[:200]}")
+    return lines
+
+
+def diagnostic_lines(diagnostic: dict[str, Any] | None) -> list[str]:
+    """The training diagnostic stored with word vectors, warning first."""
+    if not diagnostic:
+        return []
+    lines = [f"  WARNING: {diagnostic['warning']}"] if diagnostic["warning"] else []
+    spread = diagnostic["neighbour_cosine"]
+    coverage = "n/a" if diagnostic["coverage"] is None else f"{diagnostic['coverage']:.1%}"
+    lines.append(f"  trained {diagnostic['epochs']} epochs on {diagnostic['corpus_tokens']:,} tokens; "
+                 f"the vocabulary covers {coverage} of them")
+    if spread["mean"] is not None:
+        lines.append(f"  cosine of the {spread['neighbours']} nearest neighbours of the {spread['words']} most frequent words: "
+                     f"mean {spread['mean']:.2f}  min {spread['min']:.2f}  median {spread['median']:.2f}  max {spread['max']:.2f}")
+    if diagnostic.get("pairwise_cosine") is not None:
+        lines.append(f"  cosine of those words with each other: mean {diagnostic['pairwise_cosine']:.2f}")
+    losses = diagnostic["loss_per_epoch"]
+    if losses:
+        shown = losses if len(losses) <= 6 else [*losses[:3], None, *losses[-2:]]
+        lines.append("  loss per epoch  " + " ".join("…" if x is None else f"{x:,.0f}" for x in shown))
     return lines
 
 

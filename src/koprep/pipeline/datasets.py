@@ -10,7 +10,8 @@ run's outputs open without koprep too.
     ShardPart     clean-shard/ tokenize-shard/   part.parquet
     Table         model/ (model.parquet), phrases/ (phrases.parquet)
     MatrixFiles   bow/ ngram/ tfidf/ chargram/   vocabulary.parquet, matrix.parquet, documents.parquet
-    WordVectorFiles   word2vec/      vectors.parquet, vectors.bin
+    WordVectorFiles   word2vec/      vectors.parquet, vectors.bin, diagnostic.json
+    FastTextFiles     fasttext/      vectors.parquet, model.bin, diagnostic.json
     ReportFile    evaluate/          evaluation.json
 """
 
@@ -231,11 +232,13 @@ class MatrixFiles(Dataset):
 
 class WordVectorFiles(Dataset):
     """word2vec vectors, twice: as Parquet (term string, count int64, vector list<float32>, in the
-    model's index order) and in the binary word2vec format gensim and the original C tool read."""
+    model's index order) and in the binary word2vec format gensim and the original C tool read;
+    with the training diagnostic (`koprep.stages.embed.diagnose`) as JSON."""
 
     PARQUET = "vectors.parquet"
     BINARY = "vectors.bin"
-    files = (PARQUET, BINARY)
+    DIAGNOSTIC = "diagnostic.json"
+    files = (PARQUET, BINARY, DIAGNOSTIC)
 
     @classmethod
     def write_parquet(cls, pending: PendingEntry, kv: KeyedVectors) -> None:
@@ -250,6 +253,17 @@ class WordVectorFiles(Dataset):
         write_word2vec_binary(kv, pending.path / cls.BINARY)
 
     @classmethod
+    def write_diagnostic(cls, pending: PendingEntry, diagnostic: dict[str, Any]) -> None:
+        write_json_atomic(pending.path / cls.DIAGNOSTIC, diagnostic)
+
+    @classmethod
+    def diagnostic(cls, entry: Entry | Path) -> dict[str, Any] | None:
+        """The training diagnostic, or None for an entry written before koprep stored one."""
+        folder = entry.path if isinstance(entry, Entry) else Path(entry)
+        file = folder / cls.DIAGNOSTIC
+        return json.loads(file.read_text(encoding="utf-8")) if file.is_file() else None
+
+    @classmethod
     def keyed_vectors(cls, entry: Entry | Path) -> KeyedVectors:
         from gensim.models import KeyedVectors
 
@@ -260,6 +274,41 @@ class WordVectorFiles(Dataset):
     def counts(cls, folder: Path) -> dict[str, int]:
         table = pq.read_table(folder / cls.PARQUET, columns=["term", "count"])
         return dict(zip(table.column("term").to_pylist(), table.column("count").to_pylist()))
+
+
+class FastTextFiles(WordVectorFiles):
+    """fastText vectors: as Parquet (term string as displayed, count int64, vector list<float32>,
+    in the model's index order), the model in Facebook's fastText binary format (words as trained:
+    jamo-decomposed for `subwords = "jamo"`; with the n-gram buckets that answer unseen words), and
+    the training diagnostic as JSON, which also says how words were split into subwords
+    (`subwords`). No pickle: gensim's own `.save` pickles, the fastText format does not."""
+
+    MODEL = "model.bin"
+    files = (WordVectorFiles.PARQUET, MODEL, WordVectorFiles.DIAGNOSTIC)
+
+    @classmethod
+    def write_model(cls, pending: PendingEntry, model: Any) -> None:
+        from koprep.stages.subword_vectors import save_fasttext
+
+        save_fasttext(model, pending.path / cls.MODEL)
+
+    @classmethod
+    def keyed_vectors(cls, entry: Entry | Path) -> KeyedVectors:
+        """gensim FastTextKeyedVectors keyed by the words as the tokenizer wrote them, answering
+        out-of-vocabulary words from their subwords."""
+        from koprep.stages.subword_vectors import load_fasttext
+
+        folder = entry.path if isinstance(entry, Entry) else Path(entry)
+        return load_fasttext(folder / cls.MODEL, (cls.diagnostic(folder) or {}).get("subwords", "char"))
+
+
+def holds_word_vectors(entry: Entry | Path) -> type[WordVectorFiles] | None:
+    """The dataset of an entry holding word vectors (word2vec or fastText), if it holds any."""
+    folder = entry.path if isinstance(entry, Entry) else Path(entry)
+    for dataset in (WordVectorFiles, FastTextFiles):
+        if (folder / dataset.files[1]).is_file():
+            return dataset
+    return None
 
 
 class ReportFile(Dataset):

@@ -1,17 +1,20 @@
-"""The embedding stages against the store: gensim Phrases (`phrases`, with `word2vec.phrases`) and
-Word2Vec (`word2vec`), both streamed from the tokenize output's shards."""
+"""The embedding stages against the store: gensim Phrases (`phrases`, with `word2vec.phrases`),
+Word2Vec (`word2vec`) and FastText (`fasttext`), all streamed from the tokenize output's shards."""
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
-from koprep.pipeline.datasets import Parts, PhraseTable, WordVectorFiles
+from koprep.pipeline.datasets import FastTextFiles, Parts, PhraseTable, WordVectorFiles
 from koprep.pipeline.execution import StageJob
 from koprep.pipeline.readers import Phrased, Sentences, SplitSentences, TokenShards, has_column, word_counts
 from koprep.pipeline.tokenize import SENTENCES_COLUMN
 from koprep.progress import ProgressCounter
 from koprep.stages import embed as embed_logic
 from koprep.store import PendingEntry, fault_point
+
+log = logging.getLogger(__name__)
 
 
 def learn_phrases(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
@@ -22,26 +25,71 @@ def learn_phrases(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, 
 
 
 def train_word2vec(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
-    """gensim Word2Vec on the token shards (joined by the stored phrase table when there is one).
-    `on_progress(shards_done, shards)` counts shard reads over the vocabulary pass and every epoch."""
+    """gensim Word2Vec on the token shards (joined by the stored phrase table when there is one),
+    stored with its training diagnostic. `on_progress(shards_done, shards)` counts shard reads over
+    the vocabulary pass and every epoch. `epochs = "auto"` is resolved on the tokens' count."""
     params = job.run.config.word2vec
     tokens, phrases = job.inputs["tokenize"], job.inputs.get("phrases")
-    counter = ProgressCounter(job.on_progress, (params.epochs + 1) * len(Parts.part_files(tokens.path)))
+    shards = TokenShards(tokens.path)
+    counts = word_counts(shards)
+    params = params.model_copy(update={"epochs": params.epochs_for(sum(counts.counts.values()))})
+    counter = ProgressCounter(job.on_progress, (int(params.epochs) + 1) * len(Parts.part_files(tokens.path)))
     shards = TokenShards(tokens.path, counter)
     sentences = _sentences(shards)
     if phrases is None:
-        # Arrow's word counts are per document; with [clean] sentences gensim counts the sentences itself.
-        counts = word_counts(shards) if isinstance(sentences, Sentences) else None
-        kv = embed_logic.train_word2vec(sentences, params, counts)
+        trained = embed_logic.train_word2vec_logged(sentences, params, _vocabulary_counts(sentences, counts, counter))
     else:
         table = PhraseTable.read(job.store.open_entry(phrases.path))
-        kv = embed_logic.train_word2vec(Phrased(sentences, table, params), params.model_copy(update={"phrases": False}))
+        trained = embed_logic.train_word2vec_logged(
+            Phrased(sentences, table, params), params.model_copy(update={"phrases": False})
+        )
     fault_point(f"{job.key.stage}.trained")
-    WordVectorFiles.write_parquet(pending, kv)
+    diagnostic = _diagnosed(trained)
+    WordVectorFiles.write_parquet(pending, trained.vectors)
     fault_point(f"{job.key.stage}.vectors-parquet-written")
-    WordVectorFiles.write_binary(pending, kv)
+    WordVectorFiles.write_binary(pending, trained.vectors)
+    WordVectorFiles.write_diagnostic(pending, diagnostic)
     counter.finish()
-    return len(kv), {"terms": len(kv), "vector_size": kv.vector_size}
+    return _facts(trained, diagnostic)
+
+
+def train_fasttext(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
+    """gensim FastText on the token shards (words decomposed into jamo for `subwords = "jamo"`),
+    stored in the fastText format with its vectors as Parquet and its training diagnostic."""
+    from koprep.stages.subword_vectors import train_fasttext as train
+
+    params = job.run.config.fasttext
+    tokens = job.inputs["tokenize"]
+    counts = word_counts(TokenShards(tokens.path))
+    params = params.model_copy(update={"epochs": params.epochs_for(sum(counts.counts.values()))})
+    counter = ProgressCounter(job.on_progress, (int(params.epochs) + 1) * len(Parts.part_files(tokens.path)))
+    shards = TokenShards(tokens.path, counter)
+    sentences = _sentences(shards)
+    model, trained = train(sentences, params, _vocabulary_counts(sentences, counts, counter))
+    fault_point(f"{job.key.stage}.trained")
+    diagnostic = _diagnosed(trained, "fasttext") | {"subwords": params.subwords}
+    FastTextFiles.write_parquet(pending, trained.vectors)
+    fault_point(f"{job.key.stage}.vectors-parquet-written")
+    FastTextFiles.write_model(pending, model)
+    FastTextFiles.write_diagnostic(pending, diagnostic)
+    counter.finish()
+    return _facts(trained, diagnostic)
+
+
+def _diagnosed(trained: embed_logic.TrainedVectors, stage: str = "word2vec") -> dict[str, Any]:
+    diagnostic = embed_logic.diagnose(trained, stage)
+    if diagnostic["warning"]:
+        log.warning(diagnostic["warning"])
+    return diagnostic
+
+
+def _facts(trained: embed_logic.TrainedVectors, diagnostic: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    kv = trained.vectors
+    return len(kv), {
+        "terms": len(kv), "vector_size": kv.vector_size, "epochs": trained.epochs,
+        "coverage": diagnostic["coverage"], "neighbour_cosine": diagnostic["neighbour_cosine"]["mean"],
+        "degenerate": diagnostic["degenerate"],
+    }
 
 
 def _sentences(shards: TokenShards) -> Sentences | SplitSentences:
@@ -49,3 +97,15 @@ def _sentences(shards: TokenShards) -> Sentences | SplitSentences:
     if shards.files and has_column(shards.files[0].parent, SENTENCES_COLUMN):
         return SplitSentences(shards, SENTENCES_COLUMN)
     return Sentences(shards)
+
+
+def _vocabulary_counts(
+    sentences: Sentences | SplitSentences, counts: embed_logic.WordCounts, counter: ProgressCounter
+) -> embed_logic.WordCounts | None:
+    """`counts` as gensim's vocabulary when it learns from whole documents (its vocabulary pass is
+    then skipped, and counted as done); with `[clean] sentences` None, so gensim scans the sentences
+    itself (Arrow's counts give the number of documents, not of sentences)."""
+    if isinstance(sentences, SplitSentences):
+        return None
+    counter.advance(len(sentences.shards.files))
+    return counts

@@ -1,4 +1,4 @@
-"""The on-demand `evaluate` stage (`koprep evaluate`): a run's word2vec vectors scored on a Korean
+"""The on-demand `evaluate` stage (`koprep evaluate`): a run's word2vec or fastText vectors scored on a Korean
 analogy set and/or a word-similarity set, the report cached under the vectors' and the evaluation
 files' fingerprints."""
 
@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from koprep.evaluate import EvaluationFileError, evaluate_analogies, evaluate_similarity
-from koprep.pipeline.datasets import ReportFile, WordVectorFiles
+from koprep.pipeline.datasets import ReportFile, WordVectorFiles, holds_word_vectors
 from koprep.pipeline.execution import StageResult, stage_result
 from koprep.pipeline.graph import GRAPH
 from koprep.pipeline.keys import StageKey
@@ -16,15 +16,15 @@ from koprep.store import ArtifactStore, Entry, PendingEntry, StoreError, file_sh
 
 
 def evaluate_vectors(
-    store: ArtifactStore, word2vec: Entry, analogies: str | None = None, similarity: str | None = None
+    store: ArtifactStore, vectors: Entry, analogies: str | None = None, similarity: str | None = None
 ) -> StageResult:
     stage = GRAPH["evaluate"]
-    if word2vec.stage not in stage.inputs:
-        raise StoreError(f"{word2vec.path} is a {word2vec.stage!r} artifact, not word2vec vectors")
+    if vectors.stage not in stage.inputs:
+        raise StoreError(f"{vectors.path} is a {vectors.stage!r} artifact, not word vectors ({', '.join(stage.inputs)})")
     files = {"analogies": analogies, "similarity": similarity}
     if not any(files.values()):
         raise EvaluationFileError("nothing to evaluate: pass an analogy file and/or a word-similarity file")
-    inputs = {word2vec.stage: word2vec.fingerprint}
+    inputs = {vectors.stage: vectors.fingerprint}
     for kind, path in files.items():
         if path is not None:
             if not Path(path).is_file():
@@ -32,10 +32,10 @@ def evaluate_vectors(
             inputs[kind] = file_sha256(Path(path))
 
     def compute(pending: PendingEntry) -> tuple[int, dict[str, Any]]:
-        kv = WordVectorFiles.keyed_vectors(word2vec)
+        kv = (holds_word_vectors(vectors) or WordVectorFiles).keyed_vectors(vectors)
         # Paths relative to the store, evaluation files by name and content hash: no absolute path
         # of this machine goes into the artifact.
-        report: dict[str, Any] = {word2vec.stage: store.relative(word2vec.path)}
+        report: dict[str, Any] = {vectors.stage: store.relative(vectors.path)}
         headline: dict[str, Any] = {}
         if analogies:
             scores = evaluate_analogies(kv, analogies)

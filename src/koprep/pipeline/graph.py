@@ -31,12 +31,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Literal, Ma
 from koprep import evaluate as evaluate_logic
 from koprep.pipeline import clean, dedup, embed, keys, tokenize, vectorize
 from koprep.pipeline.datasets import Dataset, MatrixFiles, ModelTable, Parts, PhraseTable, ReportFile, WordVectorFiles
+from koprep.pipeline.datasets import FastTextFiles
 from koprep.pipeline.execution import StageJob, StageResult
 from koprep.pipeline.keys import StageKey
 from koprep.progress import ProgressCallback
 from koprep.stages import clean as clean_logic
 from koprep.stages import dedup as dedup_logic
 from koprep.stages import embed as embed_logic
+from koprep.stages import fasttext as fasttext_logic
 from koprep.stages import tokenize as tokenize_logic
 from koprep.stages import vectorize as vectorize_logic
 from koprep.store import Entry, PendingEntry, library_versions
@@ -255,6 +257,10 @@ GRAPH = StageGraph([
         embed.train_word2vec, libraries=("gensim",), progress="shards",
     ),
     Stage(
-        "evaluate", ("word2vec",), evaluate_logic.VERSION, keys.set_by_command, ReportFile, None, kind="on-demand",
+        "fasttext", ("tokenize",), fasttext_logic.VERSION, keys.settings_section("fasttext"), FastTextFiles,
+        embed.train_fasttext, libraries=("gensim",), default=False, progress="shards",
+    ),
+    Stage(
+        "evaluate", ("word2vec", "fasttext"), evaluate_logic.VERSION, keys.set_by_command, ReportFile, None, kind="on-demand",
     ),
 ])

@@ -95,19 +95,19 @@ class Sentences:
                 if doc:
                     yield doc
 
-    def with_vocabulary(self, keys: list[str]) -> "_VocabularySentences":
-        """The same sentences, with each token that is in `keys` given as the very str object in
-        `keys`, and every other token as None (see `embed.VocabularySentences`)."""
-        return _VocabularySentences(self.shards, keys)
+    def with_vocabulary(self, keys: list[str], tokens: list[str] | None = None) -> "_VocabularySentences":
+        """The same sentences, with each token that is in `keys` (or is `tokens[i]`) given as the
+        very str object `keys[i]`, and every other token as None (see `embed.VocabularySentences`)."""
+        return _VocabularySentences(self.shards, keys, tokens)
 
 
 class _VocabularySentences:
     """Restartable. Decodes a shard by looking its tokens up in the vocabulary inside Arrow
     (`index_in`), then taking the vocabulary's own objects: no string is decoded from Parquet."""
 
-    def __init__(self, shards: TokenShards, keys: list[str]) -> None:
+    def __init__(self, shards: TokenShards, keys: list[str], tokens: list[str] | None = None) -> None:
         self.shards = shards
-        self.value_set = pa.array(keys, pa.string())
+        self.value_set = pa.array(keys if tokens is None else tokens, pa.string())
         self.objects = np.empty(len(keys) + 1, dtype=object)
         self.objects[: len(keys)] = keys  # the last slot stays None: out of vocabulary
 
