@@ -23,6 +23,13 @@ hashes everything.
 
 Run records (`koprep.runs.RunRecord`) and manifests hold paths relative to the root (`read_run`
 resolves them), so a store can be moved or shared between machines.
+
+A root that is a URL (`s3://bucket/prefix`, see `koprep.storage`) keeps its entries as objects
+(`koprep.remote`: files under a unique attempt prefix, then the manifest PUT only if absent, as the
+commit) and this same layout as a local read-through cache (`koprep.mirror`): `root` is then the
+cache folder, `name` the URL, and every entry read is first checked against the bucket's committed
+manifest. Locks (flock) then only order the runs of one machine; between machines both compute and
+the first commit wins.
 """
 
 from __future__ import annotations
@@ -40,11 +47,12 @@ import signal
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
 from koprep.errors import BadInputError, StoreIntegrityError
 from koprep.locks import EntryLocks
 from koprep.runs import RunRecord
+from koprep.storage import RemoteLocation, parse_location
 
 MANIFEST = "_manifest.json"
 RUNS = "runs"
@@ -59,6 +67,9 @@ PROBE_BYTES = 1 << 20
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _WRITE_FAILURE_ERRNOS = _FULL_ERRNOS | {errno.EROFS}
 """Errors that, raised while an entry is written, mean the root cannot take it (not a bug)."""
+
+if TYPE_CHECKING:
+    from koprep.mirror import Mirror
 
 log = logging.getLogger(__name__)
 
@@ -192,9 +203,22 @@ def library_versions(*names: str) -> dict[str, str]:
 
 
 class ArtifactStore:
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).resolve()
+    def __init__(self, root: str | os.PathLike[str] | RemoteLocation) -> None:
+        location = parse_location(root)
+        self.mirror: Mirror | None = None
+        if isinstance(location, RemoteLocation):
+            from koprep.mirror import Mirror, cache_root
+
+            self.mirror = Mirror(location)
+            self.root = cache_root(location)
+        else:
+            self.root = location.resolve()
         self.locks = EntryLocks(self.root / LOCKS, lambda exc: StoreError(storage_message(self.root, exc)))
+
+    @property
+    def name(self) -> str:
+        """The store as messages and records show it: its folder, or its URL (without secrets)."""
+        return self.mirror.display if self.mirror is not None else str(self.root)
 
     # ----------------------------------------------------------------- paths
     def inside(self, *parts: str | os.PathLike[str]) -> Path:
@@ -219,7 +243,12 @@ class ArtifactStore:
         corrupt one is logged unless `warn` is false, so the caller's recomputation is explained).
         `verify` hashes every file instead of trusting files whose size and mtime match the manifest."""
         path = self.entry_path(stage, fp)
-        manifest, problem = inspect_entry(path, stage, fp, full=verify)
+        if self.mirror is not None:
+            manifest, problem = self.mirror.fetch(self, stage, fp)
+            if verify and problem is None and manifest is not None:
+                manifest, problem = inspect_entry(path, stage, fp, full=True)
+        else:
+            manifest, problem = inspect_entry(path, stage, fp, full=verify)
         if problem is not None and warn:
             log.warning("artifact %s/%s is corrupt (%s); it is not used and will be recomputed", stage, fp, problem)
         if problem is not None or manifest is None:
@@ -233,14 +262,19 @@ class ArtifactStore:
         if resolved.parent.parent != self.root:
             raise StoreError(f"{path} is not a koprep artifact folder (<stage>/<fingerprint>) of {self.root}")
         stage, fp = resolved.parent.name, resolved.name
-        manifest, problem = inspect_entry(resolved, stage, fp, full=False)
+        if self.mirror is not None:
+            manifest, problem = self.mirror.fetch(self, stage, fp)
+        else:
+            manifest, problem = inspect_entry(resolved, stage, fp, full=False)
         if problem is not None:
             raise CorruptArtifactError(
-                f"artifact {stage}/{fp} in {self.root} is corrupt: {problem}. Re-run `koprep run` with the same "
+                f"artifact {stage}/{fp} in {self.name} is corrupt: {problem}. Re-run `koprep run` with the same "
                 "settings to recompute it (`koprep verify` checks the whole store)"
             )
         if manifest is None:
-            raise StoreError(f"{resolved} is not a koprep artifact (no such folder); was the store moved or cleaned?")
+            raise StoreError(
+                f"{stage}/{fp} is not a koprep artifact of {self.name} (no such entry); was the store moved or cleaned?"
+            )
         return Entry(stage, fp, resolved, manifest)
 
     # ----------------------------------------------------------------- locks
@@ -254,7 +288,10 @@ class ArtifactStore:
     # ---------------------------------------------------------------- writes
     def check_writable(self) -> None:
         """Fail now, with a clear StoreError, if the root cannot be created or written or has no
-        room (a probe of PROBE_BYTES is written, synced and removed), rather than mid-run."""
+        room (a probe of PROBE_BYTES is written, synced and removed), rather than mid-run. For a URL
+        root, the bucket is checked too (it exists, the credentials may list and write it)."""
+        if self.mirror is not None:
+            self.mirror.objects.check_writable()
         probe = self.root / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -309,6 +346,14 @@ class ArtifactStore:
                     "files": files,
                     "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 }
+                if self.mirror is not None:
+                    plain = json.loads(json.dumps(record, default=_jsonable))  # as the local manifest reads back
+                    committed = self.mirror.commit(stage, fp, tmp, plain, replace=replace)
+                    if committed is None:
+                        return  # another machine committed this entry first: its entry is the one to use
+                    record = {**committed, "files": {n: {**m, "mtime_ns": files[n].get("mtime_ns")}
+                                                     for n, m in committed["files"].items()}}
+                    replace = True  # the cache follows the bucket, whatever it held before
                 write_json_atomic(tmp / MANIFEST, record)
                 _fsync(tmp)
                 fault_point(f"{stage}.manifest-written")
@@ -358,8 +403,11 @@ class ArtifactStore:
     def sweep(self) -> list[Path]:
         """Remove what killed runs left: temporary folders whose entry lock is free (a live writer,
         whatever its pid, holds it, so a reused pid cannot fool this) and corrupt entries moved to
-        `.trash`. Safe to call while other runs are writing."""
+        `.trash`. Safe to call while other runs are writing. For a URL root, also the bucket's abandoned
+        uploads (`koprep.remote`)."""
         removed: list[Path] = []
+        if self.mirror is not None:
+            removed += [Path(p) for p in self.mirror.sweep()]
         if not self.root.is_dir():
             return removed
         for tmp in sorted(self.root.glob(f"*/{TMP_PREFIX}*")):
@@ -391,21 +439,36 @@ class ArtifactStore:
         path.parent.mkdir(parents=True, exist_ok=True)
         portable = record.with_paths(lambda p: self.relative(p) if Path(p).is_absolute() else p).to_json()
         write_json_atomic(path, portable)
+        if self.mirror is not None:
+            self.mirror.objects.write(f"{RUNS}/{path.name}", path.read_bytes())
         fault_point("record-run.between")
         write_json_atomic(self.run_path("latest"), portable)
+        if self.mirror is not None:
+            self.mirror.objects.write(f"{RUNS}/latest.json", path.read_bytes())
         fault_point("record-run.done")
         return path
+
+    def publish_file(self, path: Path) -> None:
+        """For a URL root, upload a file written under the cache's root (a run's HTML report) to the bucket."""
+        if self.mirror is not None:
+            self.mirror.objects.write(self.relative(path), path.read_bytes())
 
     def read_run(self, run: str = "latest") -> RunRecord:
         """A run record, with its artifact paths resolved against this root (wherever it now is)."""
         path = self.run_path(run)
-        if not path.is_file():
+        if self.mirror is not None:
+            self.mirror.objects.check_readable()
+            content = self.mirror.objects.read(f"{RUNS}/{path.name}")
+            known = [] if content is not None else sorted(name for name, _ in self.mirror.objects.runs())
+        else:
+            content = path.read_bytes() if path.is_file() else None
             known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
+        if content is None:
             raise StoreError(
-                f"no run {run!r} in {self.root}; known runs: {', '.join(known) or 'none (run `koprep run` first)'}"
+                f"no run {run!r} in {self.name}; known runs: {', '.join(known) or 'none (run `koprep run` first)'}"
             )
         try:
-            return self._resolved(RunRecord.model_validate_json(path.read_bytes()))
+            return self._resolved(RunRecord.model_validate_json(content))
         except ValueError as exc:
             raise CorruptArtifactError(
                 f"run record {path} is not a valid run record ({_first_line(exc)}); `koprep verify` checks the store"
@@ -416,6 +479,15 @@ class ArtifactStore:
         of the newest, excluded); records being written or damaged are skipped."""
         folder = self.root / RUNS
         records = []
+        if self.mirror is not None:
+            for run_id, written in self.mirror.objects.runs():
+                content = self.mirror.objects.read(f"{RUNS}/{run_id}.json") if run_id != "latest" else None
+                try:
+                    record = RunRecord.model_validate_json(content or b"")
+                except ValueError:
+                    continue
+                records.append(StoredRun(run_id, folder / f"{run_id}.json", written, self._resolved(record)))
+            return sorted(records, key=lambda r: (r.recorded, r.run_id), reverse=True)
         for path in folder.glob("*.json") if folder.is_dir() else ():
             if path.name == "latest.json" or path.name.startswith("."):
                 continue

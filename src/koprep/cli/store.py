@@ -104,7 +104,9 @@ def verify_command(args: argparse.Namespace) -> int:
     from koprep.store import ArtifactStore, StoreError
 
     store = ArtifactStore(args.artifacts)
-    if not store.root.is_dir():
+    if store.mirror is not None:
+        store.mirror.objects.check_readable()
+    elif not store.root.is_dir():
         raise StoreError(f"there is no artifact store at {store.root}; pass its folder with --artifacts DIR")
     report = verify(store)
     problems = report["problems"]
