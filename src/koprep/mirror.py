@@ -30,7 +30,6 @@ if TYPE_CHECKING:
 CACHE_DIR_ENV = "KOPREP_CACHE_DIR"
 CACHE_BYTES_ENV = "KOPREP_CACHE_BYTES"
 DEFAULT_CACHE_BYTES = 20 << 30
-USED_STAMP = ".used"
 
 
 def cache_root(location: RemoteLocation) -> Path:
@@ -150,8 +149,12 @@ class Mirror:
         try:
             self.objects.commit(stage, fp, committed, replace=replace)
         except CommitLost:
-            self.objects.discard_attempt(stage, fp, attempt)
-            return None
+            theirs = self.objects.manifest(stage, fp)
+            if theirs and verify_objects(self, RemoteEntry(stage, fp, theirs, {})) is None:
+                self.objects.discard_attempt(stage, fp, attempt)
+                return None  # another writer's complete entry: use it
+            # The committed entry is damaged (why this one was recomputed): replace it.
+            self.objects.commit(stage, fp, committed, replace=True)
         fault_point(f"{stage}.committed")
         return committed
 
@@ -196,7 +199,7 @@ class Mirror:
             if folder.parent.name.startswith("."):
                 continue
             size = sum(p.stat().st_size for p in folder.iterdir() if p.is_file())
-            used = (folder / USED_STAMP).stat().st_mtime if (folder / USED_STAMP).exists() else 0.0
+            used = folder.stat().st_mtime  # set on every use (`_touch`)
             entries.append((used, folder, size))
             total += size
         for _used, folder, size in sorted(entries, key=lambda e: e[0]):
@@ -222,7 +225,63 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 
 def _touch(folder: Path) -> None:
+    """Mark a cached entry as just used: its folder's modification time orders eviction."""
     try:
-        (folder / USED_STAMP).touch()
+        os.utime(folder)
     except OSError:
         pass
+
+
+# ------------------------------------------------------------------------------- maintenance
+class RemoteEntry:
+    """One `<stage>/<fingerprint>/` of the bucket as `koprep ls`, gc and verify see it."""
+
+    def __init__(self, stage: str, fp: str, manifest: dict[str, Any] | None, objects: dict[str, dict[str, Any]]) -> None:
+        self.stage, self.fingerprint, self.manifest, self.objects = stage, fp, manifest or {}, objects
+
+    @property
+    def complete(self) -> bool:
+        """A committed manifest whose own objects are all listed with their recorded sizes (objects it
+        refers to in other entries are checked with those entries, and by `verify`)."""
+        files = self.manifest.get("files")
+        if not self.manifest.get("attempt") or not isinstance(files, dict):
+            return False
+        prefix = f"{self.stage}/{self.fingerprint}/"
+        for meta in files.values():
+            obj = str(meta.get("object", ""))
+            if obj.startswith(prefix) and self.objects.get(obj[len(prefix):], {}).get("bytes") != meta.get("bytes"):
+                return False
+        return True
+
+    @property
+    def bytes(self) -> int:
+        return sum(info["bytes"] for info in self.objects.values())
+
+    @property
+    def modified(self) -> float:
+        return max((info["modified"] for info in self.objects.values()), default=0.0)
+
+
+def remote_entries(mirror: Mirror) -> list[RemoteEntry]:
+    """Every entry folder of the bucket, its manifest read (one listing, one GET per manifest)."""
+    listed = mirror.objects.objects()
+    found = []
+    for stage, fp, objects in mirror.objects.entry_keys(listed):
+        manifest = mirror.objects.manifest(stage, fp) if MANIFEST in objects else None
+        found.append(RemoteEntry(stage, fp, manifest, objects))
+    return found
+
+
+def verify_objects(mirror: Mirror, entry: RemoteEntry) -> str | None:
+    """What is wrong with a committed entry's objects (each read and hashed), or None."""
+    if not entry.manifest:
+        return f"no readable {MANIFEST} (an interrupted upload, removed by the next sweep after the grace period)"
+    if not entry.manifest.get("attempt") or not isinstance(entry.manifest.get("files"), dict):
+        return f"its {MANIFEST} is not a koprep manifest"
+    for name, meta in sorted(entry.manifest["files"].items()):
+        found = mirror.objects.object_sha256(str(meta.get("object", "")))
+        if found is None:
+            return f"object {meta.get('object')} of file {name} is missing"
+        if found != (meta.get("bytes"), meta.get("sha256")):
+            return f"object {meta.get('object')} of file {name} does not match its size and SHA-256 (damaged)"
+    return None

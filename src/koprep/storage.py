@@ -174,7 +174,8 @@ def storage_options() -> dict[str, Any]:
     return value
 
 
-_filesystems: dict[tuple[str, str], Any] = {}
+_filesystems: dict[tuple[int, str, str], Any] = {}
+"""Keyed by process id too: a forked child must not use its parent's client (its event loop is the parent's)."""
 
 
 def filesystem(protocol: str, options: Mapping[str, Any]) -> Any:
@@ -189,7 +190,7 @@ def filesystem(protocol: str, options: Mapping[str, Any]) -> Any:
             opts["endpoint_url"] = endpoint
         opts.setdefault("config_kwargs", {"connect_timeout": 5, "read_timeout": 60,
                                           "retries": {"max_attempts": 3, "mode": "standard"}})
-    key = (protocol, json.dumps(opts, sort_keys=True, default=str))
+    key = (os.getpid(), protocol, json.dumps(opts, sort_keys=True, default=str))
     if key not in _filesystems:
         _filesystems[key] = fsspec.filesystem(protocol, skip_instance_cache=True, **opts)
     return _filesystems[key]
