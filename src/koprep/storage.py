@@ -188,6 +188,9 @@ def filesystem(protocol: str, options: Mapping[str, Any]) -> Any:
         endpoint = os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
         if endpoint and "endpoint_url" not in opts and "endpoint_url" not in opts.get("client_kwargs", {}):
             opts["endpoint_url"] = endpoint
+        # No listing cache: a GET must see what another process wrote since this one last listed
+        # (correctness never rests on a listing: an entry is what its committed manifest says).
+        opts.setdefault("use_listings_cache", False)
         opts.setdefault("config_kwargs", {"connect_timeout": 5, "read_timeout": 60,
                                           "retries": {"max_attempts": 3, "mode": "standard"}})
     key = (os.getpid(), protocol, json.dumps(opts, sort_keys=True, default=str))
