@@ -205,6 +205,7 @@ def library_versions(*names: str) -> dict[str, str]:
 class ArtifactStore:
     def __init__(self, root: str | os.PathLike[str] | RemoteLocation) -> None:
         location = parse_location(root)
+        self.location = location
         self.mirror: Mirror | None = None
         if isinstance(location, RemoteLocation):
             from koprep.mirror import Mirror, cache_root
@@ -214,6 +215,11 @@ class ArtifactStore:
         else:
             self.root = location.resolve()
         self.locks = EntryLocks(self.root / LOCKS, lambda exc: StoreError(storage_message(self.root, exc)))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Sent to a Dask worker as where it is, not as this machine's paths: a worker with a URL root
+        # builds its own client and its own local cache.
+        return (ArtifactStore, (self.location,))
 
     @property
     def name(self) -> str:
@@ -257,7 +263,11 @@ class ArtifactStore:
 
     def open_entry(self, path: str | os.PathLike[str]) -> Entry:
         """A valid entry named by a path inside the store (absolute or relative to the root).
-        Raises StoreError if it is not an artifact, CorruptArtifactError if its files do not match."""
+        Raises StoreError if it is not an artifact, CorruptArtifactError if its files do not match.
+        With a store in a bucket, a path from another process's cache (a Dask worker's) is taken as
+        the entry it names (`<stage>/<fingerprint>`) in this one."""
+        if self.mirror is not None:
+            path = self._portable(str(path))
         resolved = self.inside(path)
         if resolved.parent.parent != self.root:
             raise StoreError(f"{path} is not a koprep artifact folder (<stage>/<fingerprint>) of {self.root}")
@@ -437,7 +447,7 @@ class ArtifactStore:
         path = self.run_path(record.run_id)
         fault_point("record-run.start")
         path.parent.mkdir(parents=True, exist_ok=True)
-        portable = record.with_paths(lambda p: self.relative(p) if Path(p).is_absolute() else p).to_json()
+        portable = record.with_paths(self._portable).to_json()
         write_json_atomic(path, portable)
         if self.mirror is not None:
             self.mirror.objects.write(f"{RUNS}/{path.name}", path.read_bytes())
@@ -498,6 +508,15 @@ class ArtifactStore:
                 continue
             records.append(StoredRun(path.stem, path, written, self._resolved(record)))
         return sorted(records, key=lambda r: (r.recorded, r.run_id), reverse=True)
+
+    def _portable(self, path: str) -> str:
+        """An artifact path as a run record holds it: relative to the root. With a store in a bucket,
+        a path from another process's cache (a Dask worker's) names its entry by its last two parts."""
+        if not Path(path).is_absolute():
+            return path
+        if self.mirror is not None and not Path(path).is_relative_to(self.root):
+            return Path(path).parent.name + "/" + Path(path).name
+        return self.relative(path)
 
     def _resolved(self, record: RunRecord) -> RunRecord:
         return record.with_paths(lambda p: p if Path(p).is_absolute() else str(self.root / p))

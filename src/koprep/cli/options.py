@@ -121,7 +121,10 @@ def check_runner(args: argparse.Namespace) -> None:
     if args.runner == "dask":
         from pathlib import Path
 
-        runners.check_cluster(args.dask_address, Path(args.artifacts).resolve(), runners.absolute_corpus(args.corpus),
+        from koprep.storage import is_url
+
+        store = args.artifacts if is_url(args.artifacts) else Path(args.artifacts).resolve()
+        runners.check_cluster(args.dask_address, store, runners.absolute_corpus(args.corpus),
                               prefect_api=os.environ.get("PREFECT_API_URL"))
 
 
