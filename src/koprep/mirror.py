@@ -67,7 +67,7 @@ class Mirror:
         path = store.entry_path(stage, fp)
         local = _read_json(path / MANIFEST)
         if local is not None and local.get("attempt") == remote["attempt"]:
-            from koprep.store import inspect_entry
+            from koprep.entryfiles import inspect_entry
 
             manifest, problem = inspect_entry(path, stage, fp, full=False)
             if problem is None and manifest is not None:
@@ -77,7 +77,7 @@ class Mirror:
             return self._download(store, stage, fp, remote)
 
     def _download(self, store: ArtifactStore, stage: str, fp: str, remote: dict[str, Any]) -> tuple[dict[str, Any] | None, str | None]:
-        from koprep.store import TMP_PREFIX, file_sha256, write_json_atomic
+        from koprep.entryfiles import TMP_PREFIX, file_sha256, write_json_atomic
 
         final = store.entry_path(stage, fp)
         tmp = final.parent / f"{TMP_PREFIX}{fp}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
@@ -134,7 +134,7 @@ class Mirror:
         """Upload a finished local entry (`folder`, `record` its manifest) and commit it. Returns the
         manifest as committed (with `attempt` and each file's `object`), or None when another writer
         committed first (its entry is then the one to use)."""
-        from koprep.store import fault_point
+        from koprep.entryfiles import fault_point
 
         files = record["files"]
         shared = {name for name, meta in files.items() if meta.get("object")}

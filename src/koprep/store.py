@@ -43,24 +43,24 @@ import json
 import logging
 import os
 import shutil
-import signal
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from koprep.entryfiles import (  # noqa: F401 - re-exported: koprep.store is where callers find them
+    FAULT_POINT_ENV, MANIFEST, TMP_PREFIX, _fsync, _jsonable, fault_point, file_chunks, file_sha256, inspect_entry,
+    read_manifest, write_bytes_atomic, write_json_atomic,
+)
 from koprep.errors import BadInputError, StoreIntegrityError
 from koprep.locks import EntryLocks
 from koprep.runs import RunRecord
 from koprep.storage import RemoteLocation, parse_location
 
-MANIFEST = "_manifest.json"
 RUNS = "runs"
 LOCKS = ".locks"
 TRASH = ".trash"
-TMP_PREFIX = ".tmp-"
 FINGERPRINT_CHARS = 32
-FAULT_POINT_ENV = "KOPREP_FAULT_POINT"
 PROBE_BYTES = 1 << 20
 """`check_writable` writes this much: a root that cannot take 1 MiB cannot take a stage's output."""
 
@@ -83,37 +83,8 @@ class CorruptArtifactError(StoreIntegrityError):
     """A stored artifact is truncated, altered or incomplete: its files do not match its manifest."""
 
 
-def fault_point(name: str) -> None:
-    """Crash-safety testing hook. When the environment variable KOPREP_FAULT_POINT names this point
-    (`name`, or `name#N` for the N-th time it is reached), the process sends itself SIGKILL: a real,
-    uncatchable kill at exactly this place, as `kill -9` or the OOM killer would deliver it.
-    Otherwise it costs one environment lookup."""
-    wanted = os.environ.get(FAULT_POINT_ENV)
-    if not wanted:
-        return
-    target, _, nth = wanted.partition("#")
-    if target != name:
-        return
-    _fault_hits[name] = _fault_hits.get(name, 0) + 1
-    if _fault_hits[name] == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_fault_hits: dict[str, int] = {}
-
-
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_jsonable)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot fingerprint {type(value).__name__}: {value!r}")
 
 
 def fingerprint(
@@ -127,19 +98,6 @@ def fingerprint(
         key["libraries"] = dict(libraries)
     payload = canonical_json(key)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
-
-
-def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
-    """A file's bytes in blocks of `size`, for hashing files larger than memory."""
-    with open(path, "rb") as handle:
-        yield from iter(lambda: handle.read(size), b"")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    for block in file_chunks(path):
-        digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -538,33 +496,6 @@ def _first_line(error: Exception) -> str:
     return str(error).splitlines()[0]
 
 
-def inspect_entry(path: Path, stage: str, fp: str, *, full: bool) -> tuple[dict[str, Any] | None, str | None]:
-    """(manifest, problem) of the folder at `path`: (None, None) when there is no folder, (manifest,
-    None) when it is a complete entry, (…, "what is wrong") otherwise. `full` hashes every file;
-    otherwise only files whose mtime differs from the manifest's are hashed (see the module doc)."""
-    if not path.is_dir():
-        return None, None
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, f"no {MANIFEST} (left by an interrupted writer from an older koprep, or deleted)"
-    except (OSError, ValueError) as exc:
-        return None, f"its {MANIFEST} is unreadable ({exc})"
-    if not isinstance(manifest, dict) or manifest.get("fingerprint") != fp or manifest.get("stage") != stage:
-        return None, f"its {MANIFEST} describes another entry"
-    for name, meta in manifest.get("files", {}).items():
-        file = path / name
-        try:
-            stat = file.stat()
-        except OSError:
-            return manifest, f"file {name} is missing"
-        if stat.st_size != meta["bytes"]:
-            return manifest, f"file {name} has {stat.st_size} bytes, the manifest says {meta['bytes']} (truncated or altered)"
-        if (full or stat.st_mtime_ns != meta.get("mtime_ns")) and file_sha256(file) != meta["sha256"]:
-            return manifest, f"file {name} does not match the SHA-256 in the manifest (altered)"
-    return manifest, None
-
-
 def storage_message(root: Path, exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     if exc.errno in _FULL_ERRNOS:
@@ -573,40 +504,6 @@ def storage_message(root: Path, exc: OSError) -> str:
             "--artifacts DIR. Nothing partial was kept"
         )
     return f"cannot write to the artifacts root {root} ({reason}); choose a writable folder with --artifacts DIR"
-
-
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    write_bytes_atomic(path, json.dumps(value, ensure_ascii=False, indent=2, default=_jsonable).encode("utf-8"))
-
-
-def write_bytes_atomic(path: Path, content: bytes) -> None:
-    """Readers see the old file or the new one, never a part: written beside it, synced, renamed over it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's or a folder's (its entries') writes to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _valid_name(name: str) -> bool:
