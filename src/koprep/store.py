@@ -425,8 +425,9 @@ class ArtifactStore:
         """A run record, with its artifact paths resolved against this root (wherever it now is)."""
         path = self.run_path(run)
         if self.mirror is not None:
-            self.mirror.objects.check_readable()
             content = self.mirror.objects.read(f"{RUNS}/{path.name}")
+            if content is None:  # a missing bucket or prefix says so, with the fix, before "no such run"
+                self.mirror.objects.check_readable()
             known = [] if content is not None else sorted(name for name, _ in self.mirror.objects.runs())
         else:
             content = path.read_bytes() if path.is_file() else None
@@ -449,7 +450,14 @@ class ArtifactStore:
         records = []
         if self.mirror is not None:
             for run_id, written in self.mirror.objects.runs():
-                content = self.mirror.objects.read(f"{RUNS}/{run_id}.json") if run_id != "latest" else None
+                if run_id == "latest" or run_id.startswith("."):
+                    continue
+                # A run record never changes once written: read from the bucket once, then from the cache.
+                cached = folder / f"{run_id}.json"
+                content = cached.read_bytes() if cached.is_file() else self.mirror.objects.read(f"{RUNS}/{run_id}.json")
+                if content is not None and not cached.is_file():
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    write_bytes_atomic(cached, content)
                 try:
                     record = RunRecord.model_validate_json(content or b"")
                 except ValueError:
