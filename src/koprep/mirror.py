@@ -3,9 +3,11 @@ read-through cache holds the entries this machine has read or written, so every 
 pipeline keeps reading local Parquet files.
 
 The cache is a local artifact store (same layout, same manifest checks) under
-`$KOPREP_CACHE_DIR/stores/<hash of the URL>/` (default `~/.cache/koprep`). A cached entry is used
-only while its manifest's `attempt` is the one the bucket's committed manifest names, so the cache
-can never serve a stale or replaced entry: each lookup costs one GET of the manifest, and a miss
+`$KOPREP_CACHE_DIR/stores/<hash of the URL>/` (default `~/.cache/koprep`). A run's lookups (is this
+entry committed?) use a cached entry only while its manifest's `attempt` is the one the bucket's
+committed manifest names: one GET of the manifest each. Reading an entry a run record names
+(`open_entry`: loaders, show, report) takes a complete cached copy of that fingerprint without
+asking the bucket (it was checked against the committed manifest when cached). A miss
 downloads the entry's objects once (a file shared with a shard entry already cached is hard-linked
 from it). The cache is bounded (KOPREP_CACHE_BYTES, default 20 GiB): after a download the least
 recently used entries beyond the bound are removed (renamed aside first, as gc does).

@@ -231,6 +231,11 @@ class ArtifactStore:
             raise StoreError(f"{path} is not a koprep artifact folder (<stage>/<fingerprint>) of {self.root}")
         stage, fp = resolved.parent.name, resolved.name
         if self.mirror is not None:
+            # Reading what a record names: a complete cached copy of this fingerprint (checked against
+            # the committed manifest when it was downloaded or written) is used without asking the bucket.
+            manifest, problem = inspect_entry(resolved, stage, fp, full=False)
+            if problem is None and manifest is not None and manifest.get("attempt"):
+                return Entry(stage, fp, resolved, manifest)
             manifest, problem = self.mirror.fetch(self, stage, fp)
         else:
             manifest, problem = inspect_entry(resolved, stage, fp, full=False)
