@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import shutil
 import signal
 import uuid
 from pathlib import Path
@@ -119,3 +120,15 @@ def _fsync(path: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+def remove_aside(folder: Path, tag: str) -> bool:
+    """Delete a folder so that no reader ever sees it half-deleted: renamed aside (to a dot name
+    beside it, which no reader takes) first, then removed. False when it was already gone."""
+    doomed = folder.parent / f".{tag}-{folder.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        os.rename(folder, doomed)
+    except FileNotFoundError:
+        return False
+    shutil.rmtree(doomed, ignore_errors=True)
+    return True

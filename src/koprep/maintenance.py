@@ -12,14 +12,12 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import os
-import shutil
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping
 
+from koprep.entryfiles import remove_aside
 from koprep.pipeline.graph import GRAPH
 from koprep.runs import RunRecord
 from koprep.store import (
@@ -278,13 +276,7 @@ def collect_garbage(store: ArtifactStore, plan: GcPlan) -> None:
         for name in ("latest.json", "latest.html"):
             (runs / name).unlink(missing_ok=True)
     for entry in plan.removed_entries:
-        folder = store.entry_path(entry.stage, entry.fingerprint)
-        doomed = folder.parent / f".gc-{entry.fingerprint}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            os.rename(folder, doomed)
-        except FileNotFoundError:
-            continue
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_aside(store.entry_path(entry.stage, entry.fingerprint), "gc")
 
 
 # ----------------------------------------------------------------------------------------- verify

@@ -23,6 +23,7 @@ import uuid
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from koprep.entryfiles import remove_aside
 from koprep.remote import MANIFEST, CommitLost, ObjectStore
 from koprep.storage import LocationError, RemoteLocation
 
@@ -209,13 +210,11 @@ class Mirror:
                 break
             if folder == keep:
                 continue
-            doomed = folder.parent / f".evicted-{folder.name}-{uuid.uuid4().hex[:8]}"
             try:
-                os.rename(folder, doomed)
+                if remove_aside(folder, "evicted"):
+                    total -= size
             except OSError:
-                continue
-            shutil.rmtree(doomed, ignore_errors=True)
-            total -= size
+                continue  # another process's cache work; the next eviction tries again
 
 
 def _read_json(path: Path) -> dict[str, Any] | None:
