@@ -171,3 +171,23 @@ def test_pandas_pyarrow_duckdb_and_polars_read_a_run_from_the_bucket(s3, corpus)
     polar_options = {"aws_endpoint_url": s3.endpoint, "aws_allow_http": "true", "aws_region": "us-east-1"}
     with_polars = polars.concat([polars.read_parquet(url, storage_options=polar_options) for url in urls])
     assert with_polars["doc_id"].to_list() == expected["doc_id"].tolist()
+
+
+def test_the_read_through_cache_downloads_once_and_stays_within_its_bound(s3, corpus, tmp_path, monkeypatch):
+    from koprep.loaders import open_run
+
+    run_chain(s3.url("store"), corpus)
+    monkeypatch.setenv("KOPREP_CACHE_DIR", str(tmp_path / "reader"))
+    first = open_run(s3.url("store")).matrix("tfidf")
+    cached = sorted((tmp_path / "reader").glob("stores/*/tfidf/*/*.parquet"))
+    stamps = [path.stat().st_mtime_ns for path in cached]
+    second = open_run(s3.url("store")).matrix("tfidf")
+    assert (second.matrix != first.matrix).nnz == 0 and second.doc_ids == first.doc_ids
+    assert cached and [path.stat().st_mtime_ns for path in cached] == stamps  # not downloaded again
+
+    monkeypatch.setenv("KOPREP_CACHE_DIR", str(tmp_path / "small"))
+    monkeypatch.setenv("KOPREP_CACHE_BYTES", "1")  # every download evicts the others
+    run = open_run(s3.url("store"))
+    run.matrix("bow")
+    run.matrix("tfidf")
+    assert [p.parent.parent.name for p in (tmp_path / "small").glob("stores/*/*/*/_manifest.json")] == ["tfidf"]
