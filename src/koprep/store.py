@@ -175,9 +175,9 @@ class ArtifactStore:
         self.locks = EntryLocks(self.root / LOCKS, lambda exc: StoreError(storage_message(self.root, exc)))
 
     def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
-        # Sent to a Dask worker as where it is, not as this machine's paths: a worker with a URL root
-        # builds its own client and its own local cache.
-        return (ArtifactStore, (self.location,))
+        # Sent to a Dask worker as where it is: a URL root as its URL (the worker builds its own client
+        # and its own local cache, not this machine's), a local root as its absolute path.
+        return (ArtifactStore, (self.location if self.mirror is not None else self.root,))
 
     @property
     def name(self) -> str:
