@@ -24,6 +24,8 @@ from typing import Literal
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
+from koprep.corpus_urls import local_corpus, source_name
+from koprep.storage import is_url, parse_location
 from koprep.errors import BadInputError
 from koprep.store import file_chunks
 
@@ -76,12 +78,16 @@ class CorpusParams(BaseModel):
 
 
 def describe_location(location: str | None) -> str:
+    if location is not None and is_url(location):
+        return str(parse_location(location))  # a URL without its secrets
     return DEFAULT_CORPUS if location is None else str(Path(location).resolve())
 
 
 def describe_source(location: str | None) -> str:
     """The corpus as recorded in artifacts and run records: its file or folder name, never an
-    absolute path of the machine that ran it."""
+    absolute path of the machine that ran it (nor a bucket)."""
+    if location is not None and is_url(location):
+        return source_name(location)
     return DEFAULT_CORPUS if location is None else Path(location).resolve().name
 
 
@@ -99,6 +105,7 @@ def corpus_fingerprint(location: str | None, params: CorpusParams) -> str:
 
 
 def corpus_files(location: str | None) -> list[tuple[str, Path]]:
+    location = local_corpus(location)
     if location is None:
         return [(name, Path(str(path))) for name, path in _default_files()]
     path = Path(location)
@@ -124,6 +131,7 @@ def _default_files() -> list[tuple[str, Traversable]]:
 # --------------------------------------------------------------------------------- read
 def read_corpus(location: str | None, params: CorpusParams) -> pd.DataFrame:
     """Documents as a DataFrame: `doc_id` (str, unique), `text` (str), then passthrough columns."""
+    location = local_corpus(location)
     if location is None:
         frame = _read_default()
     else:
@@ -162,7 +170,7 @@ def _check_not_empty(frame: pd.DataFrame, location: str | None) -> None:
 
 
 def resolve_format(location: str, params: CorpusParams) -> str:
-    path = Path(location)
+    path = Path(local_corpus(location) or location)
     if params.format != "auto":
         return params.format
     if path.is_dir():

@@ -11,7 +11,9 @@
 
 Every read goes through the artifact store, which refuses incomplete or corrupt entries.
 The files are plain Parquet, so `pandas.read_parquet(run.path("tokenize"))` or duckdb's
-`read_parquet('.../tokenize/<fp>/part-*.parquet')` work as well.
+`read_parquet('.../tokenize/<fp>/part-*.parquet')` work as well. For a store in a bucket
+(`open_run("s3://bucket/prefix")`), entries are read through a local cache, and `run.urls(stage)`
+lists the stage's objects for reading them in place (docs: "Object storage").
 """
 
 from __future__ import annotations
@@ -64,7 +66,21 @@ class Run:
         return self.store.open_entry(stages[stage].path)
 
     def path(self, stage: str) -> Path:
+        """The stage's folder on this machine (for a store in a bucket: its copy in the local cache)."""
         return self.entry(stage).path
+
+    def urls(self, stage: str, pattern: str = "*.parquet") -> list[str]:
+        """Where the stage's files matching `pattern` are: object URLs for a store in a bucket (what
+        its committed manifest names; read them with pandas, pyarrow, DuckDB or polars and the same
+        storage options), local paths otherwise. Sorted by file name (parts in order)."""
+        import fnmatch
+
+        entry = self.entry(stage)
+        names = sorted(n for n in entry.manifest["files"] if fnmatch.fnmatch(n, pattern))
+        mirror = self.store.mirror
+        if mirror is None:
+            return [str(entry.file(n)) for n in names]
+        return [mirror.objects.url(entry.manifest["files"][n]["object"]) for n in names]
 
     def clean(self) -> pd.DataFrame:
         return pd.read_parquet(self.path("clean"))

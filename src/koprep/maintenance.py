@@ -11,18 +11,17 @@ and the shard entries a stage entry was assembled from), the runs its config nam
 from __future__ import annotations
 
 import datetime as dt
-import os
-import shutil
+import functools
 import time
-import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
+from koprep.entryfiles import remove_aside
 from koprep.pipeline.graph import GRAPH
 from koprep.runs import RunRecord
 from koprep.store import (
-    RUNS, TMP_PREFIX, ArtifactStore, CorruptArtifactError, StoredRun, StoreError, inspect_entry, read_manifest,
+    RUNS, TMP_PREFIX, ArtifactStore, StoredRun, StoreError, inspect_entry, read_manifest,
 )
 
 ON_DEMAND_STAGES = frozenset(GRAPH.names("on-demand"))
@@ -53,7 +52,20 @@ class StoredEntry:
 
 
 def stored_entries(store: ArtifactStore) -> list[StoredEntry]:
-    """Every `<stage>/<fingerprint>/` folder in the store (temporary `.tmp-*` folders excluded)."""
+    """Every `<stage>/<fingerprint>/` folder in the store (temporary `.tmp-*` folders excluded); for
+    a URL root, every entry folder of the bucket (`path` is then where the local cache keeps it)."""
+    if store.mirror is not None:
+        from koprep.mirror import remote_entries
+
+        return [
+            StoredEntry(
+                stage=e.stage, fingerprint=e.fingerprint, path=store.entry_path(e.stage, e.fingerprint), bytes=e.bytes,
+                created=_created(e.manifest, None, e.modified), complete=e.complete,
+                inputs={k: str(v) for k, v in (e.manifest.get("inputs") or {}).items()},
+                shards=tuple(str(fp) for fp in e.manifest.get("shards") or ()),
+            )
+            for e in remote_entries(store.mirror)
+        ]
     entries = []
     for stage_dir in _stage_dirs(store):
         for folder in sorted(stage_dir.iterdir()):
@@ -83,11 +95,11 @@ def _folder_bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def _created(manifest: Mapping[str, Any], folder: Path) -> float:
+def _created(manifest: Mapping[str, Any], folder: Path | None, modified: float = 0.0) -> float:
     try:
         return dt.datetime.fromisoformat(manifest["created"]).timestamp()
     except (KeyError, TypeError, ValueError):
-        return folder.stat().st_mtime
+        return folder.stat().st_mtime if folder is not None else modified
 
 
 def _named_entries(record: RunRecord) -> set[tuple[str, str]]:
@@ -139,7 +151,7 @@ def listing(store: ArtifactStore, now: float | None = None) -> dict[str, Any]:
     entries = stored_entries(store)
     users = users_by_entry(records, entries)
     return {
-        "root": str(store.root),
+        "root": store.name,
         "entries": [
             {
                 "stage": e.stage,
@@ -157,7 +169,8 @@ def listing(store: ArtifactStore, now: float | None = None) -> dict[str, Any]:
              "backend": r.record.backend}
             for r in records
         ],
-        "total_bytes": _disk_bytes(e.path for e in entries),
+        # in a bucket a shared file is one object that entries refer to: each entry counts only its own
+        "total_bytes": sum(e.bytes for e in entries) if store.mirror else _disk_bytes(e.path for e in entries),
     }
 
 
@@ -242,7 +255,19 @@ def plan_gc(
 def collect_garbage(store: ArtifactStore, plan: GcPlan) -> None:
     """Carry out a plan. Run records go first, so an interruption leaves unused entries (removed by
     the next gc), never a run record naming entries that are gone. Each entry folder is renamed
-    aside before it is deleted, so no reader ever sees a half-deleted entry."""
+    aside before it is deleted, so no reader ever sees a half-deleted entry (in a bucket: its manifest
+    is deleted first, which uncommits it)."""
+    if store.mirror is not None:
+        objects = store.mirror.objects
+        for record in plan.removed_runs:
+            for name in (f"{record.run_id}.json", f"{record.run_id}.html"):
+                objects.remove_prefix(f"{RUNS}/{name}")
+        if plan.remove_latest:
+            for name in ("latest.json", "latest.html"):
+                objects.remove_prefix(f"{RUNS}/{name}")
+        for entry in plan.removed_entries:
+            objects.remove_entry(entry.stage, entry.fingerprint)
+        store.sweep()  # abandoned uploads past the grace period
     runs = store.inside(RUNS)
     for record in plan.removed_runs:
         for path in (record.path, runs / f"{record.run_id}.html"):
@@ -251,13 +276,7 @@ def collect_garbage(store: ArtifactStore, plan: GcPlan) -> None:
         for name in ("latest.json", "latest.html"):
             (runs / name).unlink(missing_ok=True)
     for entry in plan.removed_entries:
-        folder = store.entry_path(entry.stage, entry.fingerprint)
-        doomed = folder.parent / f".gc-{entry.fingerprint}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        try:
-            os.rename(folder, doomed)
-        except FileNotFoundError:
-            continue
-        shutil.rmtree(doomed, ignore_errors=True)
+        remove_aside(store.entry_path(entry.stage, entry.fingerprint), "gc")
 
 
 # ----------------------------------------------------------------------------------------- verify
@@ -266,6 +285,8 @@ def verify(store: ArtifactStore) -> dict[str, Any]:
     every entry each run record references (`RunRecord.entries`). Returns {"root", "entries", "runs",
     "problems", "leftovers"}; each problem is {"kind": "corrupt" | "missing" | "unreadable", "path",
     "detail"}."""
+    if store.mirror is not None:
+        return _verify_bucket(store)
     problems: list[dict[str, str]] = []
     entries = 0
     for stage_dir in _stage_dirs(store):
@@ -274,25 +295,63 @@ def verify(store: ArtifactStore) -> dict[str, Any]:
             _, problem = inspect_entry(path, stage_dir.name, path.name, full=True)
             if problem is not None:
                 problems.append({"kind": "corrupt", "path": store.relative(path), "detail": problem})
-    runs = 0
     runs_dir = store.root / RUNS
-    for path in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir() else []:
-        runs += 1
-        try:
-            record = RunRecord.model_validate_json(path.read_bytes())
-        except (OSError, ValueError) as exc:
-            detail = str(exc).splitlines()[0]
-            problems.append({"kind": "unreadable", "path": store.relative(path), "detail": f"not a run record: {detail}"})
-            continue
-        for stage, fp in record.entries().items():
-            try:
-                store.open_entry(store.entry_path(stage, fp))
-            except CorruptArtifactError:
-                continue  # reported with the entries above
-            except StoreError as exc:
-                problems.append({"kind": "missing", "path": store.relative(path), "detail": f"stage {stage}: {exc}"})
+    runs = _verify_records(
+        store, ((store.relative(p), p.read_bytes) for p in sorted(runs_dir.glob("*.json")) if runs_dir.is_dir()),
+        problems, exists=lambda stage, fp: store.entry_path(stage, fp).is_dir(),
+    )
     leftovers = [store.relative(p) for p in sorted(store.root.glob(f"*/{TMP_PREFIX}*"))] if store.root.is_dir() else []
     return {"root": str(store.root), "entries": entries, "runs": runs, "problems": problems, "leftovers": leftovers}
+
+
+def _verify_records(
+    store: ArtifactStore, records: Iterable[tuple[str, Callable[[], bytes | None]]], problems: list[dict[str, str]],
+    exists: Callable[[str, str], bool],
+) -> int:
+    """Check each run record (name, reader) and that every entry it names is there; returns how many."""
+    runs = 0
+    for name, read in records:
+        runs += 1
+        try:
+            record = RunRecord.model_validate_json(read() or b"")
+        except (OSError, ValueError) as exc:
+            detail = str(exc).splitlines()[0]
+            problems.append({"kind": "unreadable", "path": name, "detail": f"not a run record: {detail}"})
+            continue
+        for stage, fp in record.entries().items():
+            if not exists(stage, fp):
+                problems.append({"kind": "missing", "path": name,
+                                 "detail": f"stage {stage}: {stage}/{fp} is not in {store.name}"})
+    return runs
+
+
+def _verify_bucket(store: ArtifactStore) -> dict[str, Any]:
+    """`verify` for a URL root: every committed entry's objects read and hashed, every run record's
+    entries committed; attempts no manifest names are the leftovers (interrupted or running uploads)."""
+    from koprep.mirror import remote_entries, verify_objects
+
+    mirror = store.mirror
+    assert mirror is not None
+    problems: list[dict[str, str]] = []
+    found = remote_entries(mirror)
+    committed = {(e.stage, e.fingerprint) for e in found if e.manifest}
+    for entry in found:
+        problem = verify_objects(mirror, entry) if entry.manifest else None
+        if problem is not None:
+            problems.append({"kind": "corrupt", "path": f"{entry.stage}/{entry.fingerprint}", "detail": problem})
+    listed = mirror.objects.objects()
+    named = mirror.referenced_attempts(listed)
+    leftovers = sorted({
+        f"{e.stage}/{e.fingerprint}/{name.split('/', 1)[0]}" for e in found for name in e.objects
+        if "/" in name and (e.stage, e.fingerprint, name.split("/", 1)[0]) not in named
+    })
+    run_names = sorted(run_id for run_id, _ in mirror.objects.runs())
+    runs = _verify_records(
+        store, ((f"{RUNS}/{run_id}.json", functools.partial(mirror.objects.read, f"{RUNS}/{run_id}.json"))
+                for run_id in run_names),
+        problems, exists=lambda stage, fp: (stage, fp) in committed,
+    )
+    return {"root": store.name, "entries": len(found), "runs": runs, "problems": problems, "leftovers": leftovers}
 
 
 def _stage_dirs(store: ArtifactStore) -> list[Path]:

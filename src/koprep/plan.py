@@ -125,7 +125,7 @@ class Plan:
         return {
             "corpus": corpus_io.describe_location(self.location),
             "backend": self.config.tokenize.backend,
-            "artifacts": str(self.store.root),
+            "artifacts": self.store.name,
             "up_to_date": self.up_to_date,
             "stages": {name: stage.to_json(self.store) for name, stage in self.stages.items()},
             **({"clean_steps": steps} if (steps := clean_logic.optional_steps(self.config.clean)) else {}),

@@ -362,7 +362,9 @@ def write_report(store: ArtifactStore, record: RunRecord) -> tuple[Path, dict[st
     page = render_html(data).encode("utf-8")
     path = report_path(store, record.run_id)
     for target in (path, report_path(store, "latest")):
+        target.parent.mkdir(parents=True, exist_ok=True)
         write_bytes_atomic(target, page)
+        store.publish_file(target)  # for a URL root: into the bucket too
     return path, data
 
 

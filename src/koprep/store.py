@@ -23,6 +23,13 @@ hashes everything.
 
 Run records (`koprep.runs.RunRecord`) and manifests hold paths relative to the root (`read_run`
 resolves them), so a store can be moved or shared between machines.
+
+A root that is a URL (`s3://bucket/prefix`, see `koprep.storage`) keeps its entries as objects
+(`koprep.remote`: files under a unique attempt prefix, then the manifest PUT only if absent, as the
+commit) and this same layout as a local read-through cache (`koprep.mirror`): `root` is then the
+cache folder, `name` the URL, and every entry read is first checked against the bucket's committed
+manifest. Locks (flock) then only order the runs of one machine; between machines both compute and
+the first commit wins.
 """
 
 from __future__ import annotations
@@ -36,29 +43,33 @@ import json
 import logging
 import os
 import shutil
-import signal
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping
 
+from koprep.entryfiles import (  # noqa: F401 - re-exported: koprep.store is where callers find them
+    FAULT_POINT_ENV, MANIFEST, TMP_PREFIX, _fsync, _jsonable, fault_point, file_chunks, file_sha256, inspect_entry,
+    read_manifest, write_bytes_atomic, write_json_atomic,
+)
 from koprep.errors import BadInputError, StoreIntegrityError
 from koprep.locks import EntryLocks
 from koprep.runs import RunRecord
+from koprep.storage import RemoteLocation, parse_location
 
-MANIFEST = "_manifest.json"
 RUNS = "runs"
 LOCKS = ".locks"
 TRASH = ".trash"
-TMP_PREFIX = ".tmp-"
 FINGERPRINT_CHARS = 32
-FAULT_POINT_ENV = "KOPREP_FAULT_POINT"
 PROBE_BYTES = 1 << 20
 """`check_writable` writes this much: a root that cannot take 1 MiB cannot take a stage's output."""
 
 _FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EFBIG}
 _WRITE_FAILURE_ERRNOS = _FULL_ERRNOS | {errno.EROFS}
 """Errors that, raised while an entry is written, mean the root cannot take it (not a bug)."""
+
+if TYPE_CHECKING:
+    from koprep.mirror import Mirror
 
 log = logging.getLogger(__name__)
 
@@ -72,37 +83,8 @@ class CorruptArtifactError(StoreIntegrityError):
     """A stored artifact is truncated, altered or incomplete: its files do not match its manifest."""
 
 
-def fault_point(name: str) -> None:
-    """Crash-safety testing hook. When the environment variable KOPREP_FAULT_POINT names this point
-    (`name`, or `name#N` for the N-th time it is reached), the process sends itself SIGKILL: a real,
-    uncatchable kill at exactly this place, as `kill -9` or the OOM killer would deliver it.
-    Otherwise it costs one environment lookup."""
-    wanted = os.environ.get(FAULT_POINT_ENV)
-    if not wanted:
-        return
-    target, _, nth = wanted.partition("#")
-    if target != name:
-        return
-    _fault_hits[name] = _fault_hits.get(name, 0) + 1
-    if _fault_hits[name] == int(nth or 1):
-        os.kill(os.getpid(), signal.SIGKILL)
-
-
-_fault_hits: dict[str, int] = {}
-
-
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=_jsonable)
-
-
-def _jsonable(value: Any) -> Any:
-    if hasattr(value, "model_dump"):
-        return value.model_dump(mode="json")
-    if isinstance(value, (set, frozenset)):
-        return sorted(value)
-    if isinstance(value, Path):
-        return str(value)
-    raise TypeError(f"cannot fingerprint {type(value).__name__}: {value!r}")
 
 
 def fingerprint(
@@ -116,19 +98,6 @@ def fingerprint(
         key["libraries"] = dict(libraries)
     payload = canonical_json(key)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()[:FINGERPRINT_CHARS]
-
-
-def file_chunks(path: Path, size: int = 1 << 20) -> Iterator[bytes]:
-    """A file's bytes in blocks of `size`, for hashing files larger than memory."""
-    with open(path, "rb") as handle:
-        yield from iter(lambda: handle.read(size), b"")
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    for block in file_chunks(path):
-        digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass
@@ -192,9 +161,28 @@ def library_versions(*names: str) -> dict[str, str]:
 
 
 class ArtifactStore:
-    def __init__(self, root: str | os.PathLike[str]) -> None:
-        self.root = Path(root).resolve()
+    def __init__(self, root: str | os.PathLike[str] | RemoteLocation) -> None:
+        location = parse_location(root)
+        self.location = location
+        self.mirror: Mirror | None = None
+        if isinstance(location, RemoteLocation):
+            from koprep.mirror import Mirror, cache_root
+
+            self.mirror = Mirror(location)
+            self.root = cache_root(location)
+        else:
+            self.root = location.resolve()
         self.locks = EntryLocks(self.root / LOCKS, lambda exc: StoreError(storage_message(self.root, exc)))
+
+    def __reduce__(self) -> tuple[Any, tuple[Any, ...]]:
+        # Sent to a Dask worker as where it is: a URL root as its URL (the worker builds its own client
+        # and its own local cache, not this machine's), a local root as its absolute path.
+        return (ArtifactStore, (self.location if self.mirror is not None else self.root,))
+
+    @property
+    def name(self) -> str:
+        """The store as messages and records show it: its folder, or its URL (without secrets)."""
+        return self.mirror.display if self.mirror is not None else str(self.root)
 
     # ----------------------------------------------------------------- paths
     def inside(self, *parts: str | os.PathLike[str]) -> Path:
@@ -219,7 +207,12 @@ class ArtifactStore:
         corrupt one is logged unless `warn` is false, so the caller's recomputation is explained).
         `verify` hashes every file instead of trusting files whose size and mtime match the manifest."""
         path = self.entry_path(stage, fp)
-        manifest, problem = inspect_entry(path, stage, fp, full=verify)
+        if self.mirror is not None:
+            manifest, problem = self.mirror.fetch(self, stage, fp)
+            if verify and problem is None and manifest is not None:
+                manifest, problem = inspect_entry(path, stage, fp, full=True)
+        else:
+            manifest, problem = inspect_entry(path, stage, fp, full=verify)
         if problem is not None and warn:
             log.warning("artifact %s/%s is corrupt (%s); it is not used and will be recomputed", stage, fp, problem)
         if problem is not None or manifest is None:
@@ -228,19 +221,33 @@ class ArtifactStore:
 
     def open_entry(self, path: str | os.PathLike[str]) -> Entry:
         """A valid entry named by a path inside the store (absolute or relative to the root).
-        Raises StoreError if it is not an artifact, CorruptArtifactError if its files do not match."""
+        Raises StoreError if it is not an artifact, CorruptArtifactError if its files do not match.
+        With a store in a bucket, a path from another process's cache (a Dask worker's) is taken as
+        the entry it names (`<stage>/<fingerprint>`) in this one."""
+        if self.mirror is not None:
+            path = self._portable(str(path))
         resolved = self.inside(path)
         if resolved.parent.parent != self.root:
             raise StoreError(f"{path} is not a koprep artifact folder (<stage>/<fingerprint>) of {self.root}")
         stage, fp = resolved.parent.name, resolved.name
-        manifest, problem = inspect_entry(resolved, stage, fp, full=False)
+        if self.mirror is not None:
+            # Reading what a record names: a complete cached copy of this fingerprint (checked against
+            # the committed manifest when it was downloaded or written) is used without asking the bucket.
+            manifest, problem = inspect_entry(resolved, stage, fp, full=False)
+            if problem is None and manifest is not None and manifest.get("attempt"):
+                return Entry(stage, fp, resolved, manifest)
+            manifest, problem = self.mirror.fetch(self, stage, fp)
+        else:
+            manifest, problem = inspect_entry(resolved, stage, fp, full=False)
         if problem is not None:
             raise CorruptArtifactError(
-                f"artifact {stage}/{fp} in {self.root} is corrupt: {problem}. Re-run `koprep run` with the same "
+                f"artifact {stage}/{fp} in {self.name} is corrupt: {problem}. Re-run `koprep run` with the same "
                 "settings to recompute it (`koprep verify` checks the whole store)"
             )
         if manifest is None:
-            raise StoreError(f"{resolved} is not a koprep artifact (no such folder); was the store moved or cleaned?")
+            raise StoreError(
+                f"{stage}/{fp} is not a koprep artifact of {self.name} (no such entry); was the store moved or cleaned?"
+            )
         return Entry(stage, fp, resolved, manifest)
 
     # ----------------------------------------------------------------- locks
@@ -254,7 +261,10 @@ class ArtifactStore:
     # ---------------------------------------------------------------- writes
     def check_writable(self) -> None:
         """Fail now, with a clear StoreError, if the root cannot be created or written or has no
-        room (a probe of PROBE_BYTES is written, synced and removed), rather than mid-run."""
+        room (a probe of PROBE_BYTES is written, synced and removed), rather than mid-run. For a URL
+        root, the bucket is checked too (it exists, the credentials may list and write it)."""
+        if self.mirror is not None:
+            self.mirror.objects.check_writable()
         probe = self.root / f".probe-{os.getpid()}-{uuid.uuid4().hex[:8]}"
         try:
             self.root.mkdir(parents=True, exist_ok=True)
@@ -309,6 +319,14 @@ class ArtifactStore:
                     "files": files,
                     "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
                 }
+                if self.mirror is not None:
+                    plain = json.loads(json.dumps(record, default=_jsonable))  # as the local manifest reads back
+                    committed = self.mirror.commit(stage, fp, tmp, plain, replace=replace)
+                    if committed is None:
+                        return  # another machine committed this entry first: its entry is the one to use
+                    record = {**committed, "files": {n: {**m, "mtime_ns": files[n].get("mtime_ns")}
+                                                     for n, m in committed["files"].items()}}
+                    replace = True  # the cache follows the bucket, whatever it held before
                 write_json_atomic(tmp / MANIFEST, record)
                 _fsync(tmp)
                 fault_point(f"{stage}.manifest-written")
@@ -358,8 +376,11 @@ class ArtifactStore:
     def sweep(self) -> list[Path]:
         """Remove what killed runs left: temporary folders whose entry lock is free (a live writer,
         whatever its pid, holds it, so a reused pid cannot fool this) and corrupt entries moved to
-        `.trash`. Safe to call while other runs are writing."""
+        `.trash`. Safe to call while other runs are writing. For a URL root, also the bucket's abandoned
+        uploads (`koprep.remote`)."""
         removed: list[Path] = []
+        if self.mirror is not None:
+            removed += [Path(p) for p in self.mirror.sweep()]
         if not self.root.is_dir():
             return removed
         for tmp in sorted(self.root.glob(f"*/{TMP_PREFIX}*")):
@@ -389,23 +410,39 @@ class ArtifactStore:
         path = self.run_path(record.run_id)
         fault_point("record-run.start")
         path.parent.mkdir(parents=True, exist_ok=True)
-        portable = record.with_paths(lambda p: self.relative(p) if Path(p).is_absolute() else p).to_json()
+        portable = record.with_paths(self._portable).to_json()
         write_json_atomic(path, portable)
+        if self.mirror is not None:
+            self.mirror.objects.write(f"{RUNS}/{path.name}", path.read_bytes())
         fault_point("record-run.between")
         write_json_atomic(self.run_path("latest"), portable)
+        if self.mirror is not None:
+            self.mirror.objects.write(f"{RUNS}/latest.json", path.read_bytes())
         fault_point("record-run.done")
         return path
+
+    def publish_file(self, path: Path) -> None:
+        """For a URL root, upload a file written under the cache's root (a run's HTML report) to the bucket."""
+        if self.mirror is not None:
+            self.mirror.objects.write(self.relative(path), path.read_bytes())
 
     def read_run(self, run: str = "latest") -> RunRecord:
         """A run record, with its artifact paths resolved against this root (wherever it now is)."""
         path = self.run_path(run)
-        if not path.is_file():
+        if self.mirror is not None:
+            content = self.mirror.objects.read(f"{RUNS}/{path.name}")
+            if content is None:  # a missing bucket or prefix says so, with the fix, before "no such run"
+                self.mirror.objects.check_readable()
+            known = [] if content is not None else sorted(name for name, _ in self.mirror.objects.runs())
+        else:
+            content = path.read_bytes() if path.is_file() else None
             known = sorted(p.stem for p in path.parent.glob("*.json")) if path.parent.is_dir() else []
+        if content is None:
             raise StoreError(
-                f"no run {run!r} in {self.root}; known runs: {', '.join(known) or 'none (run `koprep run` first)'}"
+                f"no run {run!r} in {self.name}; known runs: {', '.join(known) or 'none (run `koprep run` first)'}"
             )
         try:
-            return self._resolved(RunRecord.model_validate_json(path.read_bytes()))
+            return self._resolved(RunRecord.model_validate_json(content))
         except ValueError as exc:
             raise CorruptArtifactError(
                 f"run record {path} is not a valid run record ({_first_line(exc)}); `koprep verify` checks the store"
@@ -416,6 +453,22 @@ class ArtifactStore:
         of the newest, excluded); records being written or damaged are skipped."""
         folder = self.root / RUNS
         records = []
+        if self.mirror is not None:
+            for run_id, written in self.mirror.objects.runs():
+                if run_id == "latest" or run_id.startswith("."):
+                    continue
+                # A run record never changes once written: read from the bucket once, then from the cache.
+                cached = folder / f"{run_id}.json"
+                content = cached.read_bytes() if cached.is_file() else self.mirror.objects.read(f"{RUNS}/{run_id}.json")
+                if content is not None and not cached.is_file():
+                    cached.parent.mkdir(parents=True, exist_ok=True)
+                    write_bytes_atomic(cached, content)
+                try:
+                    record = RunRecord.model_validate_json(content or b"")
+                except ValueError:
+                    continue
+                records.append(StoredRun(run_id, folder / f"{run_id}.json", written, self._resolved(record)))
+            return sorted(records, key=lambda r: (r.recorded, r.run_id), reverse=True)
         for path in folder.glob("*.json") if folder.is_dir() else ():
             if path.name == "latest.json" or path.name.startswith("."):
                 continue
@@ -426,6 +479,15 @@ class ArtifactStore:
                 continue
             records.append(StoredRun(path.stem, path, written, self._resolved(record)))
         return sorted(records, key=lambda r: (r.recorded, r.run_id), reverse=True)
+
+    def _portable(self, path: str) -> str:
+        """An artifact path as a run record holds it: relative to the root. With a store in a bucket,
+        a path from another process's cache (a Dask worker's) names its entry by its last two parts."""
+        if not Path(path).is_absolute():
+            return path
+        if self.mirror is not None and not Path(path).is_relative_to(self.root):
+            return Path(path).parent.name + "/" + Path(path).name
+        return self.relative(path)
 
     def _resolved(self, record: RunRecord) -> RunRecord:
         return record.with_paths(lambda p: p if Path(p).is_absolute() else str(self.root / p))
@@ -447,33 +509,6 @@ def _first_line(error: Exception) -> str:
     return str(error).splitlines()[0]
 
 
-def inspect_entry(path: Path, stage: str, fp: str, *, full: bool) -> tuple[dict[str, Any] | None, str | None]:
-    """(manifest, problem) of the folder at `path`: (None, None) when there is no folder, (manifest,
-    None) when it is a complete entry, (…, "what is wrong") otherwise. `full` hashes every file;
-    otherwise only files whose mtime differs from the manifest's are hashed (see the module doc)."""
-    if not path.is_dir():
-        return None, None
-    try:
-        manifest = json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None, f"no {MANIFEST} (left by an interrupted writer from an older koprep, or deleted)"
-    except (OSError, ValueError) as exc:
-        return None, f"its {MANIFEST} is unreadable ({exc})"
-    if not isinstance(manifest, dict) or manifest.get("fingerprint") != fp or manifest.get("stage") != stage:
-        return None, f"its {MANIFEST} describes another entry"
-    for name, meta in manifest.get("files", {}).items():
-        file = path / name
-        try:
-            stat = file.stat()
-        except OSError:
-            return manifest, f"file {name} is missing"
-        if stat.st_size != meta["bytes"]:
-            return manifest, f"file {name} has {stat.st_size} bytes, the manifest says {meta['bytes']} (truncated or altered)"
-        if (full or stat.st_mtime_ns != meta.get("mtime_ns")) and file_sha256(file) != meta["sha256"]:
-            return manifest, f"file {name} does not match the SHA-256 in the manifest (altered)"
-    return manifest, None
-
-
 def storage_message(root: Path, exc: OSError) -> str:
     reason = exc.strerror or str(exc)
     if exc.errno in _FULL_ERRNOS:
@@ -482,40 +517,6 @@ def storage_message(root: Path, exc: OSError) -> str:
             "--artifacts DIR. Nothing partial was kept"
         )
     return f"cannot write to the artifacts root {root} ({reason}); choose a writable folder with --artifacts DIR"
-
-
-def read_manifest(path: Path) -> dict[str, Any] | None:
-    try:
-        return json.loads((path / MANIFEST).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-
-
-def write_json_atomic(path: Path, value: Any) -> None:
-    write_bytes_atomic(path, json.dumps(value, ensure_ascii=False, indent=2, default=_jsonable).encode("utf-8"))
-
-
-def write_bytes_atomic(path: Path, content: bytes) -> None:
-    """Readers see the old file or the new one, never a part: written beside it, synced, renamed over it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(content)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
-
-
-def _fsync(path: Path) -> None:
-    """Flush a file's or a folder's (its entries') writes to disk."""
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 def _valid_name(name: str) -> bool:

@@ -2,6 +2,8 @@
 
     python -m tests.robust.kill_driver BASE CORPUS POINT [POINT ...]
 
+BASE is a folder, or a URL prefix (s3://bucket/kills) for the object-store path (tests/remote).
+
 For each fault point: a forked child runs the stage chain with KOPREP_FAULT_POINT=POINT and is
 killed there by a real SIGKILL (store.fault_point); the driver then checks the store as the kill
 left it, and a second forked child runs the chain cleanly on the same store. The driver imports
@@ -15,6 +17,7 @@ import json
 import os
 import signal
 import sys
+import tempfile
 from pathlib import Path
 
 from koprep.maintenance import verify
@@ -41,7 +44,12 @@ def in_child(target, *args, fault: str | None = None) -> int:
     return os.waitpid(pid, 0)[1]
 
 
-def resume(artifacts: Path, corpus: Path, report: Path) -> None:
+def store_at(base: str, name: str) -> str | Path:
+    """The store of one run: a folder under BASE, or a prefix under BASE when it is a URL (s3://...)."""
+    return f"{base.rstrip('/')}/{name}" if "://" in base else Path(base) / name
+
+
+def resume(artifacts: str | Path, corpus: Path, report: Path) -> None:
     summary = run_chain(artifacts, corpus)
     report.write_text(json.dumps({name: stage["cached"] for name, stage in summary["stages"].items()}))
 
@@ -59,19 +67,20 @@ def warm_up() -> None:
 
 def main(base: str, corpus: str, *points: str) -> None:
     warm_up()
-    base_path, corpus_path = Path(base), Path(corpus)
-    reference = base_path / "reference"
+    corpus_path = Path(corpus)
+    reference = store_at(base, "reference")
+    reports = Path(tempfile.mkdtemp(prefix="koprep-kills-"))
     assert in_child(run_chain, reference, corpus_path) == 0, "the uninterrupted reference run failed"
     expected = outputs(reference)
     fingerprints = ArtifactStore(reference).read_run().entries()
     print(json.dumps({"reference": fingerprints}), flush=True)
     for point in points:
-        artifacts = base_path / point.replace("#", "-")
+        artifacts = store_at(base, point.replace("#", "-"))
         status = in_child(run_chain, artifacts, corpus_path, fault=point)
         store = ArtifactStore(artifacts)
         after_kill = verify(store)
         published = [name for name, fp in fingerprints.items() if store.lookup(name, fp, verify=True) is not None]
-        report = artifacts / "resume.json"
+        report = reports / f"{point.replace('#', '-')}.json"
         resumed = in_child(resume, artifacts, corpus_path, report)
         result = {
             "point": point,

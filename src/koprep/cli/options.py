@@ -9,9 +9,11 @@ The stage names `--force` accepts come from the stage graph, read only when a `-
 from __future__ import annotations
 
 import argparse
+import os
 from typing import Any, Sequence
 
 DEFAULT_ARTIFACTS = "artifacts"
+ARTIFACTS_ENV = "KOPREP_ARTIFACTS"
 
 
 def stage_name(value: str) -> str:
@@ -41,7 +43,9 @@ class Parents:
 
         self.store = _parent()
         self.store.add_argument(
-            "--artifacts", default=DEFAULT_ARTIFACTS, metavar="DIR", help="artifact store root (default: artifacts)",
+            "--artifacts", default=os.environ.get(ARTIFACTS_ENV) or DEFAULT_ARTIFACTS, metavar="DIR|URL",
+            help="artifact store root: a folder, or a URL such as s3://bucket/prefix (default: $KOPREP_ARTIFACTS, "
+            "else artifacts)",
         )
 
         self.run_choice = _parent()
@@ -117,7 +121,10 @@ def check_runner(args: argparse.Namespace) -> None:
     if args.runner == "dask":
         from pathlib import Path
 
-        runners.check_cluster(args.dask_address, Path(args.artifacts).resolve(), runners.absolute_corpus(args.corpus),
+        from koprep.storage import is_url
+
+        store = args.artifacts if is_url(args.artifacts) else Path(args.artifacts).resolve()
+        runners.check_cluster(args.dask_address, store, runners.absolute_corpus(args.corpus),
                               prefect_api=os.environ.get("PREFECT_API_URL"))
 
 

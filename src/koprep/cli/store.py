@@ -51,7 +51,9 @@ def ls_command(args: argparse.Namespace) -> int:
     from koprep.pipeline.graph import GRAPH
     from koprep.store import ArtifactStore
 
-    result = listing(ArtifactStore(args.artifacts))
+    store = ArtifactStore(args.artifacts)
+    result = listing(store)
+    shared = "referred to by" if store.mirror is not None else "hard-linked into"  # a bucket has no hard links
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
         return 0
@@ -68,7 +70,7 @@ def ls_command(args: argparse.Namespace) -> int:
         shards = [e for e in result["entries"] if e["stage"] == stage]
         if shards:
             unused = sum(1 for e in shards if not e["runs"])
-            print(f"{stage}: {len(shards)} shard entries, {size(sum(e['bytes'] for e in shards))} (hard-linked into the "
+            print(f"{stage}: {len(shards)} shard entries, {size(sum(e['bytes'] for e in shards))} ({shared} the "
                   f"{GRAPH.shard_stage_of(stage)} entries above){f', {unused} used by no run' if unused else ''}")
     print(f"{len(result['entries'])} entries, {size(result['total_bytes'])} on disk, {len(result['runs'])} runs in {result['root']}")
     return 0
@@ -104,7 +106,9 @@ def verify_command(args: argparse.Namespace) -> int:
     from koprep.store import ArtifactStore, StoreError
 
     store = ArtifactStore(args.artifacts)
-    if not store.root.is_dir():
+    if store.mirror is not None:
+        store.mirror.objects.check_readable()
+    elif not store.root.is_dir():
         raise StoreError(f"there is no artifact store at {store.root}; pass its folder with --artifacts DIR")
     report = verify(store)
     problems = report["problems"]

@@ -10,8 +10,10 @@
            `DaskTaskRunner(address=...)`. The tasks get the same arguments (the run's `Resolution`,
            whose store root is absolute, a stage's key and its upstream `StageResult`s: plain
            picklable values) and the workers read the corpus and read and write the store at the
-           same absolute paths as the flow, so the store must be shared (a network file system
-           mounted at the same path on every machine). Object storage (fsspec URLs) is not supported.
+           same absolute paths as the flow, so a store on disk must be shared (a network file system
+           mounted at the same path on every machine). A store or corpus that is a URL
+           (s3://bucket/prefix) needs no shared path: each worker reads and writes the bucket with
+           its own credentials and its own local cache (`koprep.mirror`).
 
 The runner never enters a fingerprint or an output: it only decides which process calls the same
 stage functions. The flow's walk over the plan (`koprep.pipeline.runner.execute`) goes through an
@@ -124,7 +126,7 @@ class DaskExecutor(LocalExecutor):
 
 @contextlib.contextmanager
 def open_executor(
-    runner: str, address: str | None, store_root: Path, corpus: str | None, stage_task: Any, shards_task: Any,
+    runner: str, address: str | None, store_root: Path | str, corpus: str | None, stage_task: Any, shards_task: Any,
     *, cluster_checked: bool = False,
 ) -> Iterator[LocalExecutor]:
     """The executor for `runner`, for the length of a flow run. For `dask`, the cluster is checked
@@ -143,7 +145,11 @@ def open_executor(
 
 
 def absolute_corpus(corpus: str | None) -> str | None:
-    return None if corpus is None else str(Path(corpus).expanduser().resolve())
+    from koprep.storage import is_url
+
+    if corpus is None or is_url(corpus):
+        return corpus  # a URL is the same on every machine
+    return str(Path(corpus).expanduser().resolve())
 
 
 def _prefect_api_url() -> str | None:
@@ -155,7 +161,7 @@ def _prefect_api_url() -> str | None:
 # --------------------------------------------------------------------------- cluster check
 def check_cluster(
     address: str | None,
-    store_root: Path,
+    store_root: Path | str,
     corpus: str | None = None,
     *,
     prefect_api: str | None = None,
@@ -198,14 +204,9 @@ def check_cluster(
                 f"the Dask workers must run koprep {ours}, as this process does ({found}); "
                 f"install it into the workers' Python"
             )
-        store_root.mkdir(parents=True, exist_ok=True)
-        probe = store_root / f".dask-probe-{uuid.uuid4().hex}"
         token = uuid.uuid4().hex
-        probe.write_text(token, encoding="utf-8")
-        try:
-            facts = client.run(worker_facts, str(probe), corpus, prefect_api)
-        finally:
-            probe.unlink(missing_ok=True)
+        with _probe(store_root, token) as probe:
+            facts = client.run(worker_facts, probe, corpus, prefect_api)
     problems = []
     for worker, fact in sorted(facts.items()):
         if fact["probe"] != token:
@@ -222,14 +223,72 @@ def check_cluster(
     return workers
 
 
+@contextlib.contextmanager
+def _probe(store_root: Path | str, token: str) -> Iterator[str]:
+    """A probe file (or object, for a URL root) holding `token` in the store root, removed afterwards."""
+    name = f".dask-probe-{uuid.uuid4().hex}"
+    if isinstance(store_root, str):
+        from koprep.remote import ObjectStore
+        from koprep.storage import RemoteLocation, parse_location
+
+        location = parse_location(store_root)
+        assert isinstance(location, RemoteLocation)
+        objects = ObjectStore(location)
+        objects.check_writable()
+        objects.write(name, token.encode())
+        try:
+            yield objects.url(name)
+        finally:
+            objects.remove_prefix(name)
+        return
+    store_root.mkdir(parents=True, exist_ok=True)
+    probe = store_root / name
+    probe.write_text(token, encoding="utf-8")
+    try:
+        yield str(probe)
+    finally:
+        probe.unlink(missing_ok=True)
+
+
+def _remote_facts(probe: str, corpus: str | None) -> tuple[str | None, bool, bool]:
+    """(probe token, store writable, corpus seen) from a worker whose store is a URL: its own client,
+    with the worker's own credentials (the standard chain on that machine)."""
+    from koprep.remote import ObjectStore
+    from koprep.storage import RemoteLocation, is_url, parse_location
+
+    root, _, name = probe.rpartition("/")
+    location = parse_location(root)
+    assert isinstance(location, RemoteLocation)
+    objects = ObjectStore(location)
+    try:
+        seen = (objects.read(name) or b"").decode() or None
+        objects.check_writable()
+        writable = True
+    except Exception:  # noqa: BLE001 - reported as a fact, with the fix, by check_cluster
+        seen, writable = None, False
+    corpus_seen = corpus is not None and not is_url(corpus) and Path(corpus).exists()
+    if corpus is not None and is_url(corpus):
+        remote = parse_location(corpus)
+        try:
+            corpus_seen = isinstance(remote, RemoteLocation) and bool(remote.filesystem().exists(remote.path))
+        except Exception:  # noqa: BLE001
+            corpus_seen = False
+    return seen, writable, corpus_seen
+
+
 def worker_facts(probe: str, corpus: str | None, prefect_api: str | None) -> dict[str, Any]:
     """Run on each Dask worker by `check_cluster`: what the worker sees of the shared paths and the API."""
     import urllib.request
 
-    try:
-        seen = Path(probe).read_text(encoding="utf-8")
-    except OSError:
-        seen = None
+    if "://" in probe:
+        seen, writable, corpus_seen = _remote_facts(probe, corpus)
+    else:
+        try:
+            seen = Path(probe).read_text(encoding="utf-8")
+        except OSError:
+            seen = None
+        writable = os.access(Path(probe).parent, os.W_OK)
+        corpus_seen = corpus is not None and Path(corpus).exists()
     api_problem = ""
     if prefect_api:
         try:
@@ -239,8 +298,8 @@ def worker_facts(probe: str, corpus: str | None, prefect_api: str | None) -> dic
             api_problem = str(exc)
     return {
         "probe": seen,
-        "store_writable": os.access(Path(probe).parent, os.W_OK),
-        "corpus": corpus is not None and Path(corpus).exists(),
+        "store_writable": writable,
+        "corpus": corpus_seen,
         "prefect_api": api_problem,
         "pid": os.getpid(),
     }

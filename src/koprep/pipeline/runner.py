@@ -15,7 +15,9 @@ through an executor.
 
 from __future__ import annotations
 
+import dataclasses
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from koprep.pipeline.execution import ShardRunner, StageJob, StageResult, stage_result
@@ -58,7 +60,7 @@ def run_stage(
     compute = run.graph[key.stage].compute
     if compute is None:
         raise ValueError(f"stage {key.stage!r} is computed on demand by its own command, not by a run")
-    job = StageJob(run, key, inputs, on_progress, map_shards)
+    job = StageJob(run, key, here(run, inputs), on_progress, map_shards)
     return stage_result(run.store, key, lambda pending: compute(job, pending), force=job.force)
 
 
@@ -70,7 +72,24 @@ def run_shards(
     fan_out = run.graph[key.stage].fan_out
     if fan_out is None:
         raise ValueError(f"stage {key.stage!r} does not fan out over shards")
-    return fan_out(run, key, inputs, indices, on_progress)
+    return fan_out(run, key, here(run, inputs), indices, on_progress)
+
+
+def here(run: Resolution, inputs: dict[str, StageResult]) -> dict[str, StageResult]:
+    """The upstream results with paths on this machine. With a store in a bucket, another process (a
+    Dask worker, another machine) reports its own cache's paths: the entries are taken (downloaded
+    once into this process's cache) and their paths used instead."""
+    store = run.store
+    if store.mirror is None:
+        return inputs
+    moved = {}
+    for name, result in inputs.items():
+        local = store.entry_path(result.stage, result.fingerprint)
+        if Path(result.path) != local or not local.is_dir():
+            store.open_entry(local)  # downloads it if this cache does not hold the committed entry
+            result = dataclasses.replace(result, path=str(local))
+        moved[name] = result
+    return moved
 
 
 class InProcess:

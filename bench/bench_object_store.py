@@ -1,0 +1,131 @@
+"""The store in a bucket vs on local disk: the three targets of the object-storage issue, in one run.
+
+A moto server (S3-compatible, HTTP on 127.0.0.1, its own process) is started here; koprep reaches it
+through s3fs and the standard AWS environment. Each case is a fresh process running the stage
+chain directly (`koprep.pipeline.runner.run_and_record`: the work of `koprep run` without Prefect,
+whose start-up would add the same seconds to both sides), timed from launch to exit:
+
+1. cold run, store on S3 vs store on local disk (target: at most 1.15x);
+2. no-op re-run (every stage cached), store on S3 with this machine's cache vs local (target: at
+   most 5 s and at most 2x the local no-op); also a fresh machine's no-op (empty cache: downloads);
+3. the second `open_run(...).matrix("tfidf")` in one process, S3 vs local (target: at most 1.2x).
+
+    .venv/bin/python bench/bench_object_store.py --docs 50000 --backend okt
+    .venv/bin/python bench/bench_object_store.py --docs 5000 --backend whitespace   # a busy machine
+
+Ratios are against the local baseline measured in the same run; the core count and load are printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NSMC = REPO.parent / "shared" / "corpora" / "nsmc" / "ratings_train.txt"
+
+CHAIN = """
+import json, sys, time
+from koprep.config import load_config
+from koprep.pipeline.runner import run_and_record
+from koprep.plan import build_plan
+from koprep.store import ArtifactStore
+store, corpus, backend = sys.argv[1:4]
+record = run_and_record(build_plan(ArtifactStore(store), corpus, load_config(None, {}, backend))).to_json()
+print(json.dumps({name: stage["cached"] for name, stage in record["stages"].items()}))
+"""
+
+LOAD = """
+import json, sys, time
+from koprep.loaders import open_run
+times = []
+for _ in range(2):
+    started = time.perf_counter()
+    open_run(sys.argv[1]).matrix("tfidf")
+    times.append(time.perf_counter() - started)
+print(json.dumps(times))
+"""
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def timed(code: str, *args: str, env: dict[str, str]) -> tuple[float, str]:
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", code, *args], env=env, capture_output=True, text=True, cwd=REPO)
+    seconds = time.perf_counter() - started
+    if result.returncode != 0:
+        raise SystemExit(f"failed: {result.stderr[-3000:]}")
+    return seconds, result.stdout.strip().splitlines()[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--docs", type=int, default=50000)
+    parser.add_argument("--backend", default="okt")
+    args = parser.parse_args()
+
+    work = Path(tempfile.mkdtemp(prefix="koprep-bench-s3-"))
+    corpus = work / "reviews.tsv"
+    with open(NSMC, encoding="utf-8") as source, open(corpus, "w", encoding="utf-8") as sink:
+        for index, line in enumerate(source):
+            if index > args.docs:
+                break
+            sink.write(line)
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2).close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        env = {**os.environ, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench-secret",
+               "AWS_ENDPOINT_URL": endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+               "KOPREP_CACHE_DIR": str(work / "cache"), "PYTHONPATH": str(REPO / "src")}
+        import s3fs
+
+        s3fs.S3FileSystem(key="bench", secret="bench-secret", endpoint_url=endpoint).mkdir("bench")
+        local, remote = str(work / "artifacts"), "s3://bench/store"
+        results = {}
+        for name, store in (("local", local), ("s3", remote)):
+            results[f"cold {name}"] = timed(CHAIN, store, str(corpus), args.backend, env=env)[0]
+            results[f"no-op {name}"] = timed(CHAIN, store, str(corpus), args.backend, env=env)[0]
+        fresh = {**env, "KOPREP_CACHE_DIR": str(work / "fresh-machine")}
+        results["no-op s3, fresh machine"] = timed(CHAIN, remote, str(corpus), args.backend, env=fresh)[0]
+        for name, store in (("local", local), ("s3", remote)):
+            results[f"matrix {name}"] = json.loads(timed(LOAD, store, env=env)[1])[1]
+    finally:
+        os.killpg(server.pid, signal.SIGTERM)
+        server.wait()
+
+    print(f"{args.docs} NSMC reviews, backend {args.backend}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+          "no Prefect server (the stage chain directly); S3 = moto server on 127.0.0.1")
+    for name, seconds in results.items():
+        print(f"  {name:<26} {seconds:8.3f} s")
+    cold = results["cold s3"] / results["cold local"]
+    noop = results["no-op s3"] / results["no-op local"]
+    matrix = results["matrix s3"] / results["matrix local"]
+    print(f"target 1: cold run on S3 / local          {cold:.2f}x  (target <= 1.15x) {'ok' if cold <= 1.15 else 'MISSED'}")
+    print(f"target 2: no-op on S3 {results['no-op s3']:.2f} s, / local  {noop:.2f}x  (target <= 5 s and <= 2x) "
+          f"{'ok' if results['no-op s3'] <= 5 and noop <= 2 else 'MISSED'}")
+    print(f"target 3: second matrix('tfidf') S3 / local {matrix:.2f}x  (target <= 1.2x) {'ok' if matrix <= 1.2 else 'MISSED'}")
+
+
+if __name__ == "__main__":
+    main()
