@@ -203,7 +203,24 @@ def token_details(entry: Entry, clean: Entry | None, *, top: int, samples: int) 
             {"doc_id": doc_id, "clean": texts.get(doc_id), "tokens": list(tokens)}
             for doc_id, tokens in zip(first["doc_id"], first["tokens"])
         ],
+        "quarantined": quarantined(entry, clean),
     }
+
+
+def quarantined(tokens: Entry, clean: Entry | None) -> list[dict[str, Any]]:
+    """The documents the analyser could not get through (`koprep.supervised`): doc_id, why, and the
+    start of their cleaned text; kept in the outputs with empty tokens."""
+    documents = [dict(document) for document in tokens.manifest.get("extra", {}).get("quarantined", [])]
+    if documents and clean is not None:
+        wanted = pa.array([document["doc_id"] for document in documents])
+        texts: dict[str, str] = {}
+        for part in Parts.part_files(clean.path):
+            table = pq.read_table(part, columns=["doc_id", "text"])
+            table = table.filter(pc.is_in(table.column("doc_id").cast(pa.string()), value_set=wanted))
+            texts.update(zip(map(str, table.column("doc_id").to_pylist()), table.column("text").to_pylist()))
+        for document in documents:
+            document["text"] = texts.get(document["doc_id"], "")[:200]
+    return documents
 
 
 def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:

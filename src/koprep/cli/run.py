@@ -101,9 +101,11 @@ def run_flow(plan: Plan, args: argparse.Namespace) -> RunRecord:
     tokenize = plan.stages.get("tokenize")
     if args.runner == "local" and tokenize is not None and not tokenize.done:
         from koprep.parallel import warm_up
+        from koprep.pipeline.tokenize import supervision
 
-        # Okt's JVM starts while Prefect is imported and the flow run is created (~2 s saved).
-        warm_up(plan.run.backend)
+        # Okt's JVM (in its supervised worker process) starts while Prefect is imported and the flow
+        # run is created (~2 s saved).
+        warm_up(plan.run.backend, plan.run.token_filter, plan.run.config.run.workers, **supervision(plan.run))
     with terminal_progress():
         summary = run_plan(PlannedRun(plan=plan, runner=args.runner, dask_address=args.dask_address, checked=True))
     return runs.RunRecord.model_validate(summary)

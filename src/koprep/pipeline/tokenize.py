@@ -62,14 +62,17 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
         run_shards = functools.partial(tokenize_shards, run, job.key, job.inputs, on_progress=job.on_progress)
     how = run_shards(missing) if missing else "nothing to tokenize"
     totals = dict.fromkeys(SHARD_COUNTS, 0)
+    shard_extras = []
     for index, shard_key in enumerate(keys):
         entry = stored[index] or run.store.lookup(shard_key.stage, shard_key.fingerprint)
         if entry is None:
             raise CorruptArtifactError(f"tokenize shard {index} ({shard_key.fingerprint}) is missing right after it was computed")
         Parts.link_shard(pending, entry, index)
+        shard_extras.append(entry.manifest["extra"])
         for name in totals:
             totals[name] += int(entry.manifest["extra"][name])
     pending.manifest["shards"] = [shard_key.fingerprint for shard_key in keys]
+    quarantined = quarantined_documents(shard_extras)
     return totals["documents"], {
         "backend": run.config.tokenize.backend,
         "backend_version": run.backend.version(),
@@ -79,6 +82,7 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
         "parallel": how,
         "shards": len(keys),
         "computed_shards": missing,
+        **({"quarantined": quarantined} if quarantined else {}),
     }
 
 
@@ -103,22 +107,38 @@ def tokenize_shards(
             doc_ids.append(table.column("doc_id"))
             yield table.column("text").to_pylist()
 
-    how = parallel.plan(tokenizer, run.config.run.workers or parallel.default_workers(), sum(sizes))
+    how = parallel.plan(tokenizer, run.config.run.workers or parallel.default_workers(), sum(sizes), **supervision(run))
     force = key.stage in run.forced
-    for index, tokens in zip(indices, parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
-        table = pa.table({"doc_id": doc_ids.popleft(), "tokens": tokens})
-        compute_or_reuse(run.store, keys[index], functools.partial(_write_shard, table), force=force)
+    for index, shard in zip(indices, parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
+        table = pa.table({"doc_id": doc_ids.popleft(), "tokens": shard.tokens})
+        quarantined = [
+            {"doc_id": str(table.column("doc_id")[q.position].as_py()), "reason": q.reason} for q in shard.quarantined
+        ]
+        compute_or_reuse(run.store, keys[index], functools.partial(_write_shard, table, quarantined), force=force)
         fault_point(f"{key.stage}.part-written")
-        counter.advance(len(tokens))
+        counter.advance(table.num_rows)
     counter.finish()
     return str(how)
 
 
-def _write_shard(table: pa.Table, pending: PendingEntry) -> tuple[int, dict[str, int]]:
+def supervision(run: Resolution) -> dict[str, Any]:
+    """`parallel.plan`'s supervision settings from the run's (`run.supervise`, `run.tokenize_timeout`)."""
+    return {"supervise": run.config.run.supervise, "timeout": run.config.run.tokenize_timeout}
+
+
+def quarantined_documents(shard_entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents quarantined in a stage's shards (their manifests' `extra`), in corpus order."""
+    return [document for extra in shard_entries for document in extra.get("quarantined", [])]
+
+
+def _write_shard(table: pa.Table, quarantined: list[dict[str, str]], pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     ShardPart.write(pending, table)
     lengths = pc.list_value_length(table.column("tokens"))
-    return table.num_rows, {
+    extra: dict[str, Any] = {
         "documents": table.num_rows,
         "empty_documents": pc.sum(pc.equal(lengths, 0)).as_py() or 0,
         "tokens": pc.sum(lengths).as_py() or 0,
     }
+    if quarantined:  # only then: an entry without is byte-for-byte what koprep wrote before quarantines
+        extra["quarantined"] = quarantined
+    return table.num_rows, extra

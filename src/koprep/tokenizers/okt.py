@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 from pydantic import model_validator
 
 from koprep.tokenizers.base import BackendOptions, Tagged, options_key
-from koprep.tokenizers.jvm import ensure_jvm, python_heap_frozen
+from koprep.tokenizers.jvm import DEFAULT_MAX_HEAP_MB, ensure_jvm, python_heap_frozen
 
 if TYPE_CHECKING:
     from konlpy.tag import Okt
@@ -28,14 +28,15 @@ _THREAD_CHUNK = 32
 """Texts a thread takes at once: one task per text costs more in the pool than in Okt for short reviews."""
 
 
-def shared_okt() -> Okt:
-    """The process's single Okt instance (Okt is thread-safe through JPype)."""
+def shared_okt(max_heap_mb: int = DEFAULT_MAX_HEAP_MB) -> Okt:
+    """The process's single Okt instance (Okt is thread-safe through JPype); `max_heap_mb` sizes the
+    JVM's heap if this starts it."""
     global _okt
     with _okt_lock:
         if _okt is None:
             from konlpy.tag import Okt
 
-            _okt = Okt(jvmpath=ensure_jvm())
+            _okt = Okt(jvmpath=ensure_jvm(max_heap_mb))
         return _okt
 
 
@@ -47,7 +48,7 @@ class OktTokenizer:
     JIT-compiled code and heap, where a JVM per spawned process compiles Okt again (koprep.parallel)."""
 
     class Options(BackendOptions):
-        execution_only = frozenset({"threads"})
+        execution_only = frozenset({"threads", "max_heap_mb"})
 
         mode: Literal["morphs", "nouns", "pos"] = "morphs"
         stem: bool = True
@@ -59,6 +60,9 @@ class OktTokenizer:
         threads: int = 2
         """Texts are analysed on this many threads; JPype releases the GIL inside Java. Does not change output.
         In the pipeline `run.workers` decides unless this is set explicitly."""
+        max_heap_mb: int = DEFAULT_MAX_HEAP_MB
+        """The JVM's maximum heap in MiB (`-Xmx`, konlpy#199), for the process whose JVM this backend
+        starts. A document that exhausts it is quarantined (`run.supervise`). Does not change output."""
 
         def ignored(self) -> frozenset[str]:
             if self.mode == "nouns":
@@ -69,6 +73,8 @@ class OktTokenizer:
         def _check(self) -> "OktTokenizer.Options":
             if self.threads < 1:
                 raise ValueError("threads must be >= 1")
+            if self.max_heap_mb < 64:
+                raise ValueError("max_heap_mb must be >= 64 (Okt's dictionaries need about that much)")
             return self
 
     def __init__(self, **options: object) -> None:
@@ -88,8 +94,8 @@ class OktTokenizer:
     def _one(self, text: str) -> Tagged:
         if not text.strip():
             return []
-        okt = shared_okt()
         o = self.options
+        okt = shared_okt(o.max_heap_mb)
         if o.mode == "nouns":
             return [(noun, "Noun") for noun in okt.nouns(text) if noun.strip()]
         pairs = okt.pos(text, norm=o.norm, stem=o.stem)
@@ -98,7 +104,7 @@ class OktTokenizer:
         return [(token, tag) for token, tag in pairs if token.strip()]
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
-        shared_okt()  # start the JVM on this thread before fanning out
+        shared_okt(self.options.max_heap_mb)  # start the JVM on this thread before fanning out
         with python_heap_frozen():
             if self.options.threads == 1 or len(texts) < 2 * _THREAD_CHUNK:
                 return [self._one(text) for text in texts]
