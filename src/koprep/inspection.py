@@ -151,9 +151,10 @@ def token_statistics(tokenize_path: str | Path) -> TokenStatistics:
         lengths.append(pc.list_value_length(tokens).to_numpy(zero_copy_only=False))
         found = pc.value_counts(tokens.flatten())
         per_shard.append(pa.table({"term": found.field("values"), "count": found.field("counts")}))
+        if len(per_shard) >= _MERGE_EVERY:  # merged as it goes: held counts follow the vocabulary, not the corpus
+            per_shard = [_summed(per_shard)]
     if per_shard:
-        summed = pa.concat_tables(per_shard).group_by("term").aggregate([("count", "sum")])
-        counts = pa.table({"term": summed.column("term"), "count": summed.column("count_sum")})
+        counts = _summed(per_shard)
     else:
         counts = pa.table({"term": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
     per_document = np.concatenate(lengths).astype(np.int64) if lengths else np.zeros(0, np.int64)
@@ -164,6 +165,15 @@ def token_statistics(tokenize_path: str | Path) -> TokenStatistics:
         counts=counts,
         tokens_per_document=per_document,
     )
+
+
+_MERGE_EVERY = 32
+"""Shards' token counts merged into one table every this many shards."""
+
+
+def _summed(counts: list[pa.Table]) -> pa.Table:
+    summed = pa.concat_tables(counts).group_by("term").aggregate([("count", "sum")])
+    return pa.table({"term": summed.column("term"), "count": summed.column("count_sum")})
 
 
 def histogram(values: np.ndarray, bins: int = 30) -> dict[str, Any]:
