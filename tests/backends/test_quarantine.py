@@ -9,7 +9,6 @@ from __future__ import annotations
 import importlib
 import io
 import sys
-import textwrap
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -23,7 +22,7 @@ from koprep.report import write_report
 from koprep.runs import RunRecord
 from koprep.stages.tokenize import TokenFilter
 from koprep.store import ArtifactStore
-from koprep.tokenizers import registry
+from tests.helpers import install_plugin
 from tests.runs import record_pipeline_run
 
 pytestmark = pytest.mark.slow  # spawns worker processes, several of them killed
@@ -78,15 +77,7 @@ TEXTS = [f"영화 {i}번 정말 재밌다 배우 연기 최고" for i in range(6
 @pytest.fixture
 def fragile_backend(tmp_path, monkeypatch):
     site = tmp_path / "site"
-    site.mkdir()
-    (site / f"{PLUGIN}.py").write_text(textwrap.dedent(PLUGIN_SOURCE), encoding="utf-8")
-    dist_info = site / "koprep_fragile_backend-0.1.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: koprep-fragile-backend\nVersion: 0.1\n")
-    (dist_info / "entry_points.txt").write_text(ENTRY_POINTS)
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(registry, "_registry", dict(registry._BUILTIN))
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    install_plugin(site, monkeypatch, PLUGIN, PLUGIN_SOURCE, "koprep-fragile-backend", ENTRY_POINTS)
     yield site
     sys.modules.pop(PLUGIN, None)
     importlib.invalidate_caches()

@@ -93,6 +93,7 @@ def run_flow(plan: Plan, args: argparse.Namespace) -> RunRecord:
     """Check what would fail mid-run, then run the plan as a Prefect flow run."""
     from koprep.orchestration.server import start_early
 
+    check_runner(args)  # a runner choice that cannot work fails before any work
     # Without a configured Prefect server, Prefect's temporary one boots (4-25 s) while the run checks
     # its plan, imports Prefect and loads the tokenizer, instead of before the flow.
     server = start_early() if args.runner == "local" else None  # Dask workers must reach a server of their own
@@ -105,7 +106,6 @@ def run_flow(plan: Plan, args: argparse.Namespace) -> RunRecord:
         warm_up(plan.run.backend, plan.run.token_filter, plan.run.config.run.workers, **supervision(plan.run))
     # Fails before the flow starts (bad input: exit 2; the server and worker are stopped at exit).
     plan.preflight()
-    check_runner(args)
     from koprep import runs
     from koprep.orchestration.flow import PlannedRun, run_plan
     from koprep.progress import terminal_progress
