@@ -233,14 +233,21 @@ def quarantined(tokens: Entry, clean: Entry | None) -> list[dict[str, Any]]:
     return documents
 
 
+_MATRIX_BATCH = 1_000_000
+"""Matrix rows summed at once by `vectorizer_details`."""
+
+
 def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:
     """Vocabulary size and the top terms by document frequency and by summed matrix value (total
     count for bow/ngram, total TF-IDF weight for tfidf)."""
     vocabulary = pq.read_table(entry.file(MatrixFiles.VOCABULARY))
-    matrix = pq.read_table(entry.file(MatrixFiles.MATRIX), columns=["term_id", "value"])
-    term_ids = matrix.column("term_id").to_numpy()
-    totals = np.bincount(term_ids, weights=matrix.column("value").to_numpy(), minlength=vocabulary.num_rows)
-    weight = "tfidf" if pa.types.is_floating(matrix.schema.field("value").type) else "count"
+    matrix = pq.ParquetFile(entry.file(MatrixFiles.MATRIX))
+    # Summed batch by batch: the whole matrix (its nonzeros follow the corpus) is never in memory.
+    totals = np.zeros(vocabulary.num_rows)
+    for batch in matrix.iter_batches(batch_size=_MATRIX_BATCH, columns=["term_id", "value"]):
+        totals += np.bincount(batch.column("term_id").to_numpy(), weights=batch.column("value").to_numpy(),
+                              minlength=vocabulary.num_rows)
+    weight = "tfidf" if pa.types.is_floating(matrix.schema_arrow.field("value").type) else "count"
     table = vocabulary.append_column("total", pa.array(totals if weight == "tfidf" else totals.round().astype(np.int64)))
     extra = entry.manifest.get("extra", {})
 
@@ -257,7 +264,7 @@ def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:
     return {
         "terms": vocabulary.num_rows,
         "documents": extra.get("documents"),
-        "nonzeros": extra.get("nonzeros", matrix.num_rows),
+        "nonzeros": extra.get("nonzeros", matrix.metadata.num_rows),
         "weight": weight,
         "top_by_df": rows(_top(table, "df", top)),
         f"top_by_{weight}": rows(_top(table, "total", top)),
