@@ -88,7 +88,12 @@ def main() -> None:
     parser.add_argument("--docs", type=int, default=2000)
     parser.add_argument("--backend", default="whitespace")
     parser.add_argument("--repeats", type=int, default=3, help="best of N for the short measurements")
+    parser.add_argument("--cold-pairs", type=int, default=0,
+                        help="only the start-up tax: N cold runs without PREFECT_API_URL alternating with N against a "
+                             "running server (a fresh PREFECT_HOME each, as a first run has), medians")
     args = parser.parse_args()
+    if args.cold_pairs:
+        return start_up_tax(args)
 
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -157,6 +162,40 @@ def main() -> None:
     print(f"  {'a running server saves (cold temporary - cold running)':<{width}}  {saved[0]:7.2f}  {saved[1]:7.2f}")
     print(f"  {'no-op / cold run with a running server':<{width}}  {noop[0] / cold_server[0]:6.3f}x  "
           f"{noop[1] / cold_server[1]:6.3f}x")
+
+
+def start_up_tax(args: argparse.Namespace) -> None:
+    """Cold runs without PREFECT_API_URL against cold runs with a running server, alternating."""
+    import statistics
+
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        corpus = tmp / "nsmc.tsv"
+        with open(CORPUS, encoding="utf-8") as source:
+            corpus.write_text("".join(line for _, line in zip(range(args.docs + 1), source)), encoding="utf-8")
+        run = [str(BIN / "koprep"), "run", str(corpus), "--backend", args.backend, *FAST]
+        server_home = tmp / "server-home"
+        server_home.mkdir()
+        server, url = start_server(server_home)
+        temporary, running, loads = [], [], []
+        try:
+            for pair in range(args.cold_pairs):
+                home = tmp / f"home-{pair}"
+                home.mkdir()
+                shutil.rmtree(tmp / "store", ignore_errors=True)
+                temporary.append(timed([*run, "--artifacts", str(tmp / "store")], clean_env(home))[0])
+                shutil.rmtree(tmp / "store", ignore_errors=True)
+                running.append(timed([*run, "--artifacts", str(tmp / "store")], clean_env(server_home, url))[0])
+                loads.append(os.getloadavg()[0])
+        finally:
+            os.killpg(server.pid, signal.SIGTERM)
+            server.wait(timeout=60)
+    t, r = statistics.median(temporary), statistics.median(running)
+    print(f"{args.docs} NSMC reviews, backend {args.backend}, {os.cpu_count()} cores, load average "
+          f"{min(loads):.1f}-{max(loads):.1f}; {args.cold_pairs} alternating pairs of cold runs, medians")
+    print(f"  without PREFECT_API_URL (temporary server): {t:6.2f} s   ({', '.join(f'{x:.1f}' for x in temporary)})")
+    print(f"  against a running Prefect server:           {r:6.2f} s   ({', '.join(f'{x:.1f}' for x in running)})")
+    print(f"  start-up tax: {t - r:+.2f} s")
 
 
 if __name__ == "__main__":

@@ -55,8 +55,8 @@ def measure(backend: str, docs: int, workers: int) -> dict:
     shards = [texts[i : i + SHARD] for i in range(0, len(texts), SHARD)]
     cpu, wall = cpu_seconds(), time.perf_counter()
     digest = hashlib.sha256()
-    for tokens in parallel.tokenize_shards(tokenizer, token_filter, shards, how):
-        digest.update(json.dumps(tokens.to_pylist(), ensure_ascii=False).encode())
+    for shard in parallel.tokenize_shards(tokenizer, token_filter, shards, how):
+        digest.update(json.dumps(shard.tokens.to_pylist(), ensure_ascii=False).encode())
     return {"wall": time.perf_counter() - wall, "cpu": cpu_seconds() - cpu, "how": str(how), "tokens": digest.hexdigest()}
 
 

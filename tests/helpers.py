@@ -87,3 +87,22 @@ def hand_built_cv_scores(
                     model = LogisticRegression(C=c, solver="liblinear").fit(x_train, y[train])
                     scores[(preset, c)].append(float(model.score(x_test, y[test])))
     return scores
+
+
+def install_plugin(site: Path, monkeypatch: pytest.MonkeyPatch, module: str, source: str, distribution: str,
+                   entry_points: str) -> None:
+    """A tokenizer plug-in as pip would leave it: `module`.py and a dist-info with entry_points.txt in
+    `site`, put on sys.path, with the backend registry reset so its entry points are read again."""
+    import textwrap
+
+    from koprep.tokenizers import registry
+
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(source), encoding="utf-8")
+    dist_info = site / f"{distribution.replace('-', '_')}-0.1.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 0.1\n")
+    (dist_info / "entry_points.txt").write_text(entry_points)
+    monkeypatch.syspath_prepend(str(site))
+    monkeypatch.setattr(registry, "_registry", dict(registry._BUILTIN))
+    monkeypatch.setattr(registry, "_entry_points_loaded", False)

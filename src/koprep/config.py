@@ -81,6 +81,15 @@ class RunParams(BaseModel):
     workers: int | None = None
     """Cores to tokenize on (None: every core this process may use). How depends on the backend
     (koprep.parallel); it never changes an output or a fingerprint."""
+    supervise: bool = True
+    """Tokenize in worker processes that koprep watches (`koprep.supervised`): a document that crashes
+    the analyser or makes it hang is quarantined (kept with empty tokens, listed in the run record,
+    the report and `koprep show`) and the run completes. false tokenizes Okt, Kiwi and backends
+    without worker processes of their own in the calling process, where such a document ends the run.
+    Never changes a fingerprint."""
+    tokenize_timeout: float = 120.0
+    """Seconds a supervised worker may take to answer a batch of documents; a batch that takes longer
+    is retried one document at a time, and a document that alone takes longer is quarantined."""
 
     @field_validator("shard_size")
     @classmethod
@@ -98,6 +107,13 @@ class RunParams(BaseModel):
     @classmethod
     def _stored_stages(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         return _known_stages(value, GRAPH.stored_stages())
+
+    @field_validator("tokenize_timeout")
+    @classmethod
+    def _positive_timeout(cls, value: float) -> float:
+        if value <= 0:
+            raise ValueError("tokenize_timeout must be > 0 seconds")
+        return value
 
     @field_validator("workers")
     @classmethod

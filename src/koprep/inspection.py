@@ -151,9 +151,10 @@ def token_statistics(tokenize_path: str | Path) -> TokenStatistics:
         lengths.append(pc.list_value_length(tokens).to_numpy(zero_copy_only=False))
         found = pc.value_counts(tokens.flatten())
         per_shard.append(pa.table({"term": found.field("values"), "count": found.field("counts")}))
+        if len(per_shard) >= _MERGE_EVERY:  # merged as it goes: held counts follow the vocabulary, not the corpus
+            per_shard = [_summed(per_shard)]
     if per_shard:
-        summed = pa.concat_tables(per_shard).group_by("term").aggregate([("count", "sum")])
-        counts = pa.table({"term": summed.column("term"), "count": summed.column("count_sum")})
+        counts = _summed(per_shard)
     else:
         counts = pa.table({"term": pa.array([], pa.string()), "count": pa.array([], pa.int64())})
     per_document = np.concatenate(lengths).astype(np.int64) if lengths else np.zeros(0, np.int64)
@@ -164,6 +165,15 @@ def token_statistics(tokenize_path: str | Path) -> TokenStatistics:
         counts=counts,
         tokens_per_document=per_document,
     )
+
+
+_MERGE_EVERY = 32
+"""Shards' token counts merged into one table every this many shards."""
+
+
+def _summed(counts: list[pa.Table]) -> pa.Table:
+    summed = pa.concat_tables(counts).group_by("term").aggregate([("count", "sum")])
+    return pa.table({"term": summed.column("term"), "count": summed.column("count_sum")})
 
 
 def histogram(values: np.ndarray, bins: int = 30) -> dict[str, Any]:
@@ -203,17 +213,41 @@ def token_details(entry: Entry, clean: Entry | None, *, top: int, samples: int) 
             {"doc_id": doc_id, "clean": texts.get(doc_id), "tokens": list(tokens)}
             for doc_id, tokens in zip(first["doc_id"], first["tokens"])
         ],
+        "quarantined": quarantined(entry, clean),
     }
+
+
+def quarantined(tokens: Entry, clean: Entry | None) -> list[dict[str, Any]]:
+    """The documents the analyser could not get through (`koprep.supervised`): doc_id, why, and the
+    start of their cleaned text; kept in the outputs with empty tokens."""
+    documents = [dict(document) for document in tokens.manifest.get("extra", {}).get("quarantined", [])]
+    if documents and clean is not None:
+        wanted = pa.array([document["doc_id"] for document in documents])
+        texts: dict[str, str] = {}
+        for part in Parts.part_files(clean.path):
+            table = pq.read_table(part, columns=["doc_id", "text"])
+            table = table.filter(pc.is_in(table.column("doc_id").cast(pa.string()), value_set=wanted))
+            texts.update(zip(map(str, table.column("doc_id").to_pylist()), table.column("text").to_pylist()))
+        for document in documents:
+            document["text"] = texts.get(document["doc_id"], "")[:200]
+    return documents
+
+
+_MATRIX_BATCH = 1_000_000
+"""Matrix rows summed at once by `vectorizer_details`."""
 
 
 def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:
     """Vocabulary size and the top terms by document frequency and by summed matrix value (total
     count for bow/ngram, total TF-IDF weight for tfidf)."""
     vocabulary = pq.read_table(entry.file(MatrixFiles.VOCABULARY))
-    matrix = pq.read_table(entry.file(MatrixFiles.MATRIX), columns=["term_id", "value"])
-    term_ids = matrix.column("term_id").to_numpy()
-    totals = np.bincount(term_ids, weights=matrix.column("value").to_numpy(), minlength=vocabulary.num_rows)
-    weight = "tfidf" if pa.types.is_floating(matrix.schema.field("value").type) else "count"
+    matrix = pq.ParquetFile(entry.file(MatrixFiles.MATRIX))
+    # Summed batch by batch: the whole matrix (its nonzeros follow the corpus) is never in memory.
+    totals = np.zeros(vocabulary.num_rows)
+    for batch in matrix.iter_batches(batch_size=_MATRIX_BATCH, columns=["term_id", "value"]):
+        totals += np.bincount(batch.column("term_id").to_numpy(), weights=batch.column("value").to_numpy(),
+                              minlength=vocabulary.num_rows)
+    weight = "tfidf" if pa.types.is_floating(matrix.schema_arrow.field("value").type) else "count"
     table = vocabulary.append_column("total", pa.array(totals if weight == "tfidf" else totals.round().astype(np.int64)))
     extra = entry.manifest.get("extra", {})
 
@@ -230,7 +264,7 @@ def vectorizer_details(entry: Entry, top: int) -> dict[str, Any]:
     return {
         "terms": vocabulary.num_rows,
         "documents": extra.get("documents"),
-        "nonzeros": extra.get("nonzeros", matrix.num_rows),
+        "nonzeros": extra.get("nonzeros", matrix.metadata.num_rows),
         "weight": weight,
         "top_by_df": rows(_top(table, "df", top)),
         f"top_by_{weight}": rows(_top(table, "total", top)),

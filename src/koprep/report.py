@@ -190,6 +190,7 @@ def statistics(data: Mapping[str, Any]) -> list[tuple[str, str]]:
         tokens = stages["tokenize"]
         rows += [("tokens", f"{tokens['tokens']:,}"), ("distinct tokens", f"{tokens['vocabulary']:,}"),
                  ("documents without tokens", f"{tokens['empty_documents']:,}"),
+                 *([("quarantined documents", f"{len(tokens['quarantined']):,}")] if tokens.get("quarantined") else []),
                  ("tokens per document (mean / median / max)",
                   f"{tokens['tokens_per_document']['mean']} / {tokens['tokens_per_document']['median']:g} / "
                   f"{tokens['tokens_per_document']['max']:,}")]
@@ -330,6 +331,13 @@ def render_html(data: Mapping[str, Any], created: dt.datetime | None = None) -> 
         parts.append(_table(["kind", "doc_id", "text", "duplicate of", "original"], [
             [_e(kind), _e(e["doc_id"]), _e(_clip(e["text"])), _e(e["duplicate_of"]), _e(_clip(e["original"]))]
             for kind, examples in found["examples"].items() for e in examples
+        ]))
+    if tokens and tokens.get("quarantined"):
+        parts.append("<h2 id=\"quarantined\">Quarantined documents</h2>"
+                     "<p>The analyser could not get through these (it crashed or hung on them); they are kept "
+                     "with empty tokens.</p>")
+        parts.append(_table(["doc_id", "why", "cleaned text"], [
+            [_e(q["doc_id"]), _e(q["reason"]), _e(_clip(q.get("text", "")))] for q in tokens["quarantined"]
         ]))
     if tokens and tokens["samples"]:
         parts.append("<h2>Sample documents</h2>")

@@ -28,7 +28,7 @@ from tests.helpers import nsmc
 # Enough documents that worker processes are started (MIN_TEXTS_PER_PROCESS per worker), and shards
 # that do not divide into whole batches, so batches of one shard are reassembled across workers.
 CASES = {
-    "okt": dict(documents=1_500, shard_size=700, expected="2 of the backend's own workers"),
+    "okt": dict(documents=1_500, shard_size=700, expected="2 of the backend's own workers in a worker process"),
     "mecab": dict(documents=20_000, shard_size=6_900, expected="2 worker processes"),
     "soynlp-word": dict(documents=20_000, shard_size=6_900, expected="2 worker processes"),
 }
@@ -56,7 +56,7 @@ def test_two_workers_give_the_same_files_and_fingerprints_as_one(tmp_path, backe
     clean, one = first["clean"], first["tokenize"]
     two = _tokenize(tmp_path, corpus, backend, case["shard_size"], workers=2)["tokenize"]
 
-    assert one.extra["parallel"] in ("in process", "1 of the backend's own workers")
+    assert one.extra["parallel"] in ("in a worker process", "1 of the backend's own workers in a worker process")
     assert two.extra["parallel"] == case["expected"]
     assert two.fingerprint == one.fingerprint
     parts_one, parts_two = Parts.part_files(one.path), Parts.part_files(two.path)
@@ -91,14 +91,17 @@ def test_process_batches_are_reassembled_in_order_shard_by_shard():
     how = parallel.plan(_SpawnedWhitespace(), workers=2)
     assert str(how) == "2 worker processes"
     got = list(parallel.tokenize_shards(_SpawnedWhitespace(), token_filter, iter(shards), how))
-    assert [array.to_pylist() for array in got] == [[text.split() for text in shard] for shard in shards]
-    assert all(array.type == pa.list_(pa.string()) for array in got)
+    assert [shard.tokens.to_pylist() for shard in got] == [[text.split() for text in shard] for shard in shards]
+    assert all(shard.tokens.type == pa.list_(pa.string()) and not shard.quarantined for shard in got)
 
 
 def test_small_corpora_and_single_worker_stay_in_process():
     assert str(parallel.plan(_SpawnedWhitespace(), 2, documents=parallel.MIN_TEXTS_PER_PROCESS)) == "in process"
     assert str(parallel.plan(_SpawnedWhitespace(), 1, documents=10**6)) == "in process"
     assert str(parallel.plan(get_tokenizer("whitespace"), 8, documents=10**6)) == "in process"
+    # a backend that is not crash-safe is supervised: one worker process even for one worker
+    assert str(parallel.plan(get_tokenizer("okt"), 1)) == "1 of the backend's own workers in a worker process"
+    assert str(parallel.plan(get_tokenizer("okt"), 1, supervise=False)) == "1 of the backend's own workers"
 
 
 def test_an_explicit_backend_setting_overrides_workers():
@@ -131,7 +134,7 @@ def test_a_script_without_a_main_guard_gets_told_how_to_fix_it(tmp_path):
     )
     assert result.returncode == 1
     last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("koprep.parallel.WorkerProcessError") and 'if __name__ == "__main__":' in last_line
+    assert last_line.startswith("koprep.supervised.WorkerProcessError") and 'if __name__ == "__main__":' in last_line
 
 
 def test_the_workers_flag_is_the_run_workers_setting():

@@ -91,9 +91,10 @@ def test_execution_only_options_are_declared_by_the_backends():
     from koprep.tokenizers.kiwi import KiwiTokenizer
     from koprep.tokenizers.okt import OktTokenizer
 
-    assert OktTokenizer.Options.execution_only == {"threads"}
+    assert OktTokenizer.Options.execution_only == {"threads", "max_heap_mb"}
     assert KiwiTokenizer.Options.execution_only == {"num_workers"}
     assert "threads" not in OktTokenizer(threads=3).options.affecting_output()
+    assert "max_heap_mb" not in OktTokenizer(max_heap_mb=2048).options.affecting_output()
 
 
 def write_corpus(path: Path) -> Path:

@@ -8,7 +8,6 @@ import importlib
 import json
 import re
 import sys
-import textwrap
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -20,8 +19,9 @@ from koprep.config import load_config
 from koprep.stages.clean import CleanParams, clean_text
 from koprep.stages.filters import default_stopwords
 from koprep.store import ArtifactStore
+from tests.helpers import install_plugin
 from tests.runs import run_stages
-from koprep.tokenizers import BackendUnavailable, get_tokenizer, register_backend, registry
+from koprep.tokenizers import BackendUnavailable, get_tokenizer, register_backend
 from koprep.tokenizers.base import Tokenizer, TrainableTokenizer
 from koprep.tokenizers.registry import BackendSpec
 
@@ -87,15 +87,7 @@ def expected_tokens(text: str, max_syllables: int = 0) -> list[str]:
 def installed_plugin(tmp_path, monkeypatch):
     """The plug-in as pip would leave it: its module and a dist-info with entry_points.txt on sys.path."""
     site = tmp_path / "site"
-    site.mkdir()
-    (site / f"{PLUGIN}.py").write_text(textwrap.dedent(PLUGIN_SOURCE), encoding="utf-8")
-    dist_info = site / "koprep_syllable_backend-0.1.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: koprep-syllable-backend\nVersion: 0.1\n")
-    (dist_info / "entry_points.txt").write_text(ENTRY_POINTS)
-    monkeypatch.syspath_prepend(str(site))
-    monkeypatch.setattr(registry, "_registry", dict(registry._BUILTIN))
-    monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    install_plugin(site, monkeypatch, PLUGIN, PLUGIN_SOURCE, "koprep-syllable-backend", ENTRY_POINTS)
     yield site
     sys.modules.pop(PLUGIN, None)
     importlib.invalidate_caches()

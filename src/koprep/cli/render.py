@@ -21,6 +21,12 @@ def print_record(record: RunRecord, file: IO[str] | None = None) -> None:
     empty = clean.extra.get("empty_after_clean") if clean is not None else None
     if empty:
         print(f"{empty} document(s) are empty after cleaning (kept, with empty text)", file=file)
+    tokenize = record.stages.get("tokenize")
+    quarantined = tokenize.extra.get("quarantined") if tokenize is not None else None
+    if quarantined:
+        ids = ", ".join(str(q["doc_id"]) for q in quarantined[:10]) + (" …" if len(quarantined) > 10 else "")
+        print(f"{len(quarantined)} document(s) quarantined: the analyser crashed or hung on them (kept, with empty "
+              f"tokens; `koprep show --stage tokenize` lists why): {ids}", file=file)
 
 
 def clip(text: str, width: int = 100) -> str:

@@ -156,6 +156,10 @@ def show_lines(name: str, stage: dict[str, Any]) -> list[str]:
             if sample["clean"] is not None:
                 lines.append(f"    text   {clip(sample['clean'])}")
             lines.append(f"    tokens {clip(' · '.join(sample['tokens']))}")
+        if stage.get("quarantined"):
+            lines.append(f"  quarantined {len(stage['quarantined']):,} (the analyser could not get through them; empty tokens)")
+            for document in stage["quarantined"]:
+                lines.append(f"    [{document['doc_id']}] {document['reason']}: {clip(document.get('text', ''))}")
     elif "top_by_df" in stage:
         weight = stage["weight"]
         lines.append(f"  terms {stage['terms']:,}  documents {stage['documents']:,}  nonzeros {stage['nonzeros']:,}")

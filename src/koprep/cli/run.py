@@ -91,19 +91,27 @@ def run_command(args: argparse.Namespace) -> int:
 
 def run_flow(plan: Plan, args: argparse.Namespace) -> RunRecord:
     """Check what would fail mid-run, then run the plan as a Prefect flow run."""
-    from koprep.orchestration.flow import PlannedRun, run_plan
-    from koprep import runs
-    from koprep.progress import terminal_progress
+    from koprep.orchestration.server import start_early
 
-    # Fails before a Prefect server is contacted or started.
-    plan.preflight()
-    check_runner(args)
+    check_runner(args)  # a runner choice that cannot work fails before any work
+    # Without a configured Prefect server, Prefect's temporary one boots (4-25 s) while the run checks
+    # its plan, imports Prefect and loads the tokenizer, instead of before the flow.
+    server = start_early() if args.runner == "local" else None  # Dask workers must reach a server of their own
     tokenize = plan.stages.get("tokenize")
     if args.runner == "local" and tokenize is not None and not tokenize.done:
         from koprep.parallel import warm_up
+        from koprep.pipeline.tokenize import supervision
 
-        # Okt's JVM starts while Prefect is imported and the flow run is created (~2 s saved).
-        warm_up(plan.run.backend)
+        # Okt's JVM (in its supervised worker process) starts meanwhile too (~2 s saved).
+        warm_up(plan.run.backend, plan.run.token_filter, plan.run.config.run.workers, **supervision(plan.run))
+    # Fails before the flow starts (bad input: exit 2; the server and worker are stopped at exit).
+    plan.preflight()
+    from koprep import runs
+    from koprep.orchestration.flow import PlannedRun, run_plan
+    from koprep.progress import terminal_progress
+
+    if server is not None:
+        server.wait()
     with terminal_progress():
         summary = run_plan(PlannedRun(plan=plan, runner=args.runner, dask_address=args.dask_address, checked=True))
     return runs.RunRecord.model_validate(summary)

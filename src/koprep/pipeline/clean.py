@@ -34,16 +34,15 @@ COUNTS = ("documents", "empty_documents", "empty_after_clean", "emptied")
 
 @dataclass
 class ShardedCorpus:
-    """A corpus as read, cut into shards, with the cleaned documents of each shard whose `clean-shard`
-    entry was not in the store when it was read. The cleaned shards are kept as Arrow tables (a few
-    bytes per character, rather than a Python object per value) and the corpus as read is not kept,
-    so memory stays near the size of the text."""
+    """A corpus as read and cut into shards, each shard's `clean-shard` entry in the store: the ones
+    that were not are cleaned and written as the corpus is read, so neither the corpus as read nor
+    its cleaned text is held past reading (memory would follow the corpus's size)."""
 
     shards: list[shards_logic.Shard]
     keys: list[StageKey]
     """Each shard's `clean-shard` key."""
-    cleaned: dict[int, tuple[pa.Table, dict[str, int]]]
-    """Shard index → (cleaned documents, `clean_documents` facts), for shards to be written."""
+    written: set[int]
+    """The shards cleaned and written while the corpus was read (a forced run does not write them twice)."""
     totals: dict[str, int]
     """documents, empty_documents (before cleaning), empty_after_clean, emptied, over every shard."""
 
@@ -114,13 +113,14 @@ def shard_fingerprints(run: Resolution, key: StageKey, upstream: dict[str, list[
 
 
 def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
-    """The corpus read and cut into shards, with the shards not in the store cleaned. Documents
-    that come out of cleaning empty are kept with their ids and counted, with a warning; if every
-    document does, EmptyResultError says which setting to look at."""
+    """The corpus read and cut into shards, with the shards not in the store cleaned and written
+    (`clean-shard` entries, as the clean stage would write them). Documents that come out of
+    cleaning empty are kept with their ids and counted, with a warning; if every document does,
+    EmptyResultError says which setting to look at."""
     frame = corpus_io.read_corpus(run.location, run.config.corpus)
     shards, keys = corpus_shards(frame, run, stage)
     force = stage in run.forced
-    cleaned: dict[int, tuple[pa.Table, dict[str, int]]] = {}
+    written: set[int] = set()
     totals = dict.fromkeys(COUNTS, 0)
     examples: list[str] = []
     for shard, key in zip(shards, keys):
@@ -129,7 +129,9 @@ def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
             facts = entry.manifest["extra"]
         else:
             part, facts, emptied = clean_documents(frame.iloc[shard.start : shard.stop], run.config.clean)
-            cleaned[shard.index] = (arrow_table(part), facts)
+            cleaned = (arrow_table(part), facts)
+            compute_or_reuse(run.store, key, functools.partial(_write_cleaned, cleaned), force=force)
+            written.add(shard.index)
             if len(examples) < 5:
                 examples += part.loc[emptied, "doc_id"].head(5 - len(examples)).tolist()
         for name in totals:
@@ -146,7 +148,7 @@ def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
             "%d of %d documents of %s are empty after cleaning%s; they are kept, with empty text",
             totals["emptied"], totals["documents"], source, f" (e.g. ids {', '.join(examples)})" if examples else "",
         )
-    return ShardedCorpus(shards, keys, cleaned, totals)
+    return ShardedCorpus(shards, keys, written, totals)
 
 
 def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
@@ -157,9 +159,10 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     fault_point(f"{stage}.read")
     computed = []
     for shard, shard_key in zip(corpus.shards, corpus.keys):
-        write = functools.partial(_write_shard, run, corpus, shard)
-        entry, cached = compute_or_reuse(run.store, shard_key, write, force=job.force)
-        if not cached:
+        write = functools.partial(_write_shard, run, shard)
+        done_now = shard.index in corpus.written
+        entry, cached = compute_or_reuse(run.store, shard_key, write, force=job.force and not done_now)
+        if done_now or not cached:
             computed.append(shard.index)
         Parts.link_shard(pending, entry, shard.index)
         fault_point(f"{stage}.part-written")
@@ -175,16 +178,15 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     }
 
 
-def _write_shard(
-    run: Resolution, corpus: ShardedCorpus, shard: shards_logic.Shard, pending: PendingEntry
-) -> tuple[int, dict[str, int]]:
-    found = corpus.cleaned.pop(shard.index, None)
-    if found is None:
-        # The shard was in the store when the corpus was read, and is gone now (removed meanwhile,
-        # or forced): read the corpus again for it.
-        frame = corpus_io.read_corpus(run.location, run.config.corpus).iloc[shard.start : shard.stop]
-        part, facts, _ = clean_documents(frame, run.config.clean)
-        found = (arrow_table(part), facts)
-    table, facts = found
+def _write_shard(run: Resolution, shard: shards_logic.Shard, pending: PendingEntry) -> tuple[int, dict[str, int]]:
+    """A shard that was in the store when the corpus was read and is gone now (removed meanwhile,
+    or forced): the corpus is read again for it."""
+    frame = corpus_io.read_corpus(run.location, run.config.corpus).iloc[shard.start : shard.stop]
+    part, facts, _ = clean_documents(frame, run.config.clean)
+    return _write_cleaned((arrow_table(part), facts), pending)
+
+
+def _write_cleaned(cleaned: tuple[pa.Table, dict[str, int]], pending: PendingEntry) -> tuple[int, dict[str, int]]:
+    table, facts = cleaned
     ShardPart.write(pending, table)
     return table.num_rows, facts

@@ -69,10 +69,12 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     totals = dict.fromkeys(SHARD_COUNTS, 0)
     dedup = job.inputs.get("dedup")
     dropped = dedup.extra["dropped_per_part"] if dedup is not None else [0] * len(keys)
+    shard_extras = []
     for index, shard_key in enumerate(keys):
         entry = stored[index] or run.store.lookup(shard_key.stage, shard_key.fingerprint)
         if entry is None:
             raise CorruptArtifactError(f"tokenize shard {index} ({shard_key.fingerprint}) is missing right after it was computed")
+        shard_extras.append(entry.manifest["extra"])
         if dropped[index]:
             # The dedup stage dropped documents of this shard: the part holds the tokens of the others.
             assert dedup is not None
@@ -85,6 +87,7 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
         for name in totals:
             totals[name] += int(entry.manifest["extra"][name])
     pending.manifest["shards"] = [shard_key.fingerprint for shard_key in keys]
+    quarantined = quarantined_documents(shard_extras)
     return totals["documents"], {
         "backend": run.config.tokenize.backend,
         "backend_version": run.backend.version(),
@@ -94,6 +97,7 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
         "parallel": how,
         "shards": len(keys),
         "computed_shards": missing,
+        **({"quarantined": quarantined} if quarantined else {}),
     }
 
 
@@ -125,14 +129,22 @@ def tokenize_shards(
                 texts = [line for doc_lines in lines for line in doc_lines]
             yield texts
 
-    how = parallel.plan(tokenizer, run.config.run.workers or parallel.default_workers(), sum(sizes))
+    how = parallel.plan(tokenizer, run.config.run.workers or parallel.default_workers(), sum(sizes), **supervision(run))
     force = key.stage in run.forced
-    for index, tokens in zip(indices, parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
-        columns = {"doc_id": doc_ids.popleft(), "tokens": tokens}
+    for index, shard in zip(indices, parallel.tokenize_shards(tokenizer, token_filter, shard_texts(), how)):
+        columns = {"doc_id": doc_ids.popleft(), "tokens": shard.tokens}
+        # A quarantined position counts what was tokenized: documents, or with [clean] sentences lines.
+        positions = [q.position for q in shard.quarantined]
         if by_sentence:
-            columns["tokens"], columns[SENTENCES_COLUMN] = _documents_of_sentences(tokens, lines_per_doc.popleft())
+            lines = lines_per_doc.popleft()
+            columns["tokens"], columns[SENTENCES_COLUMN] = _documents_of_sentences(shard.tokens, lines)
+            positions = np.searchsorted(np.cumsum(lines), positions, side="right").tolist()
         table = pa.table(columns)
-        compute_or_reuse(run.store, keys[index], functools.partial(_write_shard, table), force=force)
+        quarantined = [
+            {"doc_id": str(table.column("doc_id")[position].as_py()), "reason": q.reason}
+            for position, q in zip(positions, shard.quarantined)
+        ]
+        compute_or_reuse(run.store, keys[index], functools.partial(_write_shard, table, quarantined), force=force)
         fault_point(f"{key.stage}.part-written")
         counter.advance(table.num_rows)
     counter.finish()
@@ -151,9 +163,22 @@ def _documents_of_sentences(sentences: pa.Array, lines_per_doc: list[int]) -> tu
     return documents, per_document
 
 
-def _write_shard(table: pa.Table, pending: PendingEntry) -> tuple[int, dict[str, int]]:
+def supervision(run: Resolution) -> dict[str, Any]:
+    """`parallel.plan`'s supervision settings from the run's (`run.supervise`, `run.tokenize_timeout`)."""
+    return {"supervise": run.config.run.supervise, "timeout": run.config.run.tokenize_timeout}
+
+
+def quarantined_documents(shard_entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The documents quarantined in a stage's shards (their manifests' `extra`), in corpus order."""
+    return [document for extra in shard_entries for document in extra.get("quarantined", [])]
+
+
+def _write_shard(table: pa.Table, quarantined: list[dict[str, str]], pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     ShardPart.write(pending, table)
-    return table.num_rows, _shard_counts(table)
+    extra: dict[str, Any] = _shard_counts(table)
+    if quarantined:  # only then: an entry without is byte-for-byte what koprep wrote before quarantines
+        extra["quarantined"] = quarantined
+    return table.num_rows, extra
 
 
 def _shard_counts(table: pa.Table) -> dict[str, int]:

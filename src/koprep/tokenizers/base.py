@@ -91,6 +91,10 @@ class Tokenizer(Protocol):
         never empty strings; output is deterministic."""
 
     # Optional: `parallelism`, one of PARALLELISM (see there); "none" when absent.
+    # Optional: `crash_safe = True` for a backend that cannot crash or hang its process (pure Python
+    # string operations): it then tokenizes in the calling process. Absent, koprep tokenizes in
+    # supervised worker processes (`koprep.supervised`) and quarantines a document that kills or
+    # stalls the analyser.
 
 
 @runtime_checkable

@@ -47,15 +47,20 @@ def jvm_path() -> str:
     return str(candidates[0])
 
 
-def ensure_jvm() -> str:
-    """Start the JVM with konlpy's class path once per process; return the libjvm path in use."""
+DEFAULT_MAX_HEAP_MB = 1024
+"""konlpy's own default for the JVM's maximum heap (`-Xmx`)."""
+
+
+def ensure_jvm(max_heap_mb: int = DEFAULT_MAX_HEAP_MB) -> str:
+    """Start the JVM with konlpy's class path and a maximum heap of `max_heap_mb` MiB once per
+    process (the first caller's heap size holds: a JVM cannot be restarted); return the libjvm path in use."""
     import jpype
     from konlpy import jvm
 
     with _lock:
         path = jvm_path()
         if not jpype.isJVMStarted():
-            jvm.init_jvm(jvmpath=path)
+            jvm.init_jvm(jvmpath=path, max_heap_size=max_heap_mb)
         return path
 
 

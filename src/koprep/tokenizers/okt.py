@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Literal, Sequence
 from pydantic import model_validator
 
 from koprep.tokenizers.base import BackendOptionError, BackendOptions, Tagged, options_key
-from koprep.tokenizers.jvm import ensure_jvm, python_heap_frozen
+from koprep.tokenizers.jvm import DEFAULT_MAX_HEAP_MB, ensure_jvm, python_heap_frozen
 from koprep.tokenizers.userdict import NOUN_TAGS, UserDictionary
 
 if TYPE_CHECKING:
@@ -57,14 +57,15 @@ def add_user_nouns(nouns: frozenset[str]) -> None:
         _added_nouns = nouns
 
 
-def shared_okt() -> Okt:
-    """The process's single Okt instance (Okt is thread-safe through JPype)."""
+def shared_okt(max_heap_mb: int = DEFAULT_MAX_HEAP_MB) -> Okt:
+    """The process's single Okt instance (Okt is thread-safe through JPype); `max_heap_mb` sizes the
+    JVM's heap if this starts it."""
     global _okt
     with _okt_lock:
         if _okt is None:
             from konlpy.tag import Okt
 
-            _okt = Okt(jvmpath=ensure_jvm())
+            _okt = Okt(jvmpath=ensure_jvm(max_heap_mb))
         return _okt
 
 
@@ -76,7 +77,7 @@ class OktTokenizer:
     JIT-compiled code and heap, where a JVM per spawned process compiles Okt again (koprep.parallel)."""
 
     class Options(BackendOptions):
-        execution_only = frozenset({"threads"})
+        execution_only = frozenset({"threads", "max_heap_mb"})
 
         mode: Literal["morphs", "nouns", "pos"] = "morphs"
         stem: bool = True
@@ -88,6 +89,9 @@ class OktTokenizer:
         threads: int = 2
         """Texts are analysed on this many threads; JPype releases the GIL inside Java. Does not change output.
         In the pipeline `run.workers` decides unless this is set explicitly."""
+        max_heap_mb: int = DEFAULT_MAX_HEAP_MB
+        """The JVM's maximum heap in MiB (`-Xmx`, konlpy#199), for the process whose JVM this backend
+        starts. A document that exhausts it is quarantined (`run.supervise`). Does not change output."""
 
         def ignored(self) -> frozenset[str]:
             if self.mode == "nouns":
@@ -98,6 +102,8 @@ class OktTokenizer:
         def _check(self) -> "OktTokenizer.Options":
             if self.threads < 1:
                 raise ValueError("threads must be >= 1")
+            if self.max_heap_mb < 64:
+                raise ValueError("max_heap_mb must be >= 64 (Okt's dictionaries need about that much)")
             return self
 
     user_dictionary_tags = NOUN_TAGS
@@ -129,8 +135,8 @@ class OktTokenizer:
     def _one(self, text: str) -> Tagged:
         if not text.strip():
             return []
-        okt = shared_okt()
         o = self.options
+        okt = shared_okt(o.max_heap_mb)
         if o.mode == "nouns":
             return [(noun, "Noun") for noun in okt.nouns(text) if noun.strip()]
         pairs = okt.pos(text, norm=o.norm, stem=o.stem)
@@ -139,7 +145,7 @@ class OktTokenizer:
         return [(token, tag) for token, tag in pairs if token.strip()]
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
-        shared_okt()  # start the JVM on this thread before fanning out
+        shared_okt(self.options.max_heap_mb)  # start the JVM on this thread before fanning out
         add_user_nouns(self.user_nouns)
         with python_heap_frozen():
             if self.options.threads == 1 or len(texts) < 2 * _THREAD_CHUNK:

@@ -10,6 +10,8 @@ from koprep.tokenizers.base import BackendOptions, Tagged
 class WhitespaceTokenizer:
     name = "whitespace"
     default_drop_tags: tuple[str, ...] = ()
+    crash_safe = True
+    """str.split cannot crash or hang: tokenized in the calling process, never in a supervised worker."""
 
     class Options(BackendOptions):
         pass

@@ -1,0 +1,382 @@
+"""Tokenizing in supervised worker processes, so that a document that breaks the analyser does not
+break the run.
+
+One document can end an analyser's process: a native analyser aborts (a C++ `abort()`, as
+kiwipiepy#172 did on long digit runs), a JVM runs out of heap (konlpy#199), or Okt or soynlp runs
+for minutes on one pathological text. In the calling process that would end or stall the whole run,
+so the backend runs in worker processes that this module watches:
+
+- Workers are spawned, never forked (a child forked after a JVM started hangs). Each receives the
+  pickled tokenizer and token filter once, loads the analyser, says it is ready, then answers one
+  batch at a time with the batch's filtered tokens as an Arrow list<string> array.
+- A worker that dies (a signal, an exit, a fatal error such as Java's OutOfMemoryError) or that has
+  not answered within `timeout` seconds (it is killed) loses its batch. The batch is retried in
+  isolation on a fresh worker, one document at a time, each answered on its own: the document the
+  worker then dies on, or that alone takes longer than `timeout`, is the offending one. It is
+  quarantined (empty tokens, reported as a `Quarantined`), and the documents after it continue on
+  another fresh worker. A retry that succeeds document by document quarantines nothing (a batch that
+  was only slow).
+- An exception the backend raises (bad options, a missing model) is not a crash: it is re-raised in
+  the calling process as it is, and the run fails as it would in process.
+
+Documents are tokenized by the same code in the worker as in process (`tokenize_texts`), each on its
+own, so the tokens of every document that was not quarantined are the same whatever happened to
+its batch. Results come back in input order.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import pickle
+import signal
+import sys
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection, wait
+from typing import Any, Iterable, Iterator, Sequence
+
+import pyarrow as pa
+
+from koprep.errors import KoprepError
+from koprep.stages import tokenize as tokenize_logic
+from koprep.tokenizers.base import Tokenizer
+
+log = logging.getLogger(__name__)
+TOKENS_TYPE = pa.list_(pa.string())
+
+DEFAULT_TIMEOUT = 120.0
+"""Seconds a worker may take to answer a batch (and, retried in isolation, one document)."""
+STARTUP_TIMEOUT = 300.0
+"""Seconds a worker may take to import and load its analyser (a JVM, a model) before its first batch."""
+FATAL_EXIT = 70
+"""A worker's exit status after an error that leaves its analyser unusable (Java's OutOfMemoryError)."""
+_WARM_UP_TEXT = "준비 운동"
+
+
+class WorkerProcessError(KoprepError):
+    """A worker process died without an answer (not an exception in the backend: those are re-raised as they are)."""
+
+
+def _main_guard_hint(detail: str) -> str:
+    return (
+        f"a tokenizer worker process ended before it could tokenize ({detail}). A script that calls koprep "
+        "must guard its entry point with `if __name__ == \"__main__\":`, because spawned workers import it; a "
+        "worker killed for lack of memory ends the same way. `--workers 1` (run.workers = 1) with "
+        "`--set run.supervise=false` tokenizes in this process instead."
+    )
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    """A document the analyser could not get through: its position in its shard and why."""
+
+    position: int
+    reason: str
+
+
+@dataclass
+class ShardTokens:
+    """One shard's filtered tokens (list<string>, one row per document, in order) and the documents quarantined in it."""
+
+    tokens: pa.Array
+    quarantined: list[Quarantined] = field(default_factory=list)
+
+
+def tokens_array(tokens: list[list[str]]) -> pa.Array:
+    return pa.array(tokens, type=TOKENS_TYPE)
+
+
+def tokenize_batch(tokenizer: Tokenizer, texts: Sequence[str], token_filter: tokenize_logic.TokenFilter) -> pa.Array:
+    return tokens_array(tokenize_logic.tokenize_texts(tokenizer, texts, token_filter))
+
+
+def can_supervise() -> bool:
+    """Whether this process may start worker processes (a daemonic one, such as a Dask worker, may not)."""
+    return not multiprocessing.current_process().daemon
+
+
+def batches(shards: Iterable[Sequence[str]], size: int) -> Iterator[tuple[bool, Sequence[str]]]:
+    """(is the last batch of its shard, texts); an empty shard is one empty batch, so it still yields."""
+    for texts in shards:
+        starts = range(0, len(texts), size) if len(texts) else range(1)
+        for start in starts:
+            yield start + size >= len(texts), list(texts[start : start + size])
+
+
+# ----------------------------------------------------------------------------- the worker side
+def _is_fatal(error: BaseException) -> bool:
+    """Errors after which the analyser in this process cannot be trusted: the worker exits, and its
+    batch is retried in isolation like a crash's. JPype raises Java's errors under their Java names."""
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return isinstance(error, MemoryError) or any(
+        name.endswith(("OutOfMemoryError", "StackOverflowError", "java.lang.Error")) for name in names
+    )
+
+
+def _send_error(conn: Connection, error: BaseException) -> None:
+    try:
+        conn.send(("error", error))
+    except Exception:  # noqa: BLE001 - an exception that does not pickle (a Java one) goes as its text
+        conn.send(("error", RuntimeError(f"{type(error).__name__}: {error}")))
+
+
+def _serve(conn: Connection, tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter) -> None:
+    """A worker process: load the analyser, then answer batches until told to stop (None)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the workers
+    try:
+        tokenize_batch(tokenizer, [_WARM_UP_TEXT], token_filter)
+    except Exception as exc:  # noqa: BLE001 - the parent re-raises it
+        _send_error(conn, exc)
+        return
+    conn.send(("ready", None))
+    while True:
+        try:
+            message = conn.recv()
+        except EOFError:
+            return
+        if message is None:
+            return
+        one_by_one, texts = message
+        try:
+            if one_by_one:
+                for text in texts:
+                    conn.send(("document", tokenize_batch(tokenizer, [text], token_filter)))
+                conn.send(("done", None))
+            else:
+                conn.send(("done", tokenize_batch(tokenizer, texts, token_filter)))
+        except BaseException as exc:  # noqa: BLE001 - classified: fatal ones end the process
+            if _is_fatal(exc):
+                message = f"{type(exc).__name__}: {exc}"[:300]
+                print(f"koprep tokenizer worker: {message}", file=sys.stderr, flush=True)
+                conn.send(("fatal", message))
+                os._exit(FATAL_EXIT)
+            _send_error(conn, exc)
+
+
+# ----------------------------------------------------------------------------- the parent side
+class _Batch:
+    """A batch as handed out: its texts, the answers so far (in order), what was quarantined."""
+
+    def __init__(self, last_of_shard: bool, texts: Sequence[str]) -> None:
+        self.last_of_shard = last_of_shard
+        self.texts = texts
+        self.pieces: list[pa.Array] = []
+        self.answered = 0
+        self.quarantined: list[Quarantined] = []
+        self.isolated = False
+        """Retried one document at a time after a crash or timeout."""
+
+    @property
+    def finished(self) -> bool:
+        return self.answered >= len(self.texts)
+
+    def add(self, tokens: pa.Array) -> None:
+        self.pieces.append(tokens)
+        self.answered += len(tokens)
+
+    def quarantine(self, reason: str) -> None:
+        self.quarantined.append(Quarantined(self.answered, reason))
+        self.add(tokens_array([[]]))
+
+    def tokens(self) -> pa.Array:
+        return pa.concat_arrays(self.pieces) if self.pieces else tokens_array([])
+
+
+class _Worker:
+    def __init__(self, context: Any, tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter) -> None:
+        self.conn, child = context.Pipe()
+        self.process = context.Process(
+            target=_serve, args=(child, tokenizer, token_filter), daemon=True, name="koprep-tokenizer",
+        )
+        self.process.start()
+        child.close()
+        self.ready = False
+        self.fatal = ""
+        """The fatal error the worker reported before it exited."""
+        self.batch: _Batch | None = None
+        self.deadline = time.monotonic() + STARTUP_TIMEOUT
+
+    def start(self, batch: _Batch, timeout: float) -> None:
+        self.batch = batch
+        self.deadline = time.monotonic() + timeout
+        self.conn.send((batch.isolated, batch.texts[batch.answered :] if batch.isolated else batch.texts))
+
+    def how_it_ended(self) -> str:
+        code = self.process.exitcode
+        if code == FATAL_EXIT or self.fatal:
+            return f"the analyser failed fatally ({self.fatal or 'see the worker message above'})"
+        if code is not None and code < 0:
+            try:
+                return f"the analyser's process was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"the analyser's process was killed by signal {-code}"
+        return f"the analyser's process exited with status {code}"
+
+    def stop(self, kill: bool = False) -> None:
+        if not kill and self.process.is_alive():
+            try:
+                self.conn.send(None)
+            except OSError:
+                kill = True
+            self.process.join(5)
+        if self.process.is_alive():
+            self.process.kill()
+        self.process.join()
+        self.conn.close()
+
+
+_prestarted: dict[bytes, list[_Worker]] = {}
+"""Workers started ahead of their run (`prestart`), by what they were started with (pickled)."""
+
+
+def prestart(tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter, workers: int) -> None:
+    """Start the worker processes a `Supervisor` with these arguments will take over, so that loading
+    the analyser (a JVM, a model) overlaps with whatever this process does meanwhile."""
+    if not can_supervise():
+        return
+    context = multiprocessing.get_context("spawn")
+    _prestarted.setdefault(_started_with(tokenizer, token_filter), []).extend(
+        _Worker(context, tokenizer, token_filter) for _ in range(workers)
+    )
+
+
+def _started_with(tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter) -> bytes:
+    return pickle.dumps((tokenizer, token_filter))
+
+
+class Supervisor:
+    """Worker processes running `tokenizer` (`workers` of them), watched as the module docstring says."""
+
+    def __init__(
+        self, tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter, workers: int,
+        timeout: float = DEFAULT_TIMEOUT,
+    ) -> None:
+        self.tokenizer, self.token_filter, self.timeout = tokenizer, token_filter, timeout
+        self.context = multiprocessing.get_context("spawn")
+        started = _prestarted.pop(_started_with(tokenizer, token_filter), [])
+        self.workers = [started.pop() if started else self._spawn() for _ in range(workers)]
+        for extra in started:
+            extra.stop()
+        self.queue: deque[_Batch] = deque()
+        """Batches to retry in isolation: handed out before any new batch."""
+
+    def _spawn(self) -> _Worker:
+        return _Worker(self.context, self.tokenizer, self.token_filter)
+
+    def close(self) -> None:
+        for worker in self.workers:
+            worker.stop(kill=worker.batch is not None)
+
+    def __enter__(self) -> Supervisor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def tokenize(self, items: Iterable[tuple[bool, Sequence[str]]], in_flight: int) -> Iterator[ShardTokens]:
+        """Each shard's tokens from (last batch of its shard, texts) items, in input order; at most
+        `in_flight` batches are handed out or waiting to be yielded at once."""
+        items = iter(items)
+        outstanding: deque[_Batch] = deque()
+        pieces: list[pa.Array] = []
+        quarantined: list[Quarantined] = []
+        offset = 0
+        exhausted = False
+        while True:
+            for worker in self.workers:
+                if not worker.ready or worker.batch is not None:
+                    continue
+                if self.queue:
+                    worker.start(self.queue.popleft(), self.timeout)
+                elif not exhausted and len(outstanding) < in_flight:
+                    item = next(items, None)
+                    if item is None:
+                        exhausted = True
+                        continue
+                    batch = _Batch(*item)
+                    outstanding.append(batch)
+                    worker.start(batch, self.timeout)
+            while outstanding and outstanding[0].finished:
+                batch = outstanding.popleft()
+                pieces.append(batch.tokens())
+                quarantined += [Quarantined(offset + q.position, q.reason) for q in batch.quarantined]
+                offset += len(batch.texts)
+                if batch.last_of_shard:
+                    yield ShardTokens(pa.concat_arrays(pieces), quarantined)
+                    pieces, quarantined, offset = [], [], 0
+            if exhausted and not outstanding:
+                return
+            self._watch()
+
+    def _watch(self) -> None:
+        """Wait for an answer, a death or a deadline, and deal with what happened."""
+        now = time.monotonic()
+        waiting = [w for w in self.workers if w.batch is not None or not w.ready]
+        if not waiting:
+            return
+        deadline = min(w.deadline for w in waiting)
+        ready = wait([w.conn for w in waiting] + [w.process.sentinel for w in waiting], max(0.0, deadline - now))
+        for index, worker in enumerate(list(self.workers)):
+            if worker not in waiting:
+                continue
+            if worker.conn in ready and self._read(worker):
+                continue
+            if worker.conn in ready:  # its pipe broke: it is ending
+                worker.process.join(5)
+            if not worker.process.is_alive():
+                self._lost(index, worker, worker.how_it_ended())
+            elif time.monotonic() > worker.deadline:
+                seconds = self.timeout if worker.ready else STARTUP_TIMEOUT
+                self._lost(index, worker, f"the analyser did not answer within {seconds:g} s (killed)", kill=True)
+
+    def _read(self, worker: _Worker) -> bool:
+        """Take every answer waiting from `worker`; False when its pipe broke (it died)."""
+        try:
+            while worker.conn.poll():
+                kind, payload = worker.conn.recv()
+                if kind == "error":
+                    raise payload
+                if kind == "fatal":
+                    worker.fatal = payload
+                    return False
+                if kind == "ready":
+                    worker.ready = True
+                    worker.deadline = time.monotonic() + self.timeout
+                    continue
+                batch = worker.batch
+                assert batch is not None, "a worker answers only the batch it was given"
+                if kind == "document":
+                    batch.add(payload)
+                    worker.deadline = time.monotonic() + self.timeout
+                elif kind == "done":
+                    if payload is not None:
+                        batch.add(payload)
+                    worker.batch = None
+        except (EOFError, OSError):
+            return False
+        return True
+
+    def _lost(self, index: int, worker: _Worker, reason: str, kill: bool = False) -> None:
+        """A worker died or hung: retry its batch in isolation, or quarantine the document it was on."""
+        worker.stop(kill=True)
+        batch = worker.batch
+        if not worker.ready:
+            raise WorkerProcessError(_main_guard_hint(reason))
+        if batch is not None and not batch.finished:
+            if not batch.isolated:
+                log.warning("%s on a batch of %d documents; retrying them one at a time", reason, len(batch.texts))
+                batch.isolated = True
+            else:
+                log.warning("quarantined a document (%s): %.80r", reason, batch.texts[batch.answered])
+                batch.quarantine(reason)
+                if len(batch.quarantined) >= 3 and 2 * len(batch.quarantined) > batch.answered:
+                    raise WorkerProcessError(
+                        f"the tokenizer fails on most documents, not on a few ({len(batch.quarantined)} of the "
+                        f"first {batch.answered} of a batch; last: {reason}); check the backend and its options"
+                    )
+            if not batch.finished:
+                self.queue.appendleft(batch)
+        self.workers[index] = self._spawn()
