@@ -15,12 +15,8 @@ no deadline (the first example pays for imports and compiled regular expressions
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -64,12 +60,6 @@ def pytest_runtest_teardown(item: pytest.Item) -> None:
     helpers.fast_test = None
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _flush_prefect_logs() -> None:
     """Send buffered run logs and events while the server is still up, so the process does not
     spend its exit retrying a server that is gone."""
@@ -83,7 +73,7 @@ def _flush_prefect_logs() -> None:
 @pytest.fixture(scope="session")
 def prefect_server(tmp_path_factory):
     home = tmp_path_factory.mktemp("prefect-home")
-    port = _free_port()
+    port = helpers.free_port()
     url = f"http://127.0.0.1:{port}/api"
     env = {
         **os.environ,
@@ -99,17 +89,7 @@ def prefect_server(tmp_path_factory):
         env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"prefect server did not start: {(home / 'server.log').read_text()[-3000:]}")
-            time.sleep(0.5)
+        helpers.wait_until_serving(server, f"{url}/health", home / "server.log", "prefect server", 120, 0.5)
         saved = {k: os.environ.get(k) for k in ("PREFECT_API_URL", "PREFECT_HOME")}
         os.environ["PREFECT_API_URL"] = url  # for subprocesses (CLI, workers)
         os.environ["PREFECT_HOME"] = str(home)
@@ -125,10 +105,5 @@ def prefect_server(tmp_path_factory):
             else:
                 os.environ[key] = value
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        helpers.stop_process_group(server, 30)
         log.close()

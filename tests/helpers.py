@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import subprocess
 from pathlib import Path
+from typing import Iterator
 
 import pandas as pd
 import pytest
@@ -89,10 +92,14 @@ def hand_built_cv_scores(
     return scores
 
 
-def install_plugin(site: Path, monkeypatch: pytest.MonkeyPatch, module: str, source: str, distribution: str,
-                   entry_points: str) -> None:
+@contextlib.contextmanager
+def plugin_on_path(site: Path, monkeypatch: pytest.MonkeyPatch, module: str, source: str, distribution: str,
+                     entry_points: str) -> Iterator[Path]:
     """A tokenizer plug-in as pip would leave it: `module`.py and a dist-info with entry_points.txt in
-    `site`, put on sys.path, with the backend registry reset so its entry points are read again."""
+    `site`, put on sys.path, with the backend registry reset so its entry points are read again;
+    on exit the module is forgotten so the next test imports its own copy."""
+    import importlib
+    import sys
     import textwrap
 
     from koprep.tokenizers import registry
@@ -106,3 +113,55 @@ def install_plugin(site: Path, monkeypatch: pytest.MonkeyPatch, module: str, sou
     monkeypatch.syspath_prepend(str(site))
     monkeypatch.setattr(registry, "_registry", dict(registry._BUILTIN))
     monkeypatch.setattr(registry, "_entry_points_loaded", False)
+    try:
+        yield site
+    finally:
+        sys.modules.pop(module, None)
+        importlib.invalidate_caches()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for a server a test starts)."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_until_serving(server: subprocess.Popen, url: str, log_path: Path, what: str, timeout: float,
+                       interval: float = 0.2) -> None:
+    """Return once `url` answers 2xx; raise with the end of the server's log if it exits or `timeout`
+    seconds pass first."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if 200 <= response.status < 300:
+                    return
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{what} did not start: {log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(interval)
+
+
+def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
+    """Stop a process started in its own session, and its children (a Dask nanny spawns the worker)."""
+    import os
+    import signal
+
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(process.pid, signal.SIGKILL)  # children left behind by a parent that exited first
+    except ProcessLookupError:
+        pass
+    process.wait()

@@ -6,9 +6,7 @@ record, `koprep show` and the report) and every other document's tokens are the 
 
 from __future__ import annotations
 
-import importlib
 import io
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -22,7 +20,7 @@ from koprep.report import write_report
 from koprep.runs import RunRecord
 from koprep.stages.tokenize import TokenFilter
 from koprep.store import ArtifactStore
-from tests.helpers import install_plugin
+from tests.helpers import plugin_on_path
 from tests.runs import record_pipeline_run
 
 pytestmark = pytest.mark.slow  # spawns worker processes, several of them killed
@@ -77,10 +75,8 @@ TEXTS = [f"영화 {i}번 정말 재밌다 배우 연기 최고" for i in range(6
 @pytest.fixture
 def fragile_backend(tmp_path, monkeypatch):
     site = tmp_path / "site"
-    install_plugin(site, monkeypatch, PLUGIN, PLUGIN_SOURCE, "koprep-fragile-backend", ENTRY_POINTS)
-    yield site
-    sys.modules.pop(PLUGIN, None)
-    importlib.invalidate_caches()
+    with plugin_on_path(site, monkeypatch, PLUGIN, PLUGIN_SOURCE, "koprep-fragile-backend", ENTRY_POINTS):
+        yield site
 
 
 def run_corpus(tmp_path: Path, texts: list[str], backend: str = "fragile", **settings) -> tuple[ArtifactStore, RunRecord]:

@@ -7,9 +7,6 @@ each stage."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -17,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import nsmc
+from tests.helpers import free_port, nsmc, stop_process_group
 
 pytestmark = pytest.mark.slow  # a Prefect server, a Dask cluster, and Okt's JVM on the workers
 
@@ -30,27 +27,6 @@ TASKS = {"clean": "stage_task", "tokenize": "shards_task", "bow": "stage_task", 
 """The flow's task function (the key Dask knows it by) each stage runs as."""
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _stop(process: subprocess.Popen) -> None:
-    """Stop a process started in its own session, and its children (a worker's nanny spawns the worker)."""
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
-        os.killpg(process.pid, signal.SIGKILL)  # children left behind by a nanny that exited first
-    except ProcessLookupError:
-        pass
-    process.wait()
-
-
 @pytest.fixture(scope="module")
 def dask_cluster(prefect_server, tmp_path_factory):
     """A scheduler and two one-thread workers, run from a folder of their own (so relative paths of
@@ -59,7 +35,7 @@ def dask_cluster(prefect_server, tmp_path_factory):
 
     home = tmp_path_factory.mktemp("dask-cluster")
     dask = str(Path(sys.executable).with_name("dask"))
-    port = _free_port()
+    port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     env = {**prefect_server["env"], "PYTHONUNBUFFERED": "1"}
     processes: list[subprocess.Popen] = []
@@ -81,7 +57,7 @@ def dask_cluster(prefect_server, tmp_path_factory):
         yield {"address": address, "workers": workers, "home": home}
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_process_group(process)
         for log in logs:
             log.close()
 

@@ -11,12 +11,8 @@ check it is written nowhere) and its own local cache folder (KOPREP_CACHE_DIR), 
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,44 +20,22 @@ from typing import Any, Iterator
 
 import pytest
 
+from tests.helpers import free_port, stop_process_group, wait_until_serving
+
 SECRET = "koprepTestSecretKey0123456789abcdefXYZ"
 ACCESS_KEY = "KOPREPTESTACCESSKEY"
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _start_moto(log_path: Path, extra_env: dict[str, str] | None = None) -> tuple[subprocess.Popen, str]:
-    port = _free_port()
+    port = free_port()
     endpoint = f"http://127.0.0.1:{port}"
     log = open(log_path, "wb")
     server = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
         stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env={**os.environ, **(extra_env or {})},
     )
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=2):
-                break
-        except OSError:
-            pass
-        if server.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"moto server did not start: {log_path.read_text()[-2000:]}")
-        time.sleep(0.2)
+    wait_until_serving(server, f"{endpoint}/moto-api/", log_path, "moto server", 60)
     return server, endpoint
-
-
-def _stop(server: subprocess.Popen) -> None:
-    os.killpg(server.pid, signal.SIGTERM)
-    try:
-        server.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(server.pid, signal.SIGKILL)
-        server.wait()
 
 
 @pytest.fixture(scope="session")
@@ -70,7 +44,7 @@ def s3_server(tmp_path_factory) -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        _stop(server)
+        stop_process_group(server)
 
 
 @pytest.fixture(scope="session")
@@ -80,7 +54,7 @@ def denying_s3_server(tmp_path_factory) -> Iterator[str]:
     try:
         yield endpoint
     finally:
-        _stop(server)
+        stop_process_group(server)
 
 
 @dataclass

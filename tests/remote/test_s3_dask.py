@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.flows.test_dask import _free_port, _stop
+from tests.helpers import free_port, stop_process_group
 from tests.helpers import nsmc
 from tests.remote.test_s3_store import object_digests
 from tests.robust.chain import outputs, run_chain, write_corpus
@@ -24,7 +24,7 @@ def bucket_cluster(s3, prefect_server, tmp_path):
     from distributed import Client
 
     dask = str(Path(sys.executable).with_name("dask"))
-    address = f"tcp://127.0.0.1:{_free_port()}"
+    address = f"tcp://127.0.0.1:{free_port()}"
     processes, logs = [], []
 
     def start(name: str, *command: str) -> None:
@@ -47,7 +47,7 @@ def bucket_cluster(s3, prefect_server, tmp_path):
         yield address
     finally:
         for process in reversed(processes):
-            _stop(process)
+            stop_process_group(process)
         for log in logs:
             log.close()
 

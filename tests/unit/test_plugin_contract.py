@@ -4,7 +4,6 @@ the `koprep.tokenizers` entry point group (a real dist-info on sys.path) and thr
 
 from __future__ import annotations
 
-import importlib
 import json
 import re
 import sys
@@ -19,7 +18,7 @@ from koprep.config import load_config
 from koprep.stages.clean import CleanParams, clean_text
 from koprep.stages.filters import default_stopwords
 from koprep.store import ArtifactStore
-from tests.helpers import install_plugin
+from tests.helpers import plugin_on_path
 from tests.runs import run_stages
 from koprep.tokenizers import BackendUnavailable, get_tokenizer, register_backend
 from koprep.tokenizers.base import Tokenizer, TrainableTokenizer
@@ -87,10 +86,8 @@ def expected_tokens(text: str, max_syllables: int = 0) -> list[str]:
 def installed_plugin(tmp_path, monkeypatch):
     """The plug-in as pip would leave it: its module and a dist-info with entry_points.txt on sys.path."""
     site = tmp_path / "site"
-    install_plugin(site, monkeypatch, PLUGIN, PLUGIN_SOURCE, "koprep-syllable-backend", ENTRY_POINTS)
-    yield site
-    sys.modules.pop(PLUGIN, None)
-    importlib.invalidate_caches()
+    with plugin_on_path(site, monkeypatch, PLUGIN, PLUGIN_SOURCE, "koprep-syllable-backend", ENTRY_POINTS):
+        yield site
 
 
 def test_entry_point_backend_keeps_the_contract_and_tokenizes(installed_plugin):
