@@ -115,6 +115,8 @@ def compare(
         raise CompareInputError("name at least one backend and one preset, e.g. --backend mecab --preset classify")
     if folds < 2:
         raise CompareInputError(f"--folds {folds}: cross-validation needs at least 2 folds")
+    # The [store] options, before the store is opened: the same for every combination (no preset or backend sets them).
+    load_config(config_file, overrides).store.activate()
     store = ArtifactStore(artifacts)
     # Every setting and reference is checked, and every combination planned, before anything runs.
     plans: dict[tuple[str, str], tuple[Plan, list[str]]] = {}

@@ -121,13 +121,19 @@ class Plan:
         return all(stage.done for stage in self.stages.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        from koprep.storage import RemoteLocation, public_options
+
+        info: dict[str, Any] = {
             "corpus": corpus_io.describe_location(self.location),
             "backend": self.config.tokenize.backend,
             "artifacts": self.store.name,
             "up_to_date": self.up_to_date,
             "stages": {name: stage.to_json(self.store) for name, stage in self.stages.items()},
         }
+        if isinstance(self.store.location, RemoteLocation):
+            # What the store is reached with, never a secret (KOPREP_STORAGE_OPTIONS may hold some).
+            info["storage_options"] = public_options(self.store.location.options)
+        return info
 
     def upto(self, stage: str) -> Plan:
         """This plan cut to `stage` and the stages it reads (nothing resolved or hashed again)."""
