@@ -190,6 +190,8 @@ def compare(
         raise CompareInputError(f"--folds {folds}: cross-validation needs at least 2 folds")
     if folds_by not in ("cluster", "document"):
         raise CompareInputError(f"--folds-by {folds_by!r}: choose cluster or document")
+    # The [store] options, before the store is opened: the same for every combination (no preset or backend sets them).
+    load_config(config_file, overrides).store.activate()
     store = ArtifactStore(artifacts)
     # Every setting and reference is checked, and every combination planned, before anything runs.
     plans: dict[tuple[str, str, str], tuple[Plan, list[str]]] = {}

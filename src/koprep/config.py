@@ -12,6 +12,7 @@ this module only composes them, so validation happens in one place: `load_config
     [word2vec]                               (koprep.stages.embed.Word2VecParams)
     [fasttext] jamo or character subwords     (koprep.stages.fasttext.FastTextParams)
     [run]      shard_size, stages, fitted_from, workers
+    [store]    storage options for URL stores and corpora (StoreParams; no secrets, no fingerprint)
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from koprep.corpus import CorpusParams
 from koprep.errors import BadInputError
@@ -32,6 +33,7 @@ from koprep.stages.embed import Word2VecParams
 from koprep.stages.fasttext import FastTextParams
 from koprep.stages.filters import TokenFilterParams
 from koprep.stages.vectorize import ChargramParams, CountParams, TfidfParams
+from koprep.storage import secret_option_names, use_config_options
 
 if TYPE_CHECKING:
     from koprep.presets import Preset
@@ -130,6 +132,50 @@ def _known_stages(names: tuple[str, ...], known: tuple[str, ...]) -> tuple[str, 
     return names
 
 
+class StoreParams(BaseModel):
+    """`[store]`: storage options for `s3://`-style store roots and corpora, the keyword arguments of
+    the fsspec filesystem (e.g. endpoint_url, profile, client_kwargs = {region_name = "..."}).
+
+    Never a secret: a key, secret, token, password or credential is refused (exit 2), so none is in a
+    config file that may be shared or committed. Credentials come from the standard chain
+    (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, AWS_PROFILE or `profile = "..."`, an instance role)
+    or KOPREP_STORAGE_OPTIONS. Excluded from every dump, so from run records; no fingerprint reads it
+    (where a store lives never changes what it holds). Precedence: `--set store.KEY=...` >
+    KOPREP_STORAGE_OPTIONS > the config file, key by key (koprep.storage.storage_options)."""
+
+    model_config = ConfigDict(frozen=True, extra="allow")
+    _from_command_line: frozenset[str] = PrivateAttr(default=frozenset())
+    """Options given with `--set store.KEY=...` (above the environment), not by the config file."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _no_secrets(cls, data: Any) -> Any:
+        if isinstance(data, Mapping):
+            secrets = secret_option_names(data)
+            if secrets:
+                names = ", ".join(f"store.{name}" for name in secrets)
+                raise ValueError(
+                    f"{names} looks like a credential, and [store] must hold none (config files get shared and "
+                    "committed): remove it and use the standard credential chain instead (AWS_ACCESS_KEY_ID / "
+                    "AWS_SECRET_ACCESS_KEY or AWS_PROFILE in the environment, a profile, an instance role) "
+                    "or KOPREP_STORAGE_OPTIONS"
+                )
+        return data
+
+    @property
+    def options(self) -> dict[str, Any]:
+        """All the `[store]` options (file and `--set` together)."""
+        return dict(self.model_extra or {})
+
+    def activate(self) -> None:
+        """Make these the storage options of every location this process parses from now on (what a run
+        does before it opens its store and corpus)."""
+        options = self.options
+        from_command_line = {name: options[name] for name in self._from_command_line if name in options}
+        from_file = {name: value for name, value in options.items() if name not in self._from_command_line}
+        use_config_options(from_file, from_command_line)
+
+
 class PipelineConfig(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -144,6 +190,8 @@ class PipelineConfig(BaseModel):
     word2vec: Word2VecParams = Word2VecParams()
     fasttext: FastTextParams = FastTextParams()
     run: RunParams = RunParams()
+    store: StoreParams = Field(default_factory=StoreParams, exclude=True, repr=False)
+    """Excluded from model_dump: never in a run record, a flow run's parameters or a fingerprint."""
 
     def with_run_stages(self, stages: Iterable[str]) -> PipelineConfig:
         """The same settings for a run of `stages` only (and what they read)."""
@@ -182,9 +230,13 @@ def load_config(
     if unknown:
         raise ConfigError(f"unknown config section(s) {unknown}; sections are {list(SECTIONS)}")
     try:
-        return PipelineConfig.model_validate(data)
+        config = PipelineConfig.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(f"invalid configuration: {describe_validation_error(exc)}") from None
+    config.store._from_command_line = frozenset(
+        key.split(".")[1] for key, _ in items if key.startswith("store.")
+    )
+    return config
 
 
 def describe_validation_error(error: ValidationError, root: str = "") -> str:

@@ -122,7 +122,9 @@ class Plan:
         return all(stage.done for stage in self.stages.values())
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        from koprep.storage import RemoteLocation, public_options
+
+        info: dict[str, Any] = {
             "corpus": corpus_io.describe_location(self.location),
             "backend": self.config.tokenize.backend,
             "artifacts": self.store.name,
@@ -130,6 +132,10 @@ class Plan:
             "stages": {name: stage.to_json(self.store) for name, stage in self.stages.items()},
             **({"clean_steps": steps} if (steps := clean_logic.optional_steps(self.config.clean)) else {}),
         }
+        if isinstance(self.store.location, RemoteLocation):
+            # What the store is reached with, never a secret (KOPREP_STORAGE_OPTIONS may hold some).
+            info["storage_options"] = public_options(self.store.location.options)
+        return info
 
     def upto(self, stage: str) -> Plan:
         """This plan cut to `stage` and the stages it reads (nothing resolved or hashed again)."""

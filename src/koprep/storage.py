@@ -10,8 +10,9 @@
 - `RemoteLocation.filesystem()` is the one fsspec filesystem of a location. Credentials come from
   the standard chains of each filesystem (for S3: AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY /
   AWS_ENDPOINT_URL, profiles, instance roles); options that are not secrets (an endpoint, a region)
-  may also come from KOPREP_STORAGE_OPTIONS (a JSON object) or a config's `[store]` section. They are
-  held in memory only and never written anywhere.
+  may also come from KOPREP_STORAGE_OPTIONS (a JSON object) or a config's `[store]` section
+  (`use_config_options`; layered by `storage_options`: `--set store.*` > environment > config file).
+  They are held in memory only and never written anywhere; `public_options` is what may be shown.
 - `storage_failure` turns what a filesystem raised (missing bucket, denied credentials, unreachable
   endpoint) into a `LocationError` that names the URL (redacted) and the fix.
 
@@ -33,7 +34,10 @@ from koprep.errors import BadInputError
 STORAGE_OPTIONS_ENV = "KOPREP_STORAGE_OPTIONS"
 LOCAL_SCHEMES = frozenset({"file", "local"})
 _SCHEME = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*):(.*)$", re.DOTALL)
-_SECRET_QUERY_KEYS = re.compile(r"(sig|signature|token|secret|key|credential|password)", re.IGNORECASE)
+_SECRET_WORDS = "token|secret|key|credential|password"
+_SECRET_OPTION = re.compile(f"({_SECRET_WORDS})", re.IGNORECASE)
+"""Storage option names whose values are secrets (s3fs key/secret/token, adlfs account_key, gcsfs token...)."""
+_SECRET_QUERY_KEYS = re.compile(f"(sig|signature|{_SECRET_WORDS})", re.IGNORECASE)
 PACKAGES = {"s3": "s3fs", "s3a": "s3fs", "gs": "gcsfs", "gcs": "gcsfs", "az": "adlfs", "abfs": "adlfs",
             "abfss": "adlfs"}
 """The package each common scheme's filesystem comes from (fsspec's registry knows the rest)."""
@@ -160,8 +164,28 @@ def _registry_hint(scheme: str) -> str:
     return found.group(1).strip("`'\".,") if found else f"the fsspec filesystem for {scheme}://"
 
 
+_config_layers: tuple[dict[str, Any], dict[str, Any]] = ({}, {})
+"""The `[store]` options of the configuration in use: (from the config file, from `--set store.*`)."""
+
+
+def use_config_options(from_file: Mapping[str, Any], from_command_line: Mapping[str, Any]) -> None:
+    """Make a configuration's `[store]` options (already checked to hold no secret, see
+    `koprep.config.StoreParams`) this process's: every location parsed afterwards uses them.
+    Process-wide, as KOPREP_STORAGE_OPTIONS is, because corpus and store locations are parsed deep
+    inside the run; each call replaces the previous configuration's options."""
+    global _config_layers
+    _config_layers = (dict(from_file), dict(from_command_line))
+
+
 def storage_options() -> dict[str, Any]:
-    """Options from KOPREP_STORAGE_OPTIONS (a JSON object), e.g. {"client_kwargs": {"region_name": "..."}}."""
+    """The storage options for a URL, merged key by key (top-level keys):
+    `--set store.KEY=...` > KOPREP_STORAGE_OPTIONS (a JSON object) > the config file's `[store]`.
+    E.g. {"endpoint_url": "http://minio:9000", "client_kwargs": {"region_name": "..."}}."""
+    from_file, from_command_line = _config_layers
+    return from_file | _environment_options() | from_command_line
+
+
+def _environment_options() -> dict[str, Any]:
     raw = os.environ.get(STORAGE_OPTIONS_ENV)
     if not raw:
         return {}
@@ -172,6 +196,28 @@ def storage_options() -> dict[str, Any]:
     if not isinstance(value, dict):
         raise LocationError(f"{STORAGE_OPTIONS_ENV} must be a JSON object, not {type(value).__name__}")
     return value
+
+
+def secret_option_names(options: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The dotted names of the options in `options` (nested tables included) that look like secrets
+    (key, secret, token, password, credential, ...): what a config file must not hold."""
+    found: list[str] = []
+    for name, value in options.items():
+        dotted = f"{prefix}{name}"
+        if _SECRET_OPTION.search(str(name)):
+            found.append(dotted)
+        elif isinstance(value, Mapping):
+            found.extend(secret_option_names(value, dotted + "."))
+    return found
+
+
+def public_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """`options` without anything secret-looking (see `secret_option_names`): what may be shown."""
+    return {
+        name: public_options(value) if isinstance(value, Mapping) else value
+        for name, value in options.items()
+        if not _SECRET_OPTION.search(str(name))
+    }
 
 
 _filesystems: dict[tuple[int, str, str], Any] = {}

@@ -54,6 +54,7 @@ def plan_for(args: argparse.Namespace, *, shards: bool = False) -> Plan:
     from koprep.store import ArtifactStore
 
     config = load_config(args.config_file, dict(settings_from(args)), args.backend, args.preset)
+    config.store.activate()  # its [store] options, before the store and the corpus are opened
     return build_plan(ArtifactStore(args.artifacts), args.corpus, config, shards=shards)
 
 

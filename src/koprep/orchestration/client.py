@@ -68,7 +68,9 @@ def serve(
     from koprep.store import ArtifactStore
 
     # Refuse to serve parameters that every scheduled run would fail on.
-    build_plan(ArtifactStore(parameters.artifacts), parameters.corpus, parameters.config()).preflight()
+    config = parameters.config()
+    config.store.activate()  # its [store] options, before the store and the corpus are opened
+    build_plan(ArtifactStore(parameters.artifacts), parameters.corpus, config).preflight()
     api_url()
     preprocess.serve(
         name=name,

@@ -255,5 +255,7 @@ def preprocess(
         )
     )
     # The plan resolves and validates the settings and references: bad input fails here, before any task runs.
-    plan = build_plan(ArtifactStore(artifacts), corpus, parameters.config())
+    config = parameters.config()
+    config.store.activate()  # its [store] options, before the store and the corpus are opened
+    plan = build_plan(ArtifactStore(artifacts), corpus, config)
     return _run(plan, parameters.runner, parameters.dask_address)
