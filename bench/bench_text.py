@@ -5,7 +5,8 @@
 
 Spacing: restored-spacing F1 against the original, counting space positions between non-space
 characters, for konlpy's kolaw (constitution, well spaced) and NSMC test reviews (as written by
-users), each (a) with every space removed and (b) as written; koprep's `spacing = "kiwi"` against
+users), each (a) with every space removed, (b) with every other space removed at random (text
+partly glued, as chat often is) and (c) as written; koprep's `spacing = "kiwi"` against
 Kiwi's `space()` called on the whole text (the baseline, measured in the same run).
 PII: precision and recall on a set generated here from the formats' rules (random valid numbers
 of each kind in Korean sentences) and look-alikes (dates, prices, times, order, article and
@@ -61,7 +62,9 @@ def bench_spacing(texts: dict[str, list[str]]) -> None:
     for name, lines in texts.items():
         lines = [" ".join(line.split()) for line in lines if line.strip()]
         glued = [line.replace(" ", "") for line in lines]
-        for label, inputs in (("spaces removed", glued), ("as written", lines)):
+        rng = random.Random(1)
+        half = ["".join(char if char != " " or rng.random() < 0.5 else "" for char in line) for line in lines]
+        for label, inputs in (("spaces removed", glued), ("half removed", half), ("as written", lines)):
             koprep = clean_texts(inputs, ONLY_SPACING)
             everything = [" ".join(kiwi.space(text, reset_whitespace=False).split()) for text in inputs]
             print(f"  {name:<6} {label:<15} koprep {f1(lines, koprep)}   Kiwi space() on everything {f1(lines, everything)}"

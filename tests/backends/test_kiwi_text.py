@@ -18,6 +18,10 @@ pytest.importorskip("kiwipiepy")
 pytestmark = pytest.mark.slow  # loads Kiwi's model (a second or two) and reads the shared corpora
 
 SPACING = CleanParams(spacing="kiwi")
+# Only the spacing step, so the text compared is the text spaced.
+ONLY_SPACING = CleanParams(html="keep", remove_invisible=False, fullwidth_to_halfwidth=False, nfc=False,
+                           unify_punctuation=False, urls="keep", emails="keep", mentions="keep", filter_chars=False,
+                           emoticon_normalize=False, repeat_normalize=0, spacing="kiwi")
 
 
 def spaces(text: str) -> set[int]:
@@ -37,6 +41,29 @@ def test_spacing_restores_spaces_in_glued_text():
     assert spaced.replace(" ", "") == glued.replace(" ", "")
     assert len(spaced.split()) >= 4
     assert "알바쓰고 " in spaced
+
+
+def test_spacing_respaces_mid_length_eojeols_only_in_lines_without_spaces():
+    alone = "스토리도괸찮네요"  # 8 characters: respaced when it is the whole line
+    assert clean_text(alone, SPACING) != alone
+    among_spaced = f"배우도이쁘고 {alone} 스릴을원하신다면 굳"  # the writer spaced this line: theirs is kept
+    assert clean_text(among_spaced, SPACING) == among_spaced
+    long_among_spaced = "라벤더라는 이름에빠지고 천사라는존재마저믿고싶다"
+    assert clean_text(long_among_spaced, SPACING).endswith(" 천사라는 존재마저 믿고 싶다")
+    # Each line is judged on its own: a glued line after a spaced one is respaced as if alone.
+    glued_line = "장애인들에게박수를보내드리고싶네요"
+    assert clean_text(f"첫 줄은 띄어 씁니다\n{glued_line}", SPACING) == "첫 줄은 띄어 씁니다\n" + clean_text(glued_line, SPACING)
+    assert clean_text(glued_line, SPACING).count(" ") >= 3
+
+
+def test_spacing_keeps_f1_on_reviews_as_written(sample_texts):
+    """Issue 20's bar (F1 >= 0.98 against the text as written); bench/bench_text.py measures it on 5,000."""
+    true = wrong = missed = 0
+    for review in (" ".join(text.split()) for text in sample_texts if text.strip()):
+        reference, got = spaces(review), spaces(clean_text(review, ONLY_SPACING))
+        true, wrong, missed = true + len(reference & got), wrong + len(got - reference), missed + len(reference - got)
+    assert missed == 0
+    assert 2 * true / (2 * true + wrong + missed) >= 0.98, (true, wrong)
 
 
 def test_spacing_changes_almost_nothing_in_well_spaced_law_text():
@@ -63,8 +90,7 @@ def test_spacing_beats_kiwi_space_on_everything_for_text_as_written(sample_texts
     ours = kiwis = 0
     for review in reviews:
         reference = spaces(review)
-        ours += len(spaces(clean_text(review, CleanParams(filter_chars=False, spacing="kiwi", repeat_normalize=0,
-                                                          emoticon_normalize=False))) - reference)
+        ours += len(spaces(clean_text(review, ONLY_SPACING)) - reference)
         kiwis += len(spaces(" ".join(kiwi.space(review, reset_whitespace=False).split())) - reference)
     assert ours < kiwis / 2, (ours, kiwis)
 
@@ -80,7 +106,8 @@ def test_sentences_become_lines(petitions):
 
 def test_kiwi_steps_enter_the_fingerprint_through_library_versions():
     assert libraries(CleanParams()) == {}
-    assert set(libraries(CleanParams(spacing="kiwi", hanja="hangul"))) == {"kiwipiepy", "hanja"}
+    assert set(libraries(CleanParams(spacing="kiwi", hanja="hangul"))) == {"kiwipiepy", "spacing-rules", "hanja"}
+    assert set(libraries(CleanParams(sentences="kiwi"))) == {"kiwipiepy"}  # the spacing rules play no part
 
 
 def test_typo_option_corrects_with_kiwis_builtin_model():

@@ -504,8 +504,10 @@ def _pipeline(params: CleanParams) -> _Pipeline:
         steps.append(_Step("pii", (("kinds", list(params.pii)), ("mode", params.pii_mode)),
                            partial(pii_rules.mask, kinds=pii_numbers, replacement_of=pii_replacement)))
     if params.spacing == "kiwi":
-        steps.append(_Step("spacing", (("backend", "kiwi"), ("long_eojeol", kiwi_text.LONG_EOJEOL),
-                                       ("glued_eojeol", kiwi_text.GLUED_EOJEOL)), kiwi_text.restore_spacing))
+        steps.append(_Step("spacing", (("backend", "kiwi"), ("rules", kiwi_text.SPACING_RULES),
+                                       ("long_eojeol", kiwi_text.LONG_EOJEOL), ("glued_eojeol", kiwi_text.GLUED_EOJEOL),
+                                       ("spaced_line_eojeol", kiwi_text.SPACED_LINE_EOJEOL)),
+                           kiwi_text.restore_spacing))
     if params.sentences == "kiwi":
         steps.append(_Step("sentences", (("backend", "kiwi"),), kiwi_text.split_sentences))
     if params.filter_chars:
@@ -575,6 +577,8 @@ def libraries(params: CleanParams) -> dict[str, str]:
     found = {}
     if params.spacing or params.sentences:
         found["kiwipiepy"] = kiwi_text.kiwi_version()
+    if params.spacing:
+        found["spacing-rules"] = kiwi_text.SPACING_RULES
     if params.hanja == "hangul":
         found["hanja"] = kiwi_text.hanja_version()
     return found
