@@ -19,7 +19,8 @@ from koprep.loaders import open_run
 from koprep.pipeline.datasets import FastTextFiles, ReportFile
 from koprep.pipeline.evaluate import evaluate_vectors
 from koprep.plan import build_plan
-from koprep.stages.fasttext import EMPTY_FINAL, FastTextParams, compose, decompose
+from koprep.stages.embed import AUTO_MAX_EPOCHS, Word2VecParams, auto_epochs
+from koprep.stages.fasttext import EMPTY_FINAL, FASTTEXT_AUTO_TRAINED_WORDS, FastTextParams, compose, decompose
 from koprep.stages.subword_vectors import SubwordVectors, load_fasttext, save_fasttext, train_fasttext
 from koprep.store import ArtifactStore
 from tests.runs import record_pipeline_run
@@ -93,6 +94,16 @@ def test_the_model_file_loads_in_gensim_and_in_facebook_fasttext(trained, tmp_pa
     assert facebook.get_words()[:5] == model.wv.index_to_key[:5]
     for word in ("헌법", UNSEEN):
         np.testing.assert_allclose(facebook.get_word_vector(decompose(word)), result.vectors[word], atol=1e-5)
+
+
+def test_auto_epochs_train_mid_size_corpora_longer_than_word2vec():
+    # NSMC train 50k (mecab) has 501,486 tokens: fastText 10 epochs (5 scored below word2vec there),
+    # word2vec 5; at 150k (1,493,354 tokens) both keep gensim's 5. Small corpora: both at the cap.
+    fasttext, word2vec = FastTextParams(), Word2VecParams()
+    assert [fasttext.epochs_for(n) for n in (501_486, 1_493_354, 17_000)] == [10, 5, AUTO_MAX_EPOCHS]
+    assert [word2vec.epochs_for(n) for n in (501_486, 1_493_354, 17_000)] == [5, 5, AUTO_MAX_EPOCHS]
+    assert fasttext.epochs_for(501_486) == auto_epochs(501_486, FASTTEXT_AUTO_TRAINED_WORDS)
+    assert fasttext.gensim_kwargs(501_486)["epochs"] == 10 and FastTextParams(epochs=7).epochs_for(501_486) == 7
 
 
 def test_invalid_params_are_rejected():

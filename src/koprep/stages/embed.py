@@ -49,9 +49,10 @@ DIAGNOSED_WORDS = 50
 DIAGNOSED_NEIGHBOURS = 5
 
 
-def auto_epochs(corpus_words: int) -> int:
-    """The epochs `epochs = "auto"` trains for on a corpus of `corpus_words` tokens."""
-    wanted = math.ceil(AUTO_TRAINED_WORDS / max(corpus_words, 1))
+def auto_epochs(corpus_words: int, trained_words: int = AUTO_TRAINED_WORDS) -> int:
+    """The epochs `epochs = "auto"` trains for on a corpus of `corpus_words` tokens: enough to see
+    about `trained_words` tokens (word2vec's AUTO_TRAINED_WORDS unless a model says otherwise)."""
+    wanted = math.ceil(trained_words / max(corpus_words, 1))
     return max(AUTO_MIN_EPOCHS, min(AUTO_MAX_EPOCHS, wanted))
 
 
@@ -62,6 +63,7 @@ class EmbeddingParams(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
     KOPREP_ONLY: ClassVar[tuple[str, ...]] = ()
+    AUTO_TRAINED_WORDS: ClassVar[int] = AUTO_TRAINED_WORDS
 
     vector_size: int = Field(100, ge=1)
     window: int = Field(5, ge=1)
@@ -98,11 +100,11 @@ class EmbeddingParams(BaseModel):
         if self.epochs == "auto":
             del kwargs["epochs"]
             if corpus_words is not None:
-                kwargs["epochs"] = auto_epochs(corpus_words)
+                kwargs["epochs"] = self.epochs_for(corpus_words)
         return kwargs
 
     def epochs_for(self, corpus_words: int) -> int:
-        return auto_epochs(corpus_words) if self.epochs == "auto" else self.epochs
+        return auto_epochs(corpus_words, self.AUTO_TRAINED_WORDS) if self.epochs == "auto" else self.epochs
 
 
 class Word2VecParams(EmbeddingParams):
