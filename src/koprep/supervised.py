@@ -26,6 +26,7 @@ its batch. Results come back in input order.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
@@ -185,13 +186,30 @@ class _Batch:
         return pa.concat_arrays(self.pieces) if self.pieces else tokens_array([])
 
 
+@contextlib.contextmanager
+def _start_method_a_child_knows() -> Iterator[None]:
+    """A spawned child first sets its parent's default start method. In a process whose default is
+    one a plain child cannot know ("loky" in joblib's workers: GridSearchCV(n_jobs=2) over
+    KoprepVectorizer) the child would die at once, so the default is "spawn" while a worker starts."""
+    current = multiprocessing.get_start_method(allow_none=True)
+    if current is None or current in multiprocessing.get_all_start_methods():
+        yield
+        return
+    multiprocessing.set_start_method("spawn", force=True)
+    try:
+        yield
+    finally:
+        multiprocessing.set_start_method(current, force=True)
+
+
 class _Worker:
     def __init__(self, context: Any, tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(
             target=_serve, args=(child, tokenizer, token_filter), daemon=True, name="koprep-tokenizer",
         )
-        self.process.start()
+        with _start_method_a_child_knows():
+            self.process.start()
         child.close()
         self.ready = False
         self.fatal = ""
