@@ -98,6 +98,22 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
+def tree_rss(pid: int) -> int:
+    """The summed RSS of process `pid` and all its descendants now (0 once it has exited)."""
+    try:
+        root = psutil.Process(pid)
+        members = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0
+    total = 0
+    for member in members:
+        try:
+            total += member.memory_info().rss
+        except psutil.Error:
+            pass
+    return total
+
+
 def measured(command: list[str], env: dict[str, str] | None = None) -> dict:
     """Run `command`; wall seconds from launch to exit, the peak summed RSS of its process tree, and
     its CPU seconds (the process's and its waited-for children's: worker processes included)."""
@@ -109,19 +125,8 @@ def measured(command: list[str], env: dict[str, str] | None = None) -> dict:
 
     def sample() -> None:
         nonlocal peak
-        root = psutil.Process(process.pid)
         while not done.is_set():
-            try:
-                tree = [root, *root.children(recursive=True)]
-                total = 0
-                for member in tree:
-                    try:
-                        total += member.memory_info().rss
-                    except psutil.Error:
-                        pass
-                peak = max(peak, total)
-            except psutil.Error:
-                return
+            peak = max(peak, tree_rss(process.pid))
             done.wait(0.1)
 
     sampler = threading.Thread(target=sample, daemon=True)

@@ -35,10 +35,9 @@ import threading
 import time
 from pathlib import Path
 
-import psutil
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_pipeline import BIN, W2V, read_reviews, start_prefect_server, stop  # noqa: E402
+from bench_pipeline import BIN, W2V, read_reviews, start_prefect_server, stop, tree_rss  # noqa: E402
 
 FINISHED = re.compile(r"^(\d\d:\d\d:\d\d\.\d+) \| \w+\s*\| Task run '([\w-]+?)-[0-9a-f]{3}' - Finished")
 NSMC = 200_000
@@ -61,21 +60,6 @@ def write_corpus(path: Path, size: int) -> None:
             )
             written += take
             copy += 1
-
-
-def tree_rss(pid: int) -> int:
-    try:
-        root = psutil.Process(pid)
-        members = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0
-    total = 0
-    for member in members:
-        try:
-            total += member.memory_info().rss
-        except psutil.Error:
-            pass
-    return total
 
 
 def run_measured(command: list[str], env: dict[str, str]) -> dict:
