@@ -4,7 +4,7 @@ Word2Vec (`word2vec`) and FastText (`fasttext`), all streamed from the tokenize 
 from __future__ import annotations
 
 import logging
-from typing import Any
+from typing import Any, TypeVar
 
 from koprep.pipeline.datasets import FastTextFiles, Parts, PhraseTable, WordVectorFiles
 from koprep.pipeline.execution import StageJob
@@ -15,6 +15,7 @@ from koprep.stages import embed as embed_logic
 from koprep.store import PendingEntry, fault_point
 
 log = logging.getLogger(__name__)
+_Params = TypeVar("_Params", bound=embed_logic.EmbeddingParams)
 
 
 def learn_phrases(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
@@ -28,14 +29,8 @@ def train_word2vec(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str,
     """gensim Word2Vec on the token shards (joined by the stored phrase table when there is one),
     stored with its training diagnostic. `on_progress(shards_done, shards)` counts shard reads over
     the vocabulary pass and every epoch. `epochs = "auto"` is resolved on the tokens' count."""
-    params = job.run.config.word2vec
-    tokens, phrases = job.inputs["tokenize"], job.inputs.get("phrases")
-    shards = TokenShards(tokens.path)
-    counts = word_counts(shards)
-    params = params.model_copy(update={"epochs": params.epochs_for(sum(counts.counts.values()))})
-    counter = ProgressCounter(job.on_progress, (int(params.epochs) + 1) * len(Parts.part_files(tokens.path)))
-    shards = TokenShards(tokens.path, counter)
-    sentences = _sentences(shards)
+    phrases = job.inputs.get("phrases")
+    params, counts, counter, sentences = _training_input(job, job.run.config.word2vec)
     if phrases is None:
         trained = embed_logic.train_word2vec_logged(sentences, params, _vocabulary_counts(sentences, counts, counter))
     else:
@@ -58,13 +53,7 @@ def train_fasttext(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str,
     stored in the fastText format with its vectors as Parquet and its training diagnostic."""
     from koprep.stages.subword_vectors import train_fasttext as train
 
-    params = job.run.config.fasttext
-    tokens = job.inputs["tokenize"]
-    counts = word_counts(TokenShards(tokens.path))
-    params = params.model_copy(update={"epochs": params.epochs_for(sum(counts.counts.values()))})
-    counter = ProgressCounter(job.on_progress, (int(params.epochs) + 1) * len(Parts.part_files(tokens.path)))
-    shards = TokenShards(tokens.path, counter)
-    sentences = _sentences(shards)
+    params, counts, counter, sentences = _training_input(job, job.run.config.fasttext)
     model, trained = train(sentences, params, _vocabulary_counts(sentences, counts, counter))
     fault_point(f"{job.key.stage}.trained")
     diagnostic = _diagnosed(trained, "fasttext") | {"subwords": params.subwords}
@@ -74,6 +63,19 @@ def train_fasttext(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str,
     FastTextFiles.write_diagnostic(pending, diagnostic)
     counter.finish()
     return _facts(trained, diagnostic)
+
+
+def _training_input(
+    job: StageJob, params: _Params
+) -> tuple[_Params, embed_logic.WordCounts, ProgressCounter, Sentences | SplitSentences]:
+    """What word2vec and fastText train from: `params` with `epochs = "auto"` resolved on the tokens'
+    count, the tokens' word counts, a progress counter over the vocabulary pass and every epoch's
+    shard reads, and the sentences read through it."""
+    tokens = job.inputs["tokenize"]
+    counts = word_counts(TokenShards(tokens.path))
+    params = params.model_copy(update={"epochs": params.epochs_for(sum(counts.counts.values()))})
+    counter = ProgressCounter(job.on_progress, (int(params.epochs) + 1) * len(Parts.part_files(tokens.path)))
+    return params, counts, counter, _sentences(TokenShards(tokens.path, counter))
 
 
 def _diagnosed(trained: embed_logic.TrainedVectors, stage: str = "word2vec") -> dict[str, Any]:
