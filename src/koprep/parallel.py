@@ -4,9 +4,12 @@ A backend says how through its `parallelism` attribute (`koprep.tokenizers.base.
 
 - "processes": spawned worker processes (`koprep.supervised`). Never forked: a child forked from a
   process whose JVM has started hangs, and MeCab and soynlp hold the GIL, so threads would not help
-  them. Each worker receives the tokenizer once (pickled: backends hold their options and plain data,
-  and build their native analyser on first use) and then batches of texts; each batch comes back as
-  an Arrow list<string> array, so the parent never unpickles a Python object per token.
+  them (nor Kiwi, whose results become Python objects under the GIL). Each worker receives the
+  tokenizer once (pickled: backends hold their options and plain data, and build their native
+  analyser on first use) and then batches of texts; each batch comes back as Arrow list<string>
+  buffers, so the parent never unpickles a Python object per token. A backend that also has threads
+  of its own (`with_workers`, Kiwi) gets the cores left to each process (`Plan.threads`): one each
+  when there are as many processes as cores, all of them when a small corpus gets one process.
 - "own": the backend spreads each batch over workers of its own (Kiwi's thread pool, Okt's threads
   on one JVM); `with_workers(n)` returns it set up for n.
 - "none" (the default): one process, for backends cheaper than shipping texts elsewhere.
@@ -33,7 +36,7 @@ import pyarrow as pa
 
 from koprep.stages import tokenize as tokenize_logic
 from koprep.supervised import (
-    DEFAULT_TIMEOUT, ShardTokens, Supervisor, WorkerProcessError, batches, can_supervise, prestart, tokenize_batch,
+    BATCHES_PER_WORKER, DEFAULT_TIMEOUT, ShardTokens, Supervisor, WorkerProcessError, batches, can_supervise, prestart, tokenize_batch,
     tokens_array,
 )
 from koprep.tokenizers.base import Parallelism, Tokenizer, TrainableTokenizer, parallelism
@@ -72,6 +75,8 @@ class Plan:
     """In worker processes that `koprep.supervised` watches (always so for several "processes" workers)."""
     timeout: float = DEFAULT_TIMEOUT
     """Seconds a supervised worker may take to answer a batch, or one document retried in isolation."""
+    threads: int = 1
+    """The backend's own workers in each process, for a "processes" backend that has `with_workers`."""
 
     @property
     def processes(self) -> int:
@@ -85,7 +90,10 @@ class Plan:
             own = f"{self.workers} of the backend's own workers"
             return f"{own} in a worker process" if self.processes else own
         if self.processes > 1:
-            return f"{self.processes} worker processes"
+            return f"{self.processes} worker processes" + (f" of {self.threads} threads" if self.threads > 1 else "")
+        if self.threads > 1:
+            own = f"{self.threads} of the backend's own workers"
+            return f"{own} in a worker process" if self.processes else own
         return "in a worker process" if self.processes else "in process"
 
 
@@ -98,10 +106,12 @@ def plan(
     tokenize in watched worker processes unless the backend is `crash_safe` or this process may not
     start any (a daemonic one, such as a Dask worker)."""
     mode = parallelism(tokenizer)
+    cores = workers
     if mode == "processes" and documents is not None:
         workers = min(workers, max(1, math.ceil(documents / MIN_TEXTS_PER_PROCESS)))
+    threads = max(1, cores // workers) if mode == "processes" and hasattr(tokenizer, "with_workers") else 1
     supervised = supervise and not getattr(tokenizer, "crash_safe", False) and can_supervise()
-    return Plan(mode, workers if mode != "none" else 1, supervised, timeout)
+    return Plan(mode, workers if mode != "none" else 1, supervised, timeout, threads)
 
 
 def tokenize_shards(
@@ -112,12 +122,11 @@ def tokenize_shards(
 ) -> Iterator[ShardTokens]:
     """Each shard's filtered tokens (and the documents quarantined in it), shard after shard, as
     planned by `plan`. `shards` is read lazily: only the shards being worked on are in memory."""
-    if how.mode == "own":
-        tokenizer = cast(_OwnWorkers, tokenizer).with_workers(how.workers)  # the mode says it has the method
+    tokenizer = _set_up(tokenizer, how)
     if how.processes:
         size = PROCESS_BATCH if how.mode == "processes" else BATCH
         with Supervisor(tokenizer, token_filter, how.processes, how.timeout) as supervisor:
-            yield from supervisor.tokenize(batches(shards, size), in_flight=2 * how.processes + 1)
+            yield from supervisor.tokenize(batches(shards, size), in_flight=(BATCHES_PER_WORKER + 1) * how.processes)
         return
     # Batch by batch, so that only one batch's tokens are ever Python objects.
     pieces: list[pa.Array] = []
@@ -128,6 +137,15 @@ def tokenize_shards(
             pieces = []
 
 
+def _set_up(tokenizer: Tokenizer, how: Plan) -> Tokenizer:
+    """`tokenizer` for the threads `how` gives it (in each process), when it has threads of its own."""
+    if how.mode == "own":
+        return cast(_OwnWorkers, tokenizer).with_workers(how.workers)  # the mode says it has the method
+    if how.mode == "processes" and hasattr(tokenizer, "with_workers"):
+        return cast(_OwnWorkers, tokenizer).with_workers(how.threads)
+    return tokenizer
+
+
 def warm_up(
     tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter, workers: int | None = None, **supervision: Any,
 ) -> threading.Thread | None:
@@ -135,14 +153,15 @@ def warm_up(
     with what a run does before tokenizing (importing Prefect, starting the flow run) instead of
     following it: supervised, its worker process is started (`koprep.supervised.prestart`; the
     tokenize stage takes it over); otherwise it is loaded in this process on a daemon thread.
-    Backends with worker processes of their own (whose number depends on the corpus) or that need a
-    trained model first gain nothing and are left alone. A failure here is ignored: the real
-    tokenization reports it. `supervision`: `parallel.plan`'s."""
+    A "processes" backend with threads of its own (Kiwi: ~3 CPU s to load its model) gets the worker
+    processes a corpus large enough for all of them would (a smaller one starts fewer and stops
+    these). Other "processes" backends load in a blink, and those that need a trained model first
+    cannot start; they are left alone. A failure here is ignored: the real tokenization reports it.
+    `supervision`: `parallel.plan`'s."""
     how = plan(tokenizer, workers or default_workers(), **supervision)
-    if how.mode == "processes" or isinstance(tokenizer, TrainableTokenizer):
+    if isinstance(tokenizer, TrainableTokenizer) or (how.mode == "processes" and not hasattr(tokenizer, "with_workers")):
         return None
-    if how.mode == "own":
-        tokenizer = cast(_OwnWorkers, tokenizer).with_workers(how.workers)
+    tokenizer = _set_up(tokenizer, how)
     if how.processes:
         prestart(tokenizer, token_filter, how.processes)
         return None

@@ -7,10 +7,14 @@ for minutes on one pathological text. In the calling process that would end or s
 so the backend runs in worker processes that this module watches:
 
 - Workers are spawned, never forked (a child forked after a JVM started hangs). Each receives the
-  pickled tokenizer and token filter once, loads the analyser, says it is ready, then answers one
-  batch at a time with the batch's filtered tokens as an Arrow list<string> array.
+  pickled tokenizer and token filter once, loads the analyser, says it is ready, then answers its
+  batches in order with each batch's filtered tokens as Arrow list<string> buffers
+  (`koprep.tokenizer_worker`, which runs in the worker and imports as little as it can). A worker
+  holds up to `BATCHES_PER_WORKER` batches, so it never waits while the parent takes an answer and
+  hands out the next.
 - A worker that dies (a signal, an exit, a fatal error such as Java's OutOfMemoryError) or that has
-  not answered within `timeout` seconds (it is killed) loses its batch. The batch is retried in
+  not answered within `timeout` seconds (it is killed) loses its batch (and the one it held next,
+  which is handed out again as it was). The batch is retried in
   isolation on a fresh worker, one document at a time, each answered on its own: the document the
   worker then dies on, or that alone takes longer than `timeout`, is the offending one. It is
   quarantined (empty tokens, reported as a `Quarantined`), and the documents after it continue on
@@ -29,20 +33,19 @@ from __future__ import annotations
 import contextlib
 import logging
 import multiprocessing
-import os
 import pickle
 import signal
-import sys
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from multiprocessing.connection import Connection, wait
+from multiprocessing.connection import wait
 from typing import Any, Iterable, Iterator, Sequence
 
 import pyarrow as pa
 
 from koprep.errors import KoprepError
 from koprep.stages import tokenize as tokenize_logic
+from koprep.tokenizer_worker import FATAL_EXIT, EncodedTokens, serve
 from koprep.tokenizers.base import Tokenizer
 
 log = logging.getLogger(__name__)
@@ -52,9 +55,9 @@ DEFAULT_TIMEOUT = 120.0
 """Seconds a worker may take to answer a batch (and, retried in isolation, one document)."""
 STARTUP_TIMEOUT = 300.0
 """Seconds a worker may take to import and load its analyser (a JVM, a model) before its first batch."""
-FATAL_EXIT = 70
-"""A worker's exit status after an error that leaves its analyser unusable (Java's OutOfMemoryError)."""
-_WARM_UP_TEXT = "준비 운동"
+BATCHES_PER_WORKER = 2
+"""Batches a worker holds at once: the one it works on and the next, so that it does not wait for
+the parent between them. Batches retried in isolation go only to a worker that holds nothing."""
 
 
 class WorkerProcessError(KoprepError):
@@ -90,6 +93,16 @@ def tokens_array(tokens: list[list[str]]) -> pa.Array:
     return pa.array(tokens, type=TOKENS_TYPE)
 
 
+def decode_tokens(encoded: EncodedTokens) -> pa.Array:
+    """The list<string> array a worker sent as buffers (`koprep.tokenizer_worker.encode_tokens`); no copy.
+    Equal to `tokens_array` of the same lists."""
+    documents, document_offsets, token_offsets, data = encoded
+    values = pa.Array.from_buffers(
+        pa.string(), (len(token_offsets) // 4) - 1, [None, pa.py_buffer(token_offsets), pa.py_buffer(data)]
+    )
+    return pa.Array.from_buffers(TOKENS_TYPE, documents, [None, pa.py_buffer(document_offsets)], children=[values])
+
+
 def tokenize_batch(tokenizer: Tokenizer, texts: Sequence[str], token_filter: tokenize_logic.TokenFilter) -> pa.Array:
     return tokens_array(tokenize_logic.tokenize_texts(tokenizer, texts, token_filter))
 
@@ -105,56 +118,6 @@ def batches(shards: Iterable[Sequence[str]], size: int) -> Iterator[tuple[bool, 
         starts = range(0, len(texts), size) if len(texts) else range(1)
         for start in starts:
             yield start + size >= len(texts), list(texts[start : start + size])
-
-
-# ----------------------------------------------------------------------------- the worker side
-def _is_fatal(error: BaseException) -> bool:
-    """Errors after which the analyser in this process cannot be trusted: the worker exits, and its
-    batch is retried in isolation like a crash's. JPype raises Java's errors under their Java names."""
-    names = {cls.__name__ for cls in type(error).__mro__}
-    return isinstance(error, MemoryError) or any(
-        name.endswith(("OutOfMemoryError", "StackOverflowError", "java.lang.Error")) for name in names
-    )
-
-
-def _send_error(conn: Connection, error: BaseException) -> None:
-    try:
-        conn.send(("error", error))
-    except Exception:  # noqa: BLE001 - an exception that does not pickle (a Java one) goes as its text
-        conn.send(("error", RuntimeError(f"{type(error).__name__}: {error}")))
-
-
-def _serve(conn: Connection, tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter) -> None:
-    """A worker process: load the analyser, then answer batches until told to stop (None)."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it stops the workers
-    try:
-        tokenize_batch(tokenizer, [_WARM_UP_TEXT], token_filter)
-    except Exception as exc:  # noqa: BLE001 - the parent re-raises it
-        _send_error(conn, exc)
-        return
-    conn.send(("ready", None))
-    while True:
-        try:
-            message = conn.recv()
-        except EOFError:
-            return
-        if message is None:
-            return
-        one_by_one, texts = message
-        try:
-            if one_by_one:
-                for text in texts:
-                    conn.send(("document", tokenize_batch(tokenizer, [text], token_filter)))
-                conn.send(("done", None))
-            else:
-                conn.send(("done", tokenize_batch(tokenizer, texts, token_filter)))
-        except BaseException as exc:  # noqa: BLE001 - classified: fatal ones end the process
-            if _is_fatal(exc):
-                message = f"{type(exc).__name__}: {exc}"[:300]
-                print(f"koprep tokenizer worker: {message}", file=sys.stderr, flush=True)
-                conn.send(("fatal", message))
-                os._exit(FATAL_EXIT)
-            _send_error(conn, exc)
 
 
 # ----------------------------------------------------------------------------- the parent side
@@ -206,7 +169,7 @@ class _Worker:
     def __init__(self, context: Any, tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter) -> None:
         self.conn, child = context.Pipe()
         self.process = context.Process(
-            target=_serve, args=(child, tokenizer, token_filter), daemon=True, name="koprep-tokenizer",
+            target=serve, args=(child, tokenizer, token_filter), daemon=True, name="koprep-tokenizer",
         )
         with _start_method_a_child_knows():
             self.process.start()
@@ -214,13 +177,26 @@ class _Worker:
         self.ready = False
         self.fatal = ""
         """The fatal error the worker reported before it exited."""
-        self.batch: _Batch | None = None
+        self.batches: deque[_Batch] = deque()
+        """The batches handed to it, in the order it answers them: it works on the first."""
         self.deadline = time.monotonic() + STARTUP_TIMEOUT
+        """When the batch it works on (or its start-up) is overdue."""
+
+    def can_take(self, isolated: bool) -> bool:
+        """Whether to hand it a batch (`isolated`: one retried in isolation) now: it is ready, not
+        full, and an isolated batch is the only one it holds (so that a crash points at its document)."""
+        if not self.ready or len(self.batches) >= BATCHES_PER_WORKER:
+            return False
+        return not self.batches or not (isolated or self.batches[0].isolated)
 
     def start(self, batch: _Batch, timeout: float) -> None:
-        self.batch = batch
-        self.deadline = time.monotonic() + timeout
-        self.conn.send((batch.isolated, batch.texts[batch.answered :] if batch.isolated else batch.texts))
+        if not self.batches:
+            self.deadline = time.monotonic() + timeout
+        self.batches.append(batch)
+        try:
+            self.conn.send((batch.isolated, batch.texts[batch.answered :] if batch.isolated else batch.texts))
+        except OSError:  # it has just died (on the batch it held): `Supervisor._watch` sees that and hands this one out again
+            pass
 
     def how_it_ended(self) -> str:
         code = self.process.exitcode
@@ -276,8 +252,9 @@ class Supervisor:
         self.context = multiprocessing.get_context("spawn")
         started = _prestarted.pop(_started_with(tokenizer, token_filter), [])
         self.workers = [started.pop() if started else self._spawn() for _ in range(workers)]
-        for extra in started:
-            extra.stop()
+        for extra in [*started, *(worker for others in _prestarted.values() for worker in others)]:
+            extra.stop()  # started for a run that turned out to need fewer, or other ones
+        _prestarted.clear()
         self.queue: deque[_Batch] = deque()
         """Batches to retry in isolation: handed out before any new batch."""
 
@@ -286,7 +263,7 @@ class Supervisor:
 
     def close(self) -> None:
         for worker in self.workers:
-            worker.stop(kill=worker.batch is not None)
+            worker.stop(kill=bool(worker.batches))
 
     def __enter__(self) -> Supervisor:
         return self
@@ -305,15 +282,18 @@ class Supervisor:
         exhausted = False
         while True:
             for worker in self.workers:
-                if not worker.ready or worker.batch is not None:
-                    continue
-                if self.queue:
-                    worker.start(self.queue.popleft(), self.timeout)
-                elif not exhausted and len(outstanding) < in_flight:
+                while True:  # fill the worker up to BATCHES_PER_WORKER
+                    if self.queue:
+                        if not worker.can_take(self.queue[0].isolated):
+                            break
+                        worker.start(self.queue.popleft(), self.timeout)
+                        continue
+                    if exhausted or len(outstanding) >= in_flight or not worker.can_take(isolated=False):
+                        break
                     item = next(items, None)
                     if item is None:
                         exhausted = True
-                        continue
+                        break
                     batch = _Batch(*item)
                     outstanding.append(batch)
                     worker.start(batch, self.timeout)
@@ -332,7 +312,7 @@ class Supervisor:
     def _watch(self) -> None:
         """Wait for an answer, a death or a deadline, and deal with what happened."""
         now = time.monotonic()
-        waiting = [w for w in self.workers if w.batch is not None or not w.ready]
+        waiting = [w for w in self.workers if w.batches or not w.ready]
         if not waiting:
             return
         deadline = min(w.deadline for w in waiting)
@@ -364,15 +344,15 @@ class Supervisor:
                     worker.ready = True
                     worker.deadline = time.monotonic() + self.timeout
                     continue
-                batch = worker.batch
-                assert batch is not None, "a worker answers only the batch it was given"
+                assert worker.batches, "a worker answers only the batches it was given"
+                batch = worker.batches[0]
                 if kind == "document":
-                    batch.add(payload)
-                    worker.deadline = time.monotonic() + self.timeout
+                    batch.add(decode_tokens(payload))
                 elif kind == "done":
                     if payload is not None:
-                        batch.add(payload)
-                    worker.batch = None
+                        batch.add(decode_tokens(payload))
+                    worker.batches.popleft()
+                worker.deadline = time.monotonic() + self.timeout  # for its next document or batch
         except (EOFError, OSError):
             return False
         return True
@@ -380,9 +360,10 @@ class Supervisor:
     def _lost(self, index: int, worker: _Worker, reason: str, kill: bool = False) -> None:
         """A worker died or hung: retry its batch in isolation, or quarantine the document it was on."""
         worker.stop(kill=True)
-        batch = worker.batch
         if not worker.ready:
             raise WorkerProcessError(_main_guard_hint(reason))
+        batch = worker.batches.popleft() if worker.batches else None
+        self.queue.extendleft(reversed(worker.batches))  # not started, or not to blame: handed out again as they are
         if batch is not None and not batch.finished:
             if not batch.isolated:
                 log.warning("%s on a batch of %d documents; retrying them one at a time", reason, len(batch.texts))

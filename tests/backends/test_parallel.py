@@ -31,6 +31,8 @@ CASES = {
     "okt": dict(documents=1_500, shard_size=700, expected="2 of the backend's own workers in a worker process"),
     "mecab": dict(documents=20_000, shard_size=6_900, expected="2 worker processes"),
     "soynlp-word": dict(documents=20_000, shard_size=6_900, expected="2 worker processes"),
+    # Kiwi is slow: fewer documents, and processes started for fewer documents than the default says
+    "kiwi": dict(documents=1_500, shard_size=700, expected="2 worker processes", min_texts_per_process=500),
 }
 
 
@@ -45,10 +47,12 @@ def _tokenize(tmp_path: Path, corpus: Path, backend: str, shard_size: int, worke
 
 @pytest.mark.slow
 @pytest.mark.parametrize("backend", list(CASES))
-def test_two_workers_give_the_same_files_and_fingerprints_as_one(tmp_path, backend):
+def test_two_workers_give_the_same_files_and_fingerprints_as_one(tmp_path, monkeypatch, backend):
     if not _installed(backend):
         pytest.skip(f"{backend} is not installed")
     case = CASES[backend]
+    if "min_texts_per_process" in case:
+        monkeypatch.setattr(parallel, "MIN_TEXTS_PER_PROCESS", case["min_texts_per_process"])
     corpus = tmp_path / "nsmc.tsv"
     nsmc(case["documents"]).to_csv(corpus, sep="\t", index=False, quoting=3)
 
@@ -102,6 +106,21 @@ def test_small_corpora_and_single_worker_stay_in_process():
     # a backend that is not crash-safe is supervised: one worker process even for one worker
     assert str(parallel.plan(get_tokenizer("okt"), 1)) == "1 of the backend's own workers in a worker process"
     assert str(parallel.plan(get_tokenizer("okt"), 1, supervise=False)) == "1 of the backend's own workers"
+
+
+def test_kiwi_runs_one_kiwi_thread_per_process_and_all_threads_in_one_process_for_a_small_corpus():
+    if not _installed("kiwi"):
+        pytest.skip("kiwi is not installed")
+    kiwi = get_tokenizer("kiwi")
+    large, small = parallel.plan(kiwi, 2, 10**6), parallel.plan(kiwi, 2, parallel.MIN_TEXTS_PER_PROCESS)
+    assert (str(large), large.threads) == ("2 worker processes", 1)
+    assert (str(small), small.threads) == ("2 of the backend's own workers in a worker process", 2)
+    assert str(parallel.plan(kiwi, 4, 10**6)) == "4 worker processes"
+    assert str(parallel.plan(kiwi, 4, 2 * parallel.MIN_TEXTS_PER_PROCESS)) == "2 worker processes of 2 threads"
+    assert parallel._set_up(kiwi, large).options.num_workers == 1
+    assert parallel._set_up(kiwi, small).options.num_workers == 2
+    pinned = get_tokenizer("kiwi", {"num_workers": 3})
+    assert parallel._set_up(pinned, large).options.num_workers == 3  # an explicit setting wins
 
 
 def test_an_explicit_backend_setting_overrides_workers():

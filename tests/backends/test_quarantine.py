@@ -152,6 +152,23 @@ def test_an_analyser_that_fails_on_every_document_fails_the_run(fragile_backend)
         list(parallel.tokenize_shards(tokenizer, TokenFilter((), (), 1), [["ABORTNOW"] * 6], how))
 
 
+def test_a_worker_that_dies_holding_its_next_batch_loses_neither(fragile_backend, monkeypatch):
+    """A worker holds the batch after the one it works on (`supervised.BATCHES_PER_WORKER`): when it
+    dies, the batch it was on is retried in isolation and the next one is handed out again as it was."""
+    from koprep.tokenizers import get_tokenizer
+
+    monkeypatch.setattr(parallel, "PROCESS_BATCH", 4)  # 10 batches for 2 workers
+    texts = [f"문서 {i}번" for i in range(40)]
+    texts[6], texts[21] = "ABORTNOW 여섯", "ABORTNOW 스물하나"
+    tokenizer = get_tokenizer("fragile-processes")
+    how = parallel.plan(tokenizer, 2, timeout=30)
+    assert str(how) == "2 worker processes"
+    (shard,) = parallel.tokenize_shards(tokenizer, TokenFilter((), (), 1), [texts], how)
+    assert shard.tokens.to_pylist() == [[] if text.startswith("ABORTNOW") else text.split() for text in texts]
+    assert [q.position for q in shard.quarantined] == [6, 21]
+    assert all("SIGABRT" in q.reason for q in shard.quarantined)
+
+
 def test_a_prestarted_worker_is_taken_over(fragile_backend):
     from koprep import supervised
     from koprep.tokenizers import get_tokenizer

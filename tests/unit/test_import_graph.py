@@ -125,3 +125,20 @@ def test_only_the_entrypoint_folder_is_flows_and_nothing_imports_it():
     # The flow never reaches back to the server client.
     assert "koprep.orchestration.client" not in graph["koprep.orchestration.flow"]
     assert "koprep.orchestration.flow" not in graph["koprep.orchestration.parameters"]
+
+
+def test_a_tokenizer_worker_imports_no_pyarrow_numpy_or_pandas():
+    """Every spawned worker pays its imports on a core the others need (pyarrow with numpy and pandas
+    took 0.2-0.4 s of CPU each), where a process running the bare analyser imports only the analyser."""
+    graph = import_graph()
+    # What a worker imports: its entry point, the packages above the modules it unpickles, the backends.
+    pending = ["koprep.tokenizer_worker", "koprep", "koprep.tokenizers", "koprep.stages"]
+    pending += ["koprep.tokenizers.mecab", "koprep.tokenizers.kiwi", "koprep.tokenizers.okt"]
+    reached: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in reached:
+            reached.add(name)
+            pending.extend(graph.get(name, ()))
+    assert not reached & {"pyarrow", "numpy", "pandas"}
+    assert "koprep.stages.tokenize" in reached and "pydantic" in reached  # the walk does reach the worker's own imports

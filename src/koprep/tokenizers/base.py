@@ -22,12 +22,14 @@ tokenizers that consume a dict of scores.
 
 from __future__ import annotations
 
-from typing import Any, ClassVar, Literal, Protocol, Sequence, get_args, runtime_checkable
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, Sequence, get_args, runtime_checkable
 
-import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from koprep.errors import BadInputError
+
+if TYPE_CHECKING:  # pandas only names a type here; a tokenizer worker process need not import it (0.25 s)
+    import pandas as pd
 
 Tagged = list[tuple[str, str]]
 """One document as (token, tag) pairs; the tag is "" when a backend has no POS tags."""
@@ -125,7 +127,8 @@ Parallelism = Literal["processes", "own", "none"]
 PARALLELISM: tuple[Parallelism, ...] = get_args(Parallelism)
 """How a backend uses several cores (its optional `parallelism` class attribute; koprep.parallel):
 "processes": spawned worker processes, each sent the pickled backend (so it must pickle, and build
-its native analyser on first use); "own": its own workers, set up by a `with_workers(n)` method that
+its native analyser on first use); a "processes" backend that also has `with_workers(n)` (Kiwi's
+threads) is set up in each process for the cores left to it; "own": its own workers, set up by a `with_workers(n)` method that
 returns the backend for n workers (Kiwi's thread pool, Okt's threads on one JVM); "none", the
 default: the calling process only."""
 

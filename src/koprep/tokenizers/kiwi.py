@@ -1,7 +1,10 @@
 """Kiwi (kiwipiepy): a fast Korean morphological analyser with a neural language model, Sejong tags.
 
 Texts go through Kiwi's batch API (`Kiwi.tokenize(iterable)`), which analyses them on Kiwi's own
-thread pool (`num_workers`). With `lemma` (the default) tokens are Kiwi's own `Token.lemma`:
+thread pool (`num_workers`). On several cores koprep runs one Kiwi per worker process, each on the
+cores left to it (one thread when there are as many processes as cores): Kiwi builds each result's
+Python `Token` objects, and koprep filters them, under its process's one GIL, which the threads of
+one Kiwi would share. With `lemma` (the default) tokens are Kiwi's own `Token.lemma`:
 predicates in dictionary form (먹었다 → 먹다/VV 었/EP 다/EF); other tokens are their surface form.
 
 Kiwi's multi-word dictionary (WikiData proper nouns) yields tokens that contain a space, such as
@@ -62,8 +65,8 @@ def shared_kiwi(
 class KiwiTokenizer:
     name = "kiwi"
     default_drop_tags = SEJONG_DEFAULT_DROP_TAGS
-    parallelism = "own"
-    """Kiwi's batch API runs on its own thread pool (`num_workers`); see koprep.parallel."""
+    parallelism = "processes"
+    """Worker processes of one Kiwi each, on the cores left to each (`with_workers`); see koprep.parallel."""
 
     class Options(SejongOptions):
         execution_only = frozenset({"num_workers"})
@@ -97,7 +100,8 @@ class KiwiTokenizer:
         self.user_dictionary: UserDictionary | None = None
 
     def with_workers(self, workers: int) -> "KiwiTokenizer":
-        """This tokenizer on `workers` Kiwi threads, unless `num_workers` was given explicitly (it overrides)."""
+        """This tokenizer on `workers` Kiwi threads (in each process), unless `num_workers` was given
+        explicitly (it overrides)."""
         if "num_workers" in self.options.model_fields_set:
             return self
         return type(self)(**{**self.options.model_dump(), "num_workers": workers}).with_user_dictionary(self.user_dictionary)
