@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pickle
 from importlib.metadata import version
+from types import SimpleNamespace
 
 import pytest
 
@@ -18,7 +19,7 @@ except BackendUnavailable as exc:
 
 import mecab  # noqa: E402  (only importable when the backend is available)
 
-from koprep.tokenizers.mecab import shared_mecab  # noqa: E402
+from koprep.tokenizers.mecab import morphemes, shared_mecab  # noqa: E402
 
 pytestmark = pytest.mark.slow  # NSMC reviews and petitions from the shared corpora
 
@@ -83,3 +84,13 @@ def test_one_tagger_per_process_and_none_on_the_tokenizer():
     # The tagger lives in the process (shared_mecab), never on the instance: that would make it unpicklable.
     assert not any(isinstance(value, mecab.MeCab) for value in vars(tokenizer).values())
     assert vars(pickle.loads(pickle.dumps(tokenizer))).keys() == vars(tokenizer).keys()
+
+
+def test_the_lattice_is_read_as_python_mecab_ko_parses_it(tagger, texts):
+    """koprep reads MeCab's lattice itself (`morphemes`), skipping `MeCab.parse`'s namedtuples."""
+    for text in texts:
+        expected = [(m.surface, m.feature) for m in tagger.parse(text)]
+        assert [(surface, mecab.Feature._from_feature(",".join(fields))) for surface, fields in morphemes(tagger, text)] == expected
+        # a python-mecab-ko whose tagger is not where koprep looks for it: read through its parse
+        through_parse = SimpleNamespace(parse=tagger.parse)
+        assert morphemes(through_parse, text) == morphemes(tagger, text)  # type: ignore[arg-type]

@@ -13,6 +13,7 @@ It cannot be pickled either: each process creates its own on first use (`shared_
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
@@ -21,14 +22,14 @@ import tempfile
 import threading
 from pathlib import Path
 from importlib.metadata import version as dist_version
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from koprep.tokenizers.base import BackendOptionError, Tagged, options_key
 from koprep.tokenizers.sejong import PREDICATE_TAGS, SEJONG_DEFAULT_DROP_TAGS, SejongOptions, select
 from koprep.tokenizers.userdict import SEJONG_TAGS, UserDictionary
 
 if TYPE_CHECKING:
-    from mecab import MeCab, Morpheme
+    from mecab import MeCab
 
 _taggers: dict[tuple[int, str], MeCab] = {}
 _taggers_lock = threading.Lock()
@@ -92,15 +93,46 @@ def compiled_user_dictionary(dictionary: UserDictionary) -> Path:
     return target
 
 
-def lemma_pair(morpheme: Morpheme) -> tuple[str, str]:
+Morphemes = list[tuple[str, list[str]]]
+"""(surface, feature fields) per morpheme; the fields as mecab-ko-dic writes them, "*" for none:
+pos, semantic class, has coda, reading, type, start pos, end pos, expression (`mecab.Feature`)."""
+
+
+def morphemes(tagger: MeCab, text: str) -> Morphemes:
+    """The morphemes `tagger.parse(text)` finds, read from MeCab's lattice with python-mecab-ko's own
+    steps (`mecab.utils.create_lattice`, the tagger it wraps). Its `parse` also makes a `Morpheme`
+    and a `Feature` namedtuple (through a dict) of each morpheme, which took half of its time and
+    more than koprep's lemmas and token filter together; koprep reads four fields. A python-mecab-ko
+    without those steps is called through `parse`. tests/backends/test_mecab.py checks both agree."""
+    native, create_lattice = getattr(tagger, "_tagger", None), _lattice_maker()
+    if create_lattice is None or native is None:
+        return [(m.surface, str(m.feature).split(",")) for m in tagger.parse(text)]
+    lattice = create_lattice(text)
+    if not native.parse(lattice):
+        from mecab import MeCabError
+
+        raise MeCabError(native.what())
+    return [(node.surface, node.feature.split(",")) for _, node in lattice]
+
+
+@functools.cache
+def _lattice_maker() -> Callable[[str], Any] | None:
+    try:
+        from mecab.utils import create_lattice
+    except ImportError:
+        return None
+    return create_lattice
+
+
+def lemma_pair(surface: str, feature: list[str]) -> tuple[str, str]:
     """(stem + 다, head tag) for a predicate morpheme; (surface, tag) for anything else."""
-    feature = morpheme.feature
-    head = feature.start_pos or feature.pos.split("+")[0]
+    pos, kind, start_pos, expression = feature[0], feature[4], feature[5], feature[7]
+    head = start_pos if start_pos != "*" and start_pos else pos.split("+")[0]
     if head not in PREDICATE_TAGS:
-        return morpheme.surface, feature.pos
-    stem = morpheme.surface
-    if feature.type in _HAS_EXPRESSION and feature.expression:
-        stem = feature.expression.split("+")[0].split("/")[0]
+        return surface, pos
+    stem = surface
+    if kind in _HAS_EXPRESSION and expression != "*" and expression:
+        stem = expression.split("+")[0].split("/")[0]
     return stem + "다", head
 
 
@@ -137,11 +169,11 @@ class MecabTokenizer:
     def _one(self, text: str) -> Tagged:
         if not text.strip():
             return []
-        morphemes = shared_mecab(self.user_dictionary).parse(text)
+        found = morphemes(shared_mecab(self.user_dictionary), text)
         if self.options.lemma:
-            pairs = (lemma_pair(m) for m in morphemes)
+            pairs = (lemma_pair(surface, feature) for surface, feature in found)
         else:
-            pairs = ((m.surface, m.pos) for m in morphemes)
+            pairs = ((surface, feature[0]) for surface, feature in found)
         return select(pairs, self.options)
 
     def tokenize(self, texts: Sequence[str]) -> list[Tagged]:
