@@ -36,7 +36,8 @@ import pyarrow as pa
 
 from koprep.stages import tokenize as tokenize_logic
 from koprep.supervised import (
-    BATCHES_PER_WORKER, DEFAULT_TIMEOUT, ShardTokens, Supervisor, WorkerProcessError, batches, can_supervise, prestart, tokenize_batch,
+    BATCHES_PER_WORKER, DEFAULT_TIMEOUT, ShardTokens, Supervisor, WorkerProcessError, batches, can_supervise,
+    discard_prestarted, prestart, tokenize_batch,
     tokens_array,
 )
 from koprep.tokenizers.base import Parallelism, Tokenizer, TrainableTokenizer, parallelism
@@ -50,8 +51,9 @@ PROCESS_BATCH = 500
 """Texts per batch sent to a worker process: small enough that the last batches of a stage keep every
 worker busy, large enough that pickling a batch costs nothing beside tokenizing it."""
 MIN_TEXTS_PER_PROCESS = 10_000
-"""Below this many texts per worker, starting one costs more than it saves: a spawned worker takes 1-2 s
-to import Python, pyarrow and pandas and load its dictionary, in which MeCab alone tokenizes ~10,000 reviews."""
+"""Below this many texts per worker, starting one costs more than it saves: a spawned worker takes up to
+1-2 s (on a busy machine) to start Python, import pydantic and koprep's token filter and load its
+analyser (Kiwi's model alone: ~3 CPU s), in which MeCab alone tokenizes ~10,000 reviews."""
 
 
 class _OwnWorkers(Protocol):
@@ -128,6 +130,7 @@ def tokenize_shards(
         with Supervisor(tokenizer, token_filter, how.processes, how.timeout) as supervisor:
             yield from supervisor.tokenize(batches(shards, size), in_flight=(BATCHES_PER_WORKER + 1) * how.processes)
         return
+    discard_prestarted()
     # Batch by batch, so that only one batch's tokens are ever Python objects.
     pieces: list[pa.Array] = []
     for last, texts in batches(shards, BATCH):

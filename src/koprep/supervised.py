@@ -237,6 +237,15 @@ def prestart(tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter, wor
     )
 
 
+def discard_prestarted() -> None:
+    """Stop the prestarted workers nobody took over: the run turned out to need fewer, or other ones
+    (a small corpus: one process where there are cores for more; or none, tokenizing in process)."""
+    for workers in _prestarted.values():
+        for worker in workers:
+            worker.stop()
+    _prestarted.clear()
+
+
 def _started_with(tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter) -> bytes:
     return pickle.dumps((tokenizer, token_filter))
 
@@ -252,9 +261,9 @@ class Supervisor:
         self.context = multiprocessing.get_context("spawn")
         started = _prestarted.pop(_started_with(tokenizer, token_filter), [])
         self.workers = [started.pop() if started else self._spawn() for _ in range(workers)]
-        for extra in [*started, *(worker for others in _prestarted.values() for worker in others)]:
-            extra.stop()  # started for a run that turned out to need fewer, or other ones
-        _prestarted.clear()
+        for extra in started:
+            extra.stop()
+        discard_prestarted()
         self.queue: deque[_Batch] = deque()
         """Batches to retry in isolation: handed out before any new batch."""
 

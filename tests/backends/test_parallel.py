@@ -83,6 +83,36 @@ class _SpawnedWhitespace(WhitespaceTokenizer):
     parallelism = "processes"
 
 
+class _SpawnedThreaded(_SpawnedWhitespace):
+    """A "processes" backend with threads of its own (as Kiwi), supervised."""
+
+    crash_safe = False
+    threads = 0
+
+    def with_workers(self, workers: int) -> "_SpawnedThreaded":
+        threaded = _SpawnedThreaded()
+        threaded.threads = workers
+        return threaded
+
+
+@pytest.mark.slow  # spawns worker processes
+@pytest.mark.parametrize("documents", [10**6, 10])
+def test_a_processes_backend_with_threads_is_prestarted_as_a_large_corpus_needs(documents):
+    """warm_up starts the processes a corpus large enough for all of them gets (one thread each);
+    a small corpus (one process of two threads) stops them and starts its own."""
+    from koprep import supervised
+
+    tokenizer, token_filter = _SpawnedThreaded(), tokenize_logic.TokenFilter((), (), 1)
+    parallel.warm_up(tokenizer, token_filter, 2)
+    (started,) = supervised._prestarted.values()
+    assert len(started) == 2
+    how = parallel.plan(tokenizer, 2, documents)
+    assert (how.processes, how.threads) == ((2, 1) if documents > parallel.MIN_TEXTS_PER_PROCESS else (1, 2))
+    (shard,) = parallel.tokenize_shards(tokenizer, token_filter, [["가 나", "다"]], how)
+    assert shard.tokens.to_pylist() == [["가", "나"], ["다"]]
+    assert not supervised._prestarted and all(worker.process.exitcode == 0 for worker in started)
+
+
 @pytest.mark.slow  # spawns worker processes
 def test_process_batches_are_reassembled_in_order_shard_by_shard():
     shards = [
