@@ -265,7 +265,8 @@ class Supervisor:
             extra.stop()
         discard_prestarted()
         self.queue: deque[_Batch] = deque()
-        """Batches to retry in isolation: handed out before any new batch."""
+        """Batches a lost worker held: the one it was on (to retry in isolation) and the one it held next
+        (as it was); handed out before any new batch."""
 
     def _spawn(self) -> _Worker:
         return _Worker(self.context, self.tokenizer, self.token_filter)
