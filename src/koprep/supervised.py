@@ -239,10 +239,11 @@ def prestart(tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter, wor
 
 def discard_prestarted() -> None:
     """Stop the prestarted workers nobody took over: the run turned out to need fewer, or other ones
-    (a small corpus: one process where there are cores for more; or none, tokenizing in process)."""
+    (a small corpus: one process where there are cores for more; or none, tokenizing in process).
+    They are killed: one may still be loading its analyser, and waiting for that would only cost."""
     for workers in _prestarted.values():
         for worker in workers:
-            worker.stop()
+            worker.stop(kill=True)
     _prestarted.clear()
 
 
