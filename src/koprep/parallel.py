@@ -156,13 +156,15 @@ def warm_up(
     with what a run does before tokenizing (importing Prefect, starting the flow run) instead of
     following it: supervised, its worker process is started (`koprep.supervised.prestart`; the
     tokenize stage takes it over); otherwise it is loaded in this process on a daemon thread.
-    A "processes" backend with threads of its own (Kiwi: ~3 CPU s to load its model) gets the worker
-    processes a corpus large enough for all of them would (a smaller one starts fewer and stops
-    these). Other "processes" backends load in a blink, and those that need a trained model first
-    cannot start; they are left alone. A failure here is ignored: the real tokenization reports it.
-    `supervision`: `parallel.plan`'s."""
-    how = plan(tokenizer, workers or default_workers(), **supervision)
-    if isinstance(tokenizer, TrainableTokenizer) or (how.mode == "processes" and not hasattr(tokenizer, "with_workers")):
+    A "processes" backend with threads of its own (Kiwi: ~3 CPU s to load its model) gets what a
+    small corpus gets, one process of all its threads (the corpus's size is not known yet): a large
+    corpus takes it over as one of its processes and starts the others (the thread count never
+    changes a token). Other "processes" backends load in a blink, and those that need a trained
+    model first cannot start; they are left alone. A failure here is ignored: the real tokenization
+    reports it. `supervision`: `parallel.plan`'s."""
+    threaded_processes = parallelism(tokenizer) == "processes" and hasattr(tokenizer, "with_workers")
+    how = plan(tokenizer, workers or default_workers(), 1 if threaded_processes else None, **supervision)
+    if isinstance(tokenizer, TrainableTokenizer) or (how.mode == "processes" and not threaded_processes):
         return None
     tokenizer = _set_up(tokenizer, how)
     if how.processes:

@@ -239,7 +239,7 @@ def prestart(tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter, wor
 
 def discard_prestarted() -> None:
     """Stop the prestarted workers nobody took over: the run turned out to need fewer, or other ones
-    (a small corpus: one process where there are cores for more; or none, tokenizing in process).
+    (other settings, or none: tokenizing in process).
     They are killed: one may still be loading its analyser, and waiting for that would only cost."""
     for workers in _prestarted.values():
         for worker in workers:
@@ -248,7 +248,11 @@ def discard_prestarted() -> None:
 
 
 def _started_with(tokenizer: Tokenizer, token_filter: tokenize_logic.TokenFilter) -> bytes:
-    return pickle.dumps((tokenizer, token_filter))
+    """What a prestarted worker is matched by: the pickled tokenizer and filter, without the backend's
+    own thread count (`with_workers`: an execution-only setting, it never changes a token), so that a
+    worker prestarted with Kiwi's threads for a small corpus also serves as one of a large one's."""
+    with_workers = getattr(tokenizer, "with_workers", None)
+    return pickle.dumps((with_workers(1) if with_workers is not None else tokenizer, token_filter))
 
 
 class Supervisor:
