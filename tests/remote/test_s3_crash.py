@@ -1,10 +1,13 @@
 """The kill-point suite on the object-store path: a run with its store in a bucket of the moto server,
-killed by a real SIGKILL at every point of the local suite (tests/robust/test_crash.py: each of them
-is on the object-store path too, since a bucket store writes each entry through the same stage code
-and local cache folder before uploading it) and at the two the bucket adds (`<stage>.uploaded`: files
-uploaded, manifest not yet PUT; `<stage>.committed`: manifest PUT, the local cache not yet updated),
-leaves nothing a reader takes, and the next run resumes, reusing exactly the committed stages, with
-outputs byte-identical to an uninterrupted run."""
+killed by a real SIGKILL at every kind of step of a write the local suite kills at
+(tests/robust/test_crash.py: each of its points is on the object-store path too, since a bucket
+store writes each entry through the same stage code and local cache folder before uploading it; the
+stage × step matrix of the local suite is not repeated here, each step kind is killed on one or two
+stages) and at the two the bucket adds (`<stage>.uploaded`: files uploaded, manifest not yet PUT;
+`<stage>.committed`: manifest PUT, the local cache not yet updated), leaves nothing a reader takes,
+and the next run resumes, reusing exactly the committed stages, with outputs byte-identical to an
+uninterrupted run. A fault step added to the code and killed nowhere here fails
+`test_every_fault_step_in_the_code_is_killed_on_the_object_store_path`."""
 
 from __future__ import annotations
 
@@ -27,7 +30,13 @@ OBJECT_STORE_POINTS = [
     "tokenize-shard.uploaded#1", "tokenize-shard.committed#3", "tokenize.uploaded", "tokenize.committed",
     "bow.uploaded", "tfidf.committed", "word2vec.uploaded", "word2vec.committed",
 ]
-POINTS = CHAIN_POINTS + OBJECT_STORE_POINTS
+LOCAL_STEP_POINTS = [  # every step kind of CHAIN_POINTS, before and after the commit (all 31 run locally)
+    "clean.locked", "clean.tmp-created", "clean.read", "clean.part-written#2", "clean.files-written",
+    "clean.manifest-written", "tokenize.part-written#3", "tokenize.published", "bow.vocabulary-written",
+    "ngram.matrix-shard-written#1", "tfidf.files-written", "word2vec.trained", "word2vec.vectors-parquet-written",
+    "word2vec.published", "record-run.start", "record-run.between", "record-run.done",
+]
+POINTS = LOCAL_STEP_POINTS + OBJECT_STORE_POINTS
 NOT_IN_THE_CHAIN = {"found"}
 """Fault steps no kill suite reaches: dedup's (`dedup.found`), a stage outside the default chain."""
 COMMITTED_STEPS = {"committed", "manifest-written", "published"}
@@ -50,9 +59,12 @@ def test_every_fault_step_in_the_code_is_killed_on_the_object_store_path():
     for source in (REPO / "src" / "koprep").rglob("*.py"):
         for name in re.findall(r'fault_point\(f?"([^"]+)"\)', source.read_text(encoding="utf-8")):
             in_code.add(name if name.startswith("record-run.") else name.rsplit(".", 1)[-1])
-    killed = {p.split("#")[0] if p.startswith("record-run.") else p.split("#")[0].split(".", 1)[1] for p in POINTS}
+    def steps(points: list[str]) -> set[str]:
+        return {p.split("#")[0] if p.startswith("record-run.") else p.split("#")[0].split(".", 1)[1] for p in points}
+
     assert {"uploaded", "committed", "locked", "published"} <= in_code  # the scan finds them
-    assert in_code - NOT_IN_THE_CHAIN <= killed
+    assert in_code - NOT_IN_THE_CHAIN <= steps(POINTS)
+    assert set(LOCAL_STEP_POINTS) <= set(CHAIN_POINTS) and steps(CHAIN_POINTS) <= steps(LOCAL_STEP_POINTS)
 
 
 @pytest.fixture(scope="module")
