@@ -186,3 +186,16 @@ def test_only_a_refused_conditional_put_counts_as_a_lost_commit_race():
     denied.__cause__ = client_error("AccessDenied", 403)
     assert not lost_race(denied)
     assert not lost_race(ConnectionError("PreconditionFailed"))
+
+
+def test_served_parameters_keep_urls_as_given_and_make_local_paths_absolute(tmp_path, monkeypatch):
+    """`koprep serve` makes paths absolute for runs that start elsewhere; a URL is not a path (it once
+    became `<cwd>/s3:/bucket/store`)."""
+    from koprep.orchestration.parameters import PreprocessParameters
+
+    monkeypatch.chdir(tmp_path)
+    served = PreprocessParameters(corpus="s3://bucket/reviews.tsv", artifacts="s3://bucket/store",
+                                  backend="whitespace").with_absolute_paths()
+    assert (served.corpus, served.artifacts) == ("s3://bucket/reviews.tsv", "s3://bucket/store")
+    local = PreprocessParameters(corpus=None, artifacts="artifacts", backend="whitespace").with_absolute_paths()
+    assert local.artifacts == str(tmp_path.resolve() / "artifacts")
