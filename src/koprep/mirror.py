@@ -15,13 +15,14 @@ recently used entries beyond the bound are removed (renamed aside first, as gc d
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import shutil
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterator
 
 from koprep.entryfiles import remove_aside
 from koprep.remote import MANIFEST, CommitLost, ObjectStore
@@ -33,6 +34,7 @@ if TYPE_CHECKING:
 CACHE_DIR_ENV = "KOPREP_CACHE_DIR"
 CACHE_BYTES_ENV = "KOPREP_CACHE_BYTES"
 DEFAULT_CACHE_BYTES = 20 << 30
+_NOT_PREFETCHED: Any = object()
 
 
 def cache_root(location: RemoteLocation) -> Path:
@@ -53,16 +55,36 @@ class Mirror:
 
     def __init__(self, location: RemoteLocation) -> None:
         self.objects = ObjectStore(location)
+        self._prefetched: dict[tuple[str, str], dict[str, Any] | None] = {}
+        """Manifests read in one batch (`prefetched`), each taken by the next lookup of its entry."""
 
     @property
     def display(self) -> str:
         return self.objects.display
 
     # ---------------------------------------------------------------- lookup
+    @contextlib.contextmanager
+    def prefetched(self, keys: list[tuple[str, str]]) -> Iterator[None]:
+        """Read the manifests of `keys` in one concurrent batch; inside the block, the first `fetch` of
+        each entry takes its answer instead of a GET of its own (a later one asks the bucket again).
+        The answer is what the bucket held when the batch was read, as a GET at that moment would
+        have said; committing the entry here drops it (the entry is then what was just committed).
+        Whatever the block did not take is forgotten when it ends, so nothing lingers in a process
+        that lives long (a worker)."""
+        found = self.objects.manifests(list(dict.fromkeys(keys)))
+        self._prefetched.update(found)
+        try:
+            yield
+        finally:
+            for key in found:
+                self._prefetched.pop(key, None)
+
     def fetch(self, store: ArtifactStore, stage: str, fp: str) -> tuple[dict[str, Any] | None, str | None]:
         """(manifest, problem) of the committed entry, its files in the local cache: (None, None) when
         the bucket has no committed manifest; a problem when an object is missing or damaged."""
-        remote = self.objects.manifest(stage, fp)
+        remote = self._prefetched.pop((stage, fp), _NOT_PREFETCHED)
+        if remote is _NOT_PREFETCHED:
+            remote = self.objects.manifest(stage, fp)
         if remote is None:
             return None, None
         if not remote.get("attempt") or not isinstance(remote.get("files"), dict):
@@ -139,6 +161,7 @@ class Mirror:
         committed first (its entry is then the one to use)."""
         from koprep.entryfiles import fault_point
 
+        self._prefetched.pop((stage, fp), None)  # what a batch read before this commit no longer holds
         files = record["files"]
         shared = {name for name, meta in files.items() if meta.get("object")}
         attempt, objects = self.objects.upload_attempt(stage, fp, folder, sorted(set(files) - shared))

@@ -25,6 +25,7 @@ from the store without Prefect), the flow, `koprep compare` and the tests all ru
 
 from __future__ import annotations
 
+import functools
 import json
 import uuid
 from dataclasses import dataclass, field
@@ -171,8 +172,8 @@ class Plan:
         if not self.up_to_date:
             return None
         results: dict[str, StageResult] = {}
-        for name, planned in self.stages.items():
-            entry = self.store.lookup(name, planned.fingerprint)
+        entries = self.store.lookup_many([(name, planned.fingerprint) for name, planned in self.stages.items()])
+        for name, entry in zip(self.stages, entries):
             if entry is None:
                 return None
             results[name] = StageResult.from_entry(entry, cached=True)
@@ -195,20 +196,24 @@ def build_plan(store: ArtifactStore, location: str | None, config: PipelineConfi
     libraries = library_versions(*LIBRARIES)
     fingerprints: dict[str, str] = {}
     stages: dict[str, PlannedStage] = {}
+    # Every key first (a fingerprint depends on its inputs' fingerprints, never on what is stored), then
+    # one batch of lookups: on a store in a bucket one concurrent round trip, not one per stage.
     for stage in graph.select(run):
         given = stage.given(run) if stage.given is not None else None
         if given is not None:
-            planned = PlannedStage(stage.name, given.fingerprint, None, cached=True, given=given)
+            stages[stage.name] = PlannedStage(stage.name, given.fingerprint, None, cached=True, given=given)
         else:
             key = graph.key(stage, run, fingerprints)
-            fp = key.fingerprint
-            planned = PlannedStage(stage.name, fp, key, store.lookup(stage.name, fp) is not None, run.forced.get(stage.name))
-            if planned.forced_by:
-                planned.reasons.append(Reason("forced", f"forced (--force {planned.forced_by})", {"by": planned.forced_by}))
-            elif not planned.cached:
-                planned.previous, planned.reasons = explain(store, key, fp, history, libraries)
-        fingerprints[stage.name] = planned.fingerprint
-        stages[stage.name] = planned
+            stages[stage.name] = PlannedStage(stage.name, key.fingerprint, key, False, run.forced.get(stage.name))
+        fingerprints[stage.name] = stages[stage.name].fingerprint
+    keyed = [planned for planned in stages.values() if planned.key is not None]
+    for planned, entry in zip(keyed, store.lookup_many([(p.stage, p.fingerprint) for p in keyed])):
+        assert planned.key is not None
+        planned.cached = entry is not None
+        if planned.forced_by:
+            planned.reasons.append(Reason("forced", f"forced (--force {planned.forced_by})", {"by": planned.forced_by}))
+        elif not planned.cached:
+            planned.previous, planned.reasons = explain(store, planned.key, planned.fingerprint, history, libraries)
     plan = Plan(run, stages)
     if shards and not all(planned.done for planned in stages.values() if graph[planned.stage].per_shard):
         _plan_shards(plan)
@@ -227,17 +232,21 @@ def _plan_shards(plan: Plan) -> None:
         shard_fingerprints[stage.name] = found
         planned.shards = len(found)
         if not planned.done:
-            planned.stale_shards = [
-                i for i, fp in enumerate(found) if planned.forced_by or plan.store.lookup(stage.shards, fp) is None
-            ]
+            stored = [None] * len(found) if planned.forced_by else plan.store.lookup_many([(stage.shards, fp) for fp in found])
+            planned.stale_shards = [i for i, entry in enumerate(stored) if entry is None]
 
 
 # ------------------------------------------------------------------------------ explanations
 class RunHistory:
-    """The store's run records, newest first, read once per plan."""
+    """The store's run records, newest first, read once per plan and only if a stage must be explained
+    (a plan with every stage stored reads none: on a store in a bucket, reading them lists the store)."""
 
     def __init__(self, store: ArtifactStore) -> None:
-        self.runs = [(stored.run_id, stored.record.entries()) for stored in store.run_records()]
+        self.store = store
+
+    @functools.cached_property
+    def runs(self) -> list[tuple[str, dict[str, str]]]:
+        return [(stored.run_id, stored.record.entries()) for stored in self.store.run_records()]
 
     def recorded(self, stage: str) -> list[tuple[str, str]]:
         """(run_id, fingerprint) of every recorded entry of `stage`, newest run first."""

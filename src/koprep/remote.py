@@ -52,6 +52,44 @@ def upload_grace_seconds() -> float:
         raise LocationError(f"{UPLOAD_GRACE_ENV} must be a number of seconds") from None
 
 
+def manifest_key(stage: str, fp: str) -> str:
+    return f"{stage}/{fp}/{MANIFEST}"
+
+
+def parse_manifest(data: bytes | None) -> dict[str, Any] | None:
+    """A manifest object's content: None when there is none; {} when it is not a JSON object."""
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def lost_race(exc: BaseException) -> bool:
+    """Whether a conditional PUT was refused because the object exists: s3fs raises FileExistsError
+    when S3 answers 412 PreconditionFailed naming the If-None-Match condition; a server that does not
+    name the condition gets an OSError whose cause is botocore's error, with code PreconditionFailed
+    and HTTP status 412 (gcsfs's HttpError carries the status as `code`). Nothing else is a lost race."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, FileExistsError):
+            return True
+        response = getattr(current, "response", None)
+        if isinstance(response, dict):
+            error = response.get("Error") or {}
+            status = (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
+            if error.get("Code") == "PreconditionFailed" or status == 412:
+                return True
+        if getattr(current, "code", None) == 412:
+            return True
+        current = current.__cause__ or current.__context__
+    return False
+
+
 class CommitLost(Exception):
     """Another writer committed the entry first (its manifest was there when ours was PUT)."""
 
@@ -96,23 +134,48 @@ class ObjectStore:
     def read(self, relative: str) -> bytes | None:
         """The object's bytes, or None when it does not exist."""
         try:
-            data: bytes = self.fs.cat_file(self.key(relative))
+            # max_concurrency=1: one GET (s3fs otherwise asks the size first, a HEAD, to decide
+            # whether to fetch a big object in parallel ranges; what is read here is small).
+            data: bytes = self.fs.cat_file(self.key(relative), **self._one_request)
             return data
         except FileNotFoundError:
             return None
         except Exception as exc:  # noqa: BLE001
             raise storage_failure(self.location, exc, f"read {relative} from") from None
 
+    def read_many(self, relatives: list[str]) -> dict[str, bytes | None]:
+        """Several objects at once (the GETs concurrent: fsspec's `cat` of a list), each's bytes or
+        None when it does not exist: what a run's lookups cost is then one round trip, not one per entry."""
+        keys = {self.key(relative): relative for relative in dict.fromkeys(relatives)}
+        if not keys:
+            return {}
+        try:
+            found = self.fs.cat(list(keys), on_error="return", **self._one_request)
+        except Exception as exc:  # noqa: BLE001
+            raise storage_failure(self.location, exc, "read manifests from") from None
+        result: dict[str, bytes | None] = {}
+        for key, relative in keys.items():
+            value = found.get(key, FileNotFoundError(key))
+            if isinstance(value, FileNotFoundError):
+                result[relative] = None
+            elif isinstance(value, BaseException):
+                raise storage_failure(self.location, value, f"read {relative} from")
+            else:
+                result[relative] = value
+        return result
+
+    @property
+    def _one_request(self) -> dict[str, Any]:
+        return {"max_concurrency": 1} if self.location.protocol in ("s3", "s3a") else {}
+
     def manifest(self, stage: str, fp: str) -> dict[str, Any] | None:
         """The committed manifest of (stage, fp), None when there is none; {} when it is unreadable."""
-        data = self.read(f"{stage}/{fp}/{MANIFEST}")
-        if data is None:
-            return None
-        try:
-            value = json.loads(data)
-        except ValueError:
-            return {}
-        return value if isinstance(value, dict) else {}
+        return parse_manifest(self.read(manifest_key(stage, fp)))
+
+    def manifests(self, keys: list[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any] | None]:
+        """`manifest` of several entries, read concurrently (`read_many`)."""
+        found = self.read_many([manifest_key(stage, fp) for stage, fp in keys])
+        return {(stage, fp): parse_manifest(found[manifest_key(stage, fp)]) for stage, fp in keys}
 
     def download(self, relative: str, target: Path) -> None:
         try:
@@ -151,10 +214,8 @@ class ObjectStore:
         body = json.dumps(manifest, ensure_ascii=False, indent=2).encode("utf-8")
         try:
             self.fs.pipe_file(self.key(stage, fp, MANIFEST), body, mode="overwrite" if replace else "create")
-        except FileExistsError:
-            raise CommitLost(f"{stage}/{fp}") from None
         except Exception as exc:  # noqa: BLE001
-            if "PreconditionFailed" in repr(exc) or "412" in str(exc):
+            if lost_race(exc):
                 raise CommitLost(f"{stage}/{fp}") from None
             raise storage_failure(self.location, exc, f"commit {stage}/{fp} to") from None
 

@@ -46,7 +46,7 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterator, Mapping
+from typing import TYPE_CHECKING, Any, Iterator, Mapping, Sequence
 
 from koprep.entryfiles import (  # noqa: F401 - re-exported: koprep.store is where callers find them
     FAULT_POINT_ENV, MANIFEST, TMP_PREFIX, _fsync, _jsonable, fault_point, file_chunks, file_sha256, inspect_entry,
@@ -218,6 +218,21 @@ class ArtifactStore:
         if problem is not None or manifest is None:
             return None
         return Entry(stage, fp, path, manifest)
+
+    def lookup_many(self, keys: Sequence[tuple[str, str]], *, warn: bool = True) -> list[Entry | None]:
+        """`lookup` of several (stage, fingerprint) entries. With a store in a bucket their manifests
+        are read in one concurrent batch (`prefetched`) instead of one round trip after another."""
+        with self.prefetched(keys):
+            return [self.lookup(stage, fp, warn=warn) for stage, fp in keys]
+
+    def prefetched(self, keys: Sequence[tuple[str, str]]) -> contextlib.AbstractContextManager[None]:
+        """A block in which the first lookup of each of `keys` uses a manifest read in one batch at its
+        start (`koprep.mirror.Mirror.prefetched`); nothing changes for a local store."""
+        for stage, fp in keys:
+            self.entry_path(stage, fp)  # names checked before they become object keys
+        if self.mirror is None or not keys:
+            return contextlib.nullcontext()
+        return self.mirror.prefetched(list(keys))
 
     def open_entry(self, path: str | os.PathLike[str]) -> Entry:
         """A valid entry named by a path inside the store (absolute or relative to the root).

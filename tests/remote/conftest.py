@@ -38,9 +38,15 @@ def _start_moto(log_path: Path, extra_env: dict[str, str] | None = None) -> tupl
     return server, endpoint
 
 
+SERVER_LOGS: dict[str, Path] = {}
+"""Each started server's log by endpoint: one line per request it received (tests count requests there)."""
+
+
 @pytest.fixture(scope="session")
 def s3_server(tmp_path_factory) -> Iterator[str]:
-    server, endpoint = _start_moto(tmp_path_factory.mktemp("moto") / "moto.log")
+    log_path = tmp_path_factory.mktemp("moto") / "moto.log"
+    server, endpoint = _start_moto(log_path)
+    SERVER_LOGS[endpoint] = log_path
     try:
         yield endpoint
     finally:
@@ -73,6 +79,12 @@ class Bucket:
         import s3fs
 
         return s3fs.S3FileSystem(key=ACCESS_KEY, secret=SECRET, endpoint_url=self.endpoint, skip_instance_cache=True)
+
+    def requests(self) -> list[str]:
+        """The requests the server has received for this bucket so far ("GET /bucket/key" ...), oldest first."""
+        lines = SERVER_LOGS[self.endpoint].read_text(errors="replace").splitlines()
+        return [line.split('"')[1].rsplit(" ", 1)[0] for line in lines
+                if line.count('"') >= 2 and f" /{self.name}" in line.split('"')[1]]
 
     def machine(self, cache: Path) -> dict[str, str]:
         """The environment of another machine: same bucket and credentials, its own empty cache."""

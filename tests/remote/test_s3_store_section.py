@@ -45,3 +45,16 @@ def test_store_section_endpoint_reaches_the_bucket_and_enters_no_record(s3, pref
     record = s3.fs.cat_file(f"{s3.name}/store/runs/{run['run_id']}.json").decode()
     assert s3.endpoint not in record and '"store"' not in record
     assert koprep("status", *args)["up_to_date"]
+
+    # The commands over a stored run take the store's options from --config too (no AWS_ENDPOINT_URL:
+    # without --config they would go to AWS itself; a closed endpoint in the environment shows it fast).
+    closed = {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"}
+    listed = koprep("ls", "--config", str(config), "--json", extra_env=closed)
+    assert {entry["stage"] for entry in listed["entries"]} >= {"clean", "tokenize", "bow"}
+    assert run["run_id"] in {r["run_id"] for r in listed["runs"]}
+    assert koprep("verify", "--config", str(config), "--json", extra_env=closed)["problems"] == []
+    shown = koprep("show", "bow", "--config", str(config), "--json", extra_env=closed)
+    assert shown["run_id"] == run["run_id"] and shown["stages"]["bow"]["terms"] > 0
+    without = subprocess.run([KOPREP, "ls", "--json"], capture_output=True, text=True, cwd=tmp_path, timeout=120,
+                             env={**env, **closed})
+    assert without.returncode == 2 and "127.0.0.1:9" in without.stderr and "Traceback" not in without.stderr

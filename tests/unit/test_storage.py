@@ -165,3 +165,37 @@ def test_only_non_secret_options_are_shown():
     options = {"endpoint_url": "http://minio:9000", "key": "AKIA", "secret": "hunter2",
                "client_kwargs": {"region_name": "ap-northeast-2", "aws_session_token": "t0k"}}
     assert public_options(options) == {"endpoint_url": "http://minio:9000", "client_kwargs": {"region_name": "ap-northeast-2"}}
+
+
+def test_only_a_refused_conditional_put_counts_as_a_lost_commit_race():
+    """`remote.lost_race` by exception type and status, never by words in a message."""
+    from botocore.exceptions import ClientError
+
+    from koprep.remote import lost_race
+
+    def client_error(code: str, status: int) -> ClientError:
+        return ClientError({"Error": {"Code": code, "Message": "x"}, "ResponseMetadata": {"HTTPStatusCode": status}},
+                           "PutObject")
+
+    assert lost_race(FileExistsError("s3fs: PreconditionFailed on If-None-Match"))
+    wrapped = OSError(22, "At least one of the pre-conditions you specified did not hold")
+    wrapped.__cause__ = client_error("PreconditionFailed", 412)  # s3fs when the server names no condition
+    assert lost_race(wrapped)
+    assert not lost_race(OSError(5, "upload failed: 412 parts missing"))  # "412" in a message is not a status
+    denied = PermissionError("Access Denied")
+    denied.__cause__ = client_error("AccessDenied", 403)
+    assert not lost_race(denied)
+    assert not lost_race(ConnectionError("PreconditionFailed"))
+
+
+def test_served_parameters_keep_urls_as_given_and_make_local_paths_absolute(tmp_path, monkeypatch):
+    """`koprep serve` makes paths absolute for runs that start elsewhere; a URL is not a path (it once
+    became `<cwd>/s3:/bucket/store`)."""
+    from koprep.orchestration.parameters import PreprocessParameters
+
+    monkeypatch.chdir(tmp_path)
+    served = PreprocessParameters(corpus="s3://bucket/reviews.tsv", artifacts="s3://bucket/store",
+                                  backend="whitespace").with_absolute_paths()
+    assert (served.corpus, served.artifacts) == ("s3://bucket/reviews.tsv", "s3://bucket/store")
+    local = PreprocessParameters(corpus=None, artifacts="artifacts", backend="whitespace").with_absolute_paths()
+    assert local.artifacts == str(tmp_path.resolve() / "artifacts")

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import os
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:
+    from koprep.store import ArtifactStore
 
 DEFAULT_ARTIFACTS = "artifacts"
 ARTIFACTS_ENV = "KOPREP_ARTIFACTS"
@@ -46,6 +49,13 @@ class Parents:
             "--artifacts", default=os.environ.get(ARTIFACTS_ENV) or DEFAULT_ARTIFACTS, metavar="DIR|URL",
             help="artifact store root: a folder, or a URL such as s3://bucket/prefix (default: $KOPREP_ARTIFACTS, "
             "else artifacts)",
+        )
+
+        self.store_config = _parent()
+        self.store_config.add_argument(
+            "--config", dest="config_file", metavar="FILE",
+            help="TOML config file whose [store] section gives the storage options of a URL store (e.g. its "
+            "endpoint_url); the rest of the file is checked but not used here",
         )
 
         self.run_choice = _parent()
@@ -108,6 +118,24 @@ def add_command(
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return parser
+
+
+def use_store_config(args: argparse.Namespace) -> None:
+    """Make the `[store]` options of `--config` (if given) this process's, before any store or corpus
+    location is opened: what `koprep run` does with its configuration, for commands that take only
+    the store from it."""
+    if getattr(args, "config_file", None):
+        from koprep.config import load_config
+
+        load_config(args.config_file).store.activate()
+
+
+def open_store(args: argparse.Namespace) -> ArtifactStore:
+    """The artifact store of `--artifacts`, with the storage options of `--config`."""
+    from koprep.store import ArtifactStore
+
+    use_store_config(args)
+    return ArtifactStore(args.artifacts)
 
 
 def check_runner(args: argparse.Namespace) -> None:

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from koprep.cli.options import Commands, Parents, add_command
+from koprep.cli.options import Commands, Parents, add_command, open_store, use_store_config
 from koprep.cli.render import clip
 
 SHOW_EXAMPLES = "examples:\n  koprep show\n  koprep show tokenize --top 30\n  koprep show tfidf --run RUN_ID --json"
@@ -24,7 +24,7 @@ EVALUATE_EXAMPLES = """examples:
 
 
 def register(commands: Commands, parents: Parents) -> None:
-    of_a_run = [parents.store, parents.run_choice, parents.json]
+    of_a_run = [parents.store, parents.store_config, parents.run_choice, parents.json]
     show = add_command(
         commands, "show", epilog=SHOW_EXAMPLES, parents=of_a_run,
         help="what a run's stages hold: rows, vocabulary, top terms, token lengths, sample documents",
@@ -62,10 +62,9 @@ def register(commands: Commands, parents: Parents) -> None:
 
 def show_command(args: argparse.Namespace) -> int:
     from koprep.inspection import show
-    from koprep.store import ArtifactStore
 
     result = show(
-        ArtifactStore(args.artifacts), args.run, args.stage, top=args.top, samples=args.samples, corpus=args.corpus
+        open_store(args), args.run, args.stage, top=args.top, samples=args.samples, corpus=args.corpus
     )
     if args.json:
         print(json.dumps(result, ensure_ascii=False))
@@ -81,6 +80,7 @@ def show_command(args: argparse.Namespace) -> int:
 def similar_command(args: argparse.Namespace) -> int:
     from koprep.loaders import open_run
 
+    use_store_config(args)
     run = open_run(args.artifacts, args.run)
     try:
         if args.to:
@@ -109,6 +109,7 @@ def evaluate_command(args: argparse.Namespace) -> int:
     from koprep.pipeline.datasets import ReportFile
     from koprep.pipeline.evaluate import evaluate_vectors
 
+    use_store_config(args)
     run = open_run(args.artifacts, args.run)
     result = evaluate_vectors(run.store, run.entry(args.stage), args.analogies, args.similarity)
     report = ReportFile.read(Path(result.path))

@@ -6,9 +6,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from koprep.cli.options import Commands, Parents, add_command
+from koprep.cli.options import Commands, Parents, add_command, open_store
 
-LS_EXAMPLES = "examples:\n  koprep ls\n  koprep ls --artifacts /data/koprep --json"
+LS_EXAMPLES = "examples:\n  koprep ls\n  koprep ls --artifacts /data/koprep --json\n  koprep ls --artifacts s3://bucket/store --config koprep.toml   # [store] endpoint_url = ..."
 GC_EXAMPLES = "examples:\n  koprep gc --dry-run\n  koprep gc --keep-runs 3\n  koprep gc --keep-runs 1 --grace 0 --json"
 VERIFY_EXAMPLES = """examples:
   koprep verify                        # every artifact's files against its manifest, every run record
@@ -16,7 +16,7 @@ VERIFY_EXAMPLES = """examples:
 
 
 def register(commands: Commands, parents: Parents) -> None:
-    shared = [parents.store, parents.json]
+    shared = [parents.store, parents.store_config, parents.json]
     ls = add_command(
         commands, "ls", epilog=LS_EXAMPLES, parents=shared,
         help="stored artifacts with sizes, ages and the runs that use them",
@@ -49,9 +49,8 @@ def register(commands: Commands, parents: Parents) -> None:
 def ls_command(args: argparse.Namespace) -> int:
     from koprep.maintenance import listing
     from koprep.pipeline.graph import GRAPH
-    from koprep.store import ArtifactStore
 
-    store = ArtifactStore(args.artifacts)
+    store = open_store(args)
     result = listing(store)
     shared = "referred to by" if store.mirror is not None else "hard-linked into"  # a bucket has no hard links
     if args.json:
@@ -78,9 +77,8 @@ def ls_command(args: argparse.Namespace) -> int:
 
 def gc_command(args: argparse.Namespace) -> int:
     from koprep.maintenance import DEFAULT_GRACE_SECONDS, DEFAULT_KEEP_RUNS, collect_garbage, plan_gc
-    from koprep.store import ArtifactStore
 
-    store = ArtifactStore(args.artifacts)
+    store = open_store(args)
     keep = DEFAULT_KEEP_RUNS if args.keep_runs is None else args.keep_runs
     plan = plan_gc(store, keep, DEFAULT_GRACE_SECONDS if args.grace is None else args.grace)
     if not args.dry_run:
@@ -103,9 +101,9 @@ def gc_command(args: argparse.Namespace) -> int:
 def verify_command(args: argparse.Namespace) -> int:
     from koprep.errors import EXIT_INTEGRITY
     from koprep.maintenance import verify
-    from koprep.store import ArtifactStore, StoreError
+    from koprep.store import StoreError
 
-    store = ArtifactStore(args.artifacts)
+    store = open_store(args)
     if store.mirror is not None:
         store.mirror.objects.check_readable()
     elif not store.root.is_dir():

@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from koprep.config import ConfigError, PipelineConfig, describe_validation_error, load_config, parse_pair
 from koprep.orchestration.runners import DEFAULT_RUNNER, check_choice
+from koprep.storage import is_url
 from koprep.tokenizers import get_tokenizer
 
 
@@ -67,14 +68,14 @@ class PreprocessParameters(BaseModel):
         return config
 
     def with_absolute_paths(self) -> "PreprocessParameters":
-        """Paths made absolute against the current folder, for runs that start somewhere else."""
+        """Paths made absolute against the current folder, for runs that start somewhere else; a URL
+        (`s3://bucket/store`) stays as given: each run opens the bucket itself."""
         corpus = self.corpus
-        if corpus is not None and Path(corpus).exists():
+        if corpus is not None and not is_url(corpus) and Path(corpus).exists():
             corpus = str(Path(corpus).resolve())
         config_file = str(Path(self.config_file).resolve()) if self.config_file else None
-        return self.model_copy(
-            update={"corpus": corpus, "config_file": config_file, "artifacts": str(Path(self.artifacts).resolve())}
-        )
+        artifacts = self.artifacts if is_url(self.artifacts) else str(Path(self.artifacts).resolve())
+        return self.model_copy(update={"corpus": corpus, "config_file": config_file, "artifacts": artifacts})
 
 
 def parse_parameter_pairs(pairs: Iterable[str]) -> dict[str, Any]:

@@ -127,22 +127,24 @@ def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
     # document survives cleaning they are held instead: a corpus that cleans to nothing is bad input,
     # and bad input leaves nothing in the store (the held shards are all empty text, so small).
     held: list[tuple[StageKey, tuple[pa.Table, dict[str, int]]]] = []
-    for shard, key in zip(shards, keys):
-        entry = None if force else run.store.lookup(key.stage, key.fingerprint)
-        if entry is not None:
-            facts = entry.manifest["extra"]
-        else:
-            part, facts, emptied = clean_documents(frame.iloc[shard.start : shard.stop], run.config.clean)
-            held.append((key, (arrow_table(part), facts)))
-            written.add(shard.index)
-            if len(examples) < 5:
-                examples += part.loc[emptied, "doc_id"].head(5 - len(examples)).tolist()
-        for name in totals:
-            totals[name] += int(facts[name])
-        if totals["empty_after_clean"] < totals["documents"]:
-            for held_key, cleaned in held:
-                compute_or_reuse(run.store, held_key, functools.partial(_write_cleaned, cleaned), force=force)
-            held.clear()
+    # Which shards are stored: one batch of lookups (one round trip on a store in a bucket).
+    with run.store.prefetched([] if force else [(key.stage, key.fingerprint) for key in keys]):
+        for shard, key in zip(shards, keys):
+            entry = None if force else run.store.lookup(key.stage, key.fingerprint)
+            if entry is not None:
+                facts = entry.manifest["extra"]
+            else:
+                part, facts, emptied = clean_documents(frame.iloc[shard.start : shard.stop], run.config.clean)
+                held.append((key, (arrow_table(part), facts)))
+                written.add(shard.index)
+                if len(examples) < 5:
+                    examples += part.loc[emptied, "doc_id"].head(5 - len(examples)).tolist()
+            for name in totals:
+                totals[name] += int(facts[name])
+            if totals["empty_after_clean"] < totals["documents"]:
+                for held_key, cleaned in held:
+                    compute_or_reuse(run.store, held_key, functools.partial(_write_cleaned, cleaned), force=force)
+                held.clear()
     source = corpus_io.describe_location(run.location)
     if totals["empty_after_clean"] == totals["documents"]:
         raise EmptyResultError(

@@ -115,20 +115,25 @@ def execute(plan: Plan, executor: Executor | None = None) -> dict[str, StageResu
     executor = executor or InProcess()
     run = executor.for_workers(plan.run)
     outcomes: dict[str, Outcome] = {}
-    for name, planned in plan.stages.items():
-        stage = run.graph[name]
-        inputs = {upstream: outcomes[upstream] for upstream in stage.inputs if upstream in outcomes}
-        if planned.given is not None:
-            outcomes[name] = StageResult.from_entry(planned.given, cached=True)
-        elif planned.key is None:
-            raise ValueError(f"stage {name!r} has neither a key nor a given entry")
-        elif stage.fan_out is not None:
-            # The stage's bookkeeping (which shards are stored, assembling the entry) is cheap and runs
-            # here; the shards to compute go to the executor (one task locally, one per shard on Dask).
-            outcomes[name] = _fanned_out(executor, run, planned.key, resolved(inputs))
-        else:
-            outcomes[name] = executor.submit(run, planned.key, inputs)
-    return resolved(outcomes)
+    # Each stage's first lookup (in this process) takes its manifest from one batch read here: a
+    # re-run on a store in a bucket asks once for all, not once per stage.
+    reused = [(name, planned.fingerprint) for name, planned in plan.stages.items()
+              if planned.key is not None and not planned.forced_by]
+    with plan.store.prefetched(reused):
+        for name, planned in plan.stages.items():
+            stage = run.graph[name]
+            inputs = {upstream: outcomes[upstream] for upstream in stage.inputs if upstream in outcomes}
+            if planned.given is not None:
+                outcomes[name] = StageResult.from_entry(planned.given, cached=True)
+            elif planned.key is None:
+                raise ValueError(f"stage {name!r} has neither a key nor a given entry")
+            elif stage.fan_out is not None:
+                # The stage's bookkeeping (which shards are stored, assembling the entry) is cheap and runs
+                # here; the shards to compute go to the executor (one task locally, one per shard on Dask).
+                outcomes[name] = _fanned_out(executor, run, planned.key, resolved(inputs))
+            else:
+                outcomes[name] = executor.submit(run, planned.key, inputs)
+        return resolved(outcomes)
 
 
 def _fanned_out(executor: Executor, run: Resolution, key: StageKey, inputs: dict[str, StageResult]) -> StageResult:

@@ -59,7 +59,7 @@ def shard_fingerprints(run: Resolution, key: StageKey, upstream: dict[str, list[
 def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     run, clean = job.run, job.inputs["clean"]
     keys = shard_keys(run, job.key, run.store.open_entry(clean.path).manifest["shards"])
-    stored = [None if job.force else run.store.lookup(k.stage, k.fingerprint) for k in keys]
+    stored = [None] * len(keys) if job.force else run.store.lookup_many([(k.stage, k.fingerprint) for k in keys])
     missing = [index for index, entry in enumerate(stored) if entry is None]
     if job.map_shards is not None:
         run_shards = job.map_shards
