@@ -1,66 +1,112 @@
 """Prefect's temporary server, started while the run does its first work instead of before its flow.
 
-Without `PREFECT_API_URL`, Prefect starts a temporary server (a uvicorn subprocess on a SQLite
-database) when the flow run's client is created, and waits for it to answer: 4 s on a quiet machine,
-10-25 s under load, all on the run's critical path. `koprep run` knows it will need one as soon as the
-plan says there is work, so `start_early` picks a free port, sets `PREFECT_API_URL` to it (before this
-process imports Prefect, so every part of Prefect here sees an ordinary configured server) and starts
-that same server (`SubprocessASGIServer`, the class Prefect's own client uses) on that port, on a
-thread, while the run checks its plan (reading and cleaning the corpus), imports Prefect and loads
-the tokenizer. `wait()` waits until it answers; the flow then runs against it as against any server:
-the same flow and task runs. At exit it is told to stop without waiting for its shutdown (Prefect
-waits up to 5 s).
+Without `PREFECT_API_URL`, Prefect starts a temporary server (a uvicorn subprocess serving its API on
+the SQLite database in `PREFECT_HOME`) when the flow run's client is created, and waits for it to
+answer: 4 s on a quiet machine, 10-25 s under load, all on the run's critical path. `koprep run`
+knows it will need one as soon as the plan says there is work, so `start_early` picks a free port,
+sets `PREFECT_API_URL` to it (before this process imports Prefect, so every part of Prefect here sees
+an ordinary configured server) and launches that server process at once: the command and environment
+of Prefect's own `SubprocessASGIServer` (prefect/server/api/server.py, Prefect 3.9), the same app,
+database and services. It boots while the run checks its plan (reading and cleaning the corpus),
+imports Prefect and loads the tokenizer; `wait()` then polls its health endpoint, as Prefect does,
+and the flow runs against it as against any server: the same flow and task runs, in the same
+database. At exit it is told to stop without waiting for its shutdown (Prefect waits up to 5 s).
 
-Importing this module imports nothing of Prefect: the thread does.
+The process is launched here rather than through `SubprocessASGIServer` because importing that class
+imports Prefect's whole server package into this process (~3 CPU seconds, taken from the run on a
+2-core machine) only to build a command line. Importing this module imports nothing of Prefect.
 """
 
 from __future__ import annotations
 
 import atexit
+import importlib.util
 import os
 import socket
+import subprocess
 import sys
-import threading
-from typing import Any
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
 
 from koprep.errors import OrchestrationError
 
+# What `SubprocessASGIServer` adds to the server's environment: no UI, and the app's ephemeral mode
+# (only the services an ephemeral server runs: the task-run recorder, event persister, ...).
+SERVER_ENV = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+# Prefect's own default for PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS (koprep's CLI sets 90).
+DEFAULT_STARTUP_TIMEOUT = 20.0
+POLL_SECONDS = 0.1
+
+
+def server_command(port: int) -> list[str]:
+    """The uvicorn command `SubprocessASGIServer` runs: Prefect's app factory on 127.0.0.1:`port`."""
+    spec = importlib.util.find_spec("prefect")  # locates the package without importing it
+    if spec is None or spec.origin is None:
+        raise OrchestrationError("Prefect is not installed: reinstall koprep (`pip install -e .`)")
+    return [
+        sys.executable, "-m", "uvicorn", "--app-dir", str(Path(spec.origin).parent.parent),
+        "--factory", "prefect.server.api.server:create_app", "--host", "127.0.0.1", "--port", str(port),
+        "--log-level", "error", "--lifespan", "on",
+    ]
+
 
 class EarlyServer:
-    """Prefect's temporary server on `port`, being started on a daemon thread."""
+    """Prefect's temporary server on `port`, launched and booting."""
 
     def __init__(self, port: int) -> None:
         self.port = port
         self.api_url = f"http://127.0.0.1:{port}/api"
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._start, name="koprep-prefect-server", daemon=True)
-        self._thread.start()
-
-    def _start(self) -> None:
-        try:
-            from prefect.server.api.server import SubprocessASGIServer
-
-            server = SubprocessASGIServer(self.port)
-            # Registered before the start: a run that fails meanwhile (bad input) still stops it at exit.
-            atexit.register(_stop_without_waiting, server)
-            server.start()
-            if server.api_url != self.api_url:  # the port was taken meanwhile; Prefect moved to another
-                raise OSError(f"port {self.port} was taken before the server started")
-            # Prefect's own exit handler waits up to 5 s for the server's shutdown; the run's results
-            # are written by then, so it is only told to stop (it finishes on its own).
-            atexit.unregister(server.stop)
-        except BaseException as exc:  # noqa: BLE001 - raised by wait()
-            self._error = exc
+        self.process = subprocess.Popen(
+            server_command(port), env={**os.environ, **SERVER_ENV}, stdin=subprocess.DEVNULL, stdout=_stderr_fd(),
+        )
+        # Registered at once: a run that fails meanwhile (bad input) still stops it at exit.
+        atexit.register(self.stop)
 
     def wait(self) -> str:
-        """The server's API URL once it answers; OrchestrationError if it could not start."""
-        self._thread.join()
-        if self._error is not None:
-            raise OrchestrationError(
-                f"Prefect's temporary server did not start ({self._error}); run `prefect server start` and point "
-                "koprep at it with `export PREFECT_API_URL=http://127.0.0.1:4200/api`"
-            )
-        return self.api_url
+        """The server's API URL once its health endpoint answers; OrchestrationError if it exits or
+        does not answer within PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS."""
+        timeout = float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or DEFAULT_STARTUP_TIMEOUT)
+        deadline = time.monotonic() + timeout
+        while True:
+            code = self.process.poll()
+            if code is not None:  # 3: uvicorn could not bind (the port was taken meanwhile)
+                return self._failed(f"it exited with code {code}")
+            if _answers(f"{self.api_url}/health"):
+                return self.api_url
+            if time.monotonic() > deadline:
+                return self._failed(f"it did not answer within {timeout:g} s")
+            time.sleep(POLL_SECONDS)
+
+    def _failed(self, reason: str) -> str:
+        self.stop()
+        raise OrchestrationError(
+            f"Prefect's temporary server did not start ({reason}); run `prefect server start` and point "
+            "koprep at it with `export PREFECT_API_URL=http://127.0.0.1:4200/api`"
+        )
+
+    def stop(self) -> None:
+        """Tell it to stop; the run's results are written by then, so its shutdown is not waited for."""
+        if self.process.poll() is None:
+            self.process.terminate()
+
+
+def _stderr_fd() -> int:
+    """Where the server's output goes: stderr (with `--json`, stdout holds the JSON object only), or
+    nowhere when stderr is not a file (an in-process caller capturing it)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, ValueError, OSError):
+        return subprocess.DEVNULL
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - a 127.0.0.1 URL built here
+            return bool(response.status == 200)
+    except (OSError, urllib.error.HTTPError):
+        return False
 
 
 def start_early() -> EarlyServer | None:
@@ -81,7 +127,6 @@ def _profile_api_url() -> bool:
     """Whether the active Prefect profile (`prefect config set PREFECT_API_URL=...`) names a server;
     read from the profiles file without importing Prefect."""
     import tomllib
-    from pathlib import Path
 
     home = Path(os.environ.get("PREFECT_HOME", "~/.prefect")).expanduser()
     path = Path(os.environ.get("PREFECT_PROFILES_PATH", home / "profiles.toml")).expanduser()
@@ -91,9 +136,3 @@ def _profile_api_url() -> bool:
         return False
     active = os.environ.get("PREFECT_PROFILE") or profiles.get("active", "ephemeral")
     return bool(profiles.get("profiles", {}).get(active, {}).get("PREFECT_API_URL"))
-
-
-def _stop_without_waiting(server: Any) -> None:
-    process = server.server_process
-    if process is not None and process.poll() is None:
-        process.terminate()
