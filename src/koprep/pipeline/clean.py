@@ -7,9 +7,10 @@ changed."""
 from __future__ import annotations
 
 import functools
+from contextlib import closing
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generator
 
 import pandas as pd
 import pyarrow as pa
@@ -95,12 +96,14 @@ def clean_documents(frame: pd.DataFrame, params: CleanParams) -> tuple[pd.DataFr
     return frame, facts, emptied
 
 
-def corpus_shards(frame: pd.DataFrame, run: Resolution, stage: str) -> tuple[list[shards_logic.Shard], list[StageKey]]:
-    """The shards of a corpus read as `frame`, and each one's shard-entry key."""
-    shards = shards_logic.split(frame, run.config.run.shard_size)
+def corpus_shards(run: Resolution, stage: str) -> Generator[tuple[shards_logic.Shard, StageKey, pd.DataFrame], None, None]:
+    """The corpus's shards as it is read (chunk by chunk, `koprep.corpus.iter_corpus`), each with its
+    shard-entry key and its documents."""
     spec = run.graph[stage]
     assert spec.shards is not None
-    return shards, [clean_shard_key(spec.shards, spec.version, shard.digest, run) for shard in shards]
+    chunks = corpus_io.iter_corpus(run.location, run.config.corpus)
+    for shard, rows in shards_logic.stream(chunks, run.config.run.shard_size):
+        yield shard, clean_shard_key(spec.shards, spec.version, shard.digest, run), rows
 
 
 def shard_fingerprints(run: Resolution, key: StageKey, upstream: dict[str, list[str]]) -> list[str]:
@@ -108,8 +111,7 @@ def shard_fingerprints(run: Resolution, key: StageKey, upstream: dict[str, list[
     stored = run.store.lookup(key.stage, key.fingerprint)
     if stored is not None:
         return list(stored.manifest["shards"])
-    frame = corpus_io.read_corpus(run.location, run.config.corpus)
-    return [shard_key.fingerprint for shard_key in corpus_shards(frame, run, key.stage)[1]]
+    return [shard_key.fingerprint for _, shard_key, _ in corpus_shards(run, key.stage)]
 
 
 def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
@@ -117,22 +119,26 @@ def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
     (`clean-shard` entries, as the clean stage would write them). Documents that come out of
     cleaning empty are kept with their ids and counted, with a warning; if every document does,
     EmptyResultError says which setting to look at."""
-    frame = corpus_io.read_corpus(run.location, run.config.corpus)
-    shards, keys = corpus_shards(frame, run, stage)
+    shards: list[shards_logic.Shard] = []
+    keys: list[StageKey] = []
     force = stage in run.forced
     written: set[int] = set()
     totals = dict.fromkeys(COUNTS, 0)
     examples: list[str] = []
     # Shards are written as they are cleaned, so the cleaned corpus is never held whole. Until one
     # document survives cleaning they are held instead: a corpus that cleans to nothing is bad input,
-    # and bad input leaves nothing in the store (the held shards are all empty text, so small).
+    # and bad input leaves nothing in the store (the held shards are all empty text, so small). The
+    # corpus is read a chunk at a time: a duplicate id found in a later chunk leaves the shards before
+    # it in the store, complete and keyed by their documents (a corrected corpus reuses them).
     held: list[tuple[StageKey, tuple[pa.Table, dict[str, int]]]] = []
-    for shard, key in zip(shards, keys):
+    for shard, key, rows in corpus_shards(run, stage):
+        shards.append(shard)
+        keys.append(key)
         entry = None if force else run.store.lookup(key.stage, key.fingerprint)
         if entry is not None:
             facts = entry.manifest["extra"]
         else:
-            part, facts, emptied = clean_documents(frame.iloc[shard.start : shard.stop], run.config.clean)
+            part, facts, emptied = clean_documents(rows, run.config.clean)
             held.append((key, (arrow_table(part), facts)))
             written.add(shard.index)
             if len(examples) < 5:
@@ -166,7 +172,7 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     fault_point(f"{stage}.read")
     computed = []
     for shard, shard_key in zip(corpus.shards, corpus.keys):
-        write = functools.partial(_write_shard, run, shard)
+        write = functools.partial(_write_shard, run, stage, shard)
         done_now = shard.index in corpus.written
         entry, cached = compute_or_reuse(run.store, shard_key, write, force=job.force and not done_now)
         if done_now or not cached:
@@ -185,11 +191,12 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     }
 
 
-def _write_shard(run: Resolution, shard: shards_logic.Shard, pending: PendingEntry) -> tuple[int, dict[str, int]]:
+def _write_shard(run: Resolution, stage: str, shard: shards_logic.Shard, pending: PendingEntry) -> tuple[int, dict[str, int]]:
     """A shard that was in the store when the corpus was read and is gone now (removed meanwhile,
     or forced): the corpus is read again for it."""
-    frame = corpus_io.read_corpus(run.location, run.config.corpus).iloc[shard.start : shard.stop]
-    part, facts, _ = clean_documents(frame, run.config.clean)
+    with closing(corpus_shards(run, stage)) as shards:
+        rows = next(rows for read, _, rows in shards if read.index == shard.index)
+    part, facts, _ = clean_documents(rows, run.config.clean)
     return _write_cleaned((arrow_table(part), facts), pending)
 
 
