@@ -36,8 +36,9 @@ COUNTS = ("documents", "empty_documents", "empty_after_clean", "emptied")
 @dataclass
 class ShardedCorpus:
     """A corpus as read and cut into shards, each shard's `clean-shard` entry in the store: the ones
-    that were not are cleaned and written as the corpus is read, so neither the corpus as read nor
-    its cleaned text is held past reading (memory would follow the corpus's size)."""
+    that were not are cleaned and written as the corpus is read (a chunk of rows at a time), so
+    neither the corpus as read nor its cleaned text is ever held whole (memory would follow the
+    corpus's size): only the shards' digests and counts are kept."""
 
     shards: list[shards_logic.Shard]
     keys: list[StageKey]
