@@ -5,6 +5,12 @@ sentences inside a line are separated by two spaces), a folder of `.txt` files (
 each), TSV/CSV with a named text column, JSON Lines with a named text field, Parquet with a text
 column. With no location, the embedded default corpus: konlpy's bundled Korean constitution
 (`kolaw`) and ten National Assembly bills (`kobill`), one document per non-empty line.
+
+`iter_corpus` reads a corpus in chunks of rows, so a pipeline run holds one chunk (and one shard),
+not the corpus: text, doublespace, TSV, CSV and folder corpora are streamed from the file(s);
+JSON Lines and Parquet are read whole and then handed out in chunks, because their columns' types
+(and so the documents' digests, `koprep.shards`) are inferred over the whole file. `read_corpus` is
+the chunks put together.
 """
 
 from __future__ import annotations
@@ -12,15 +18,16 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
-import io
 import json
 import logging
 import re
+from contextlib import closing
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Literal
+from typing import Generator, Iterable, Iterator, Literal
 
+import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict, field_validator
 
@@ -37,6 +44,9 @@ ID_COLUMN_GUESSES = ("doc_id", "id")
 DEFAULT_CORPUS = "konlpy:kolaw+kobill"
 UTF8 = "utf-8"
 _HANGUL = re.compile("[\uac00-\ud7a3]")
+CHUNK_ROWS = 50_000
+"""Rows per chunk of `iter_corpus`: large enough that per-chunk work (pandas, the duplicate-id
+check's merge) is negligible, small enough that a chunk is a few MiB."""
 
 log = logging.getLogger(__name__)
 
@@ -131,41 +141,84 @@ def _default_files() -> list[tuple[str, Traversable]]:
 # --------------------------------------------------------------------------------- read
 def read_corpus(location: str | None, params: CorpusParams) -> pd.DataFrame:
     """Documents as a DataFrame: `doc_id` (str, unique), `text` (str), then passthrough columns."""
+    return pd.concat(list(iter_corpus(location, params)), ignore_index=True)
+
+
+def iter_corpus(location: str | None, params: CorpusParams, chunk_rows: int = CHUNK_ROWS) -> Iterator[pd.DataFrame]:
+    """The documents of `read_corpus` in chunks of at most `chunk_rows` rows, in corpus order (each
+    chunk's index counts from 0). Duplicate ids are refused in the chunk that repeats one; an empty
+    corpus, or one whose every document is empty, when the last chunk has been read: a consumer that
+    acts on chunks as they come must hold back what bad input must not leave behind."""
     location = local_corpus(location)
     if location is None:
-        frame = _read_default()
+        chunks: Iterable[pd.DataFrame] = [_read_default()]
     else:
         fmt = resolve_format(location, params)
-        frame = _READERS[fmt](Path(location), params)
-    if params.limit is not None:
-        frame = frame.head(params.limit)
-    frame = frame.reset_index(drop=True)
-    duplicated = frame["doc_id"].duplicated()
-    if duplicated.any():
-        first = frame.loc[duplicated, "doc_id"].iloc[0]
-        raise CorpusError(
-            f"document ids are not unique (e.g. {first!r}); choose another corpus.id_column or unset it to number rows"
-        )
-    _check_not_empty(frame, location)
-    return frame
+        chunks = _READERS[fmt](Path(location), params, chunk_rows)
+    distinct, documents, empty = _DistinctIds(), 0, 0
+    empty_ids: list[str] = []
+    for chunk in chunks:
+        if params.limit is not None:
+            chunk = chunk.head(params.limit - documents)
+        if len(chunk) == 0:
+            continue
+        chunk = chunk.reset_index(drop=True)
+        repeated = distinct.first_repeat(chunk["doc_id"].tolist())
+        if repeated is not None:
+            raise CorpusError(
+                f"document ids are not unique (e.g. {repeated!r}); choose another corpus.id_column or unset it to number rows"
+            )
+        blank = chunk["text"].str.strip() == ""
+        documents, empty = documents + len(chunk), empty + int(blank.sum())
+        empty_ids += chunk.loc[blank, "doc_id"].head(5 - len(empty_ids)).tolist()
+        yield chunk
+        if params.limit is not None and documents >= params.limit:
+            break
+    _check_not_empty(documents, empty, empty_ids, location)
 
 
-def _check_not_empty(frame: pd.DataFrame, location: str | None) -> None:
+class _DistinctIds:
+    """Document ids seen so far, as 128-bit hashes in a sorted array (16 bytes a document, not a
+    Python string each): two 64-bit hashes under different keys, so a false repeat needs a 128-bit
+    collision."""
+
+    _KEYS = ("koprep-doc-ids-1", "koprep-doc-ids-2")
+
+    def __init__(self) -> None:
+        self.seen = np.empty(0, dtype="S16")
+
+    def first_repeat(self, ids: list[str]) -> str | None:
+        """The first of `ids` (in order) that is an earlier id or repeats one before it in `ids`;
+        else None, and `ids` are remembered."""
+        values = np.array(ids, dtype=object)
+        digests = np.ascontiguousarray(
+            np.stack([pd.util.hash_array(values, hash_key=key) for key in self._KEYS], axis=1)
+        ).view("S16").ravel()
+        at = np.searchsorted(self.seen, digests)
+        earlier = self.seen[np.minimum(at, len(self.seen) - 1)] == digests if len(self.seen) else np.zeros(len(ids), bool)
+        repeated = earlier | pd.Series(digests).duplicated().to_numpy()
+        if repeated.any():
+            return ids[int(np.argmax(repeated))]
+        digests.sort()
+        self.seen = np.insert(self.seen, np.searchsorted(self.seen, digests), digests)
+        return None
+
+
+def _check_not_empty(documents: int, empty: int, empty_ids: list[str], location: str | None) -> None:
     """Refuse a corpus without text; count (and warn about) empty documents, which are kept, with
     their ids, so that no other document's id changes."""
     source = describe_location(location)
-    if len(frame) == 0:
+    if documents == 0:
         raise CorpusError(f"corpus {source} is empty: it holds no documents; pass a file with one document per line")
-    empty = frame["text"].str.strip() == ""
-    if empty.all():
+    if empty == documents:
         raise CorpusError(
-            f"every document of corpus {source} ({len(frame)}) is empty or whitespace only; "
+            f"every document of corpus {source} ({documents}) is empty or whitespace only; "
             "is corpus.text_column the column that holds the text?"
         )
-    if empty.any():
+    if empty:
         log.warning(
             "%d of %d documents of %s are empty or whitespace only (e.g. ids %s); they are kept, with empty text",
-            int(empty.sum()), len(frame), source, ", ".join(frame.loc[empty, "doc_id"].head(5)),
+            empty, documents, source, ", ".join(empty_ids),
         )
 
 
@@ -201,67 +254,94 @@ def _read_default() -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["doc_id", "text"])
 
 
-def _read_text(path: Path, params: CorpusParams) -> pd.DataFrame:
-    lines = _lines(_decode(path, params))
-    return pd.DataFrame({"doc_id": [str(i) for i in range(len(lines))], "text": lines})
+def _read_text(path: Path, params: CorpusParams, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    start = 0
+    for lines in _batches(_lines(path, params), chunk_rows):
+        yield pd.DataFrame({"doc_id": [str(i) for i in range(start, start + len(lines))], "text": lines})
+        start += len(lines)
 
 
-def _lines(text: str) -> list[str]:
-    """Lines split at "\n" (and "\r\n") only, as editors and `wc -l` count them."""
-    lines = text.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()
-    return [line[:-1] if line.endswith("\r") else line for line in lines]
+def _lines(path: Path, params: CorpusParams) -> Generator[str, None, None]:
+    """Lines split at "\n" (and "\r\n") only, as editors and `wc -l` count them (str.splitlines
+    would also split at U+2028, form feeds, ...)."""
+    for line in _checked(path, params, newline="\n"):
+        line = line[:-1] if line.endswith("\n") else line
+        yield line[:-1] if line.endswith("\r") else line
 
 
-def _read_doublespace(path: Path, params: CorpusParams) -> pd.DataFrame:
+def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
+    batch: list[str] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _read_doublespace(path: Path, params: CorpusParams, chunk_rows: int) -> Iterator[pd.DataFrame]:
     # soynlp's DoublespaceLineCorpus: sentences inside a document are separated by two spaces. Keep
     # them as line breaks so cleaning (which collapses spaces) cannot erase the boundaries.
-    frame = _read_text(path, params)
-    frame["text"] = [
-        "\n".join(s.strip() for s in line.split("  ") if s.strip()) for line in frame["text"]
-    ]
-    return frame
+    for frame in _read_text(path, params, chunk_rows):
+        frame["text"] = [
+            "\n".join(s.strip() for s in line.split("  ") if s.strip()) for line in frame["text"]
+        ]
+        yield frame
 
 
-def _read_folder(path: Path, params: CorpusParams) -> pd.DataFrame:
+def _read_folder(path: Path, params: CorpusParams, chunk_rows: int) -> Iterator[pd.DataFrame]:
     files = corpus_files(str(path))
-    return pd.DataFrame({"doc_id": [name for name, _ in files], "text": [_decode(p, params) for _, p in files]})
+    for start in range(0, len(files), chunk_rows):
+        batch = files[start : start + chunk_rows]
+        yield pd.DataFrame({"doc_id": [name for name, _ in batch], "text": [_decode(p, params) for _, p in batch]})
 
 
-def _read_delimited(path: Path, params: CorpusParams, sep: str) -> pd.DataFrame:
+def _read_delimited(path: Path, params: CorpusParams, chunk_rows: int, sep: str) -> Iterator[pd.DataFrame]:
     """A header row, then one document per row; a row with another number of fields than the header
     is refused with its line number (pandas would silently pad or shift it). Blank lines are skipped."""
-    text = _decode(path, params)
+    lines: Generator[str, None, None]
     if sep == "\t":
         # TSV corpora such as NSMC are unquoted and contain stray `"`: fields are split at tabs only.
         kind, hint = "TSV", "remove tabs inside texts"
-        records = ((number, line.split("\t")) for number, line in enumerate(_lines(text), start=1) if line)
+        lines = _lines(path, params)
+        records = ((number, line.split("\t")) for number, line in enumerate(lines, start=1) if line)
     else:
         kind, hint = "CSV", "quote texts that contain commas, quotes or line breaks"
-        reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+        lines = _checked(path, params, newline="")
+        reader = csv.reader(lines, strict=True)
         records = ((reader.line_num, row) for row in reader if row)
-    try:
-        number, header = next(records, (0, None))
-        if header is None:
-            raise CorpusError(f"{path} is empty: a {kind} corpus needs a header row naming its columns, then one row per document")
-        rows = []
-        for number, row in records:
-            if len(row) != len(header):
-                raise CorpusError(
-                    f"{path}:{number} has {len(row)} fields but the header has {len(header)} "
-                    f"({', '.join(header)}); every {kind} row needs one value per column: {hint}"
-                )
-            rows.append(row)
-    except csv.Error as exc:
-        raise CorpusError(f"{path}:{reader.line_num} is not valid {kind}: {exc}") from None
+    with closing(lines):
+        try:
+            number, header = next(records, (0, None))
+            if header is None:
+                raise CorpusError(f"{path} is empty: a {kind} corpus needs a header row naming its columns, then one row per document")
+            rows: list[list[str]] = []
+            start = 0
+            for number, row in records:
+                if len(row) != len(header):
+                    raise CorpusError(
+                        f"{path}:{number} has {len(row)} fields but the header has {len(header)} "
+                        f"({', '.join(header)}); every {kind} row needs one value per column: {hint}"
+                    )
+                rows.append(row)
+                if len(rows) == chunk_rows:
+                    yield _delimited_frame(header, rows, path, params, start)
+                    start, rows = start + len(rows), []
+        except csv.Error as exc:
+            raise CorpusError(f"{path}:{reader.line_num} is not valid {kind}: {exc}") from None
+        if rows or start == 0:  # a header without rows still names (or lacks) the text column
+            yield _delimited_frame(header, rows, path, params, start)
+
+
+def _delimited_frame(header: list[str], rows: list[list[str]], path: Path, params: CorpusParams, start: int) -> pd.DataFrame:
     columns = list(zip(*rows)) if rows else [()] * len(header)
-    return _with_text_and_id(pd.DataFrame(dict(zip(header, map(list, columns)))), path, params)
+    return _with_text_and_id(pd.DataFrame(dict(zip(header, map(list, columns)))), path, params, start)
 
 
-def _read_jsonl(path: Path, params: CorpusParams) -> pd.DataFrame:
+def _read_jsonl(path: Path, params: CorpusParams, chunk_rows: int) -> Iterator[pd.DataFrame]:
     records = []
-    for number, line in enumerate(_lines(_decode(path, params)), start=1):
+    for number, line in enumerate(_lines(path, params), start=1):
         if not line.strip():
             continue
         try:
@@ -271,18 +351,28 @@ def _read_jsonl(path: Path, params: CorpusParams) -> pd.DataFrame:
         if not isinstance(record, dict):
             raise CorpusError(f"{path}:{number} is a JSON {type(record).__name__}, not an object")
         records.append(record)
-    return _with_text_and_id(pd.DataFrame.from_records(records), path, params)
+    # Read whole: pandas infers each field's type over every record (ints with a missing value are
+    # floats), and the types are part of the documents' digests.
+    yield from _in_chunks(_with_text_and_id(pd.DataFrame.from_records(records), path, params), chunk_rows)
 
 
-def _read_parquet(path: Path, params: CorpusParams) -> pd.DataFrame:
+def _read_parquet(path: Path, params: CorpusParams, chunk_rows: int) -> Iterator[pd.DataFrame]:
     try:
         frame = pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises several types for a non-Parquet file
         raise CorpusError(f"{path} is not a readable Parquet file: {exc}") from None
-    return _with_text_and_id(frame, path, params)
+    # Read whole, as JSON Lines: pandas' column types depend on the whole column (nulls in ints).
+    yield from _in_chunks(_with_text_and_id(frame, path, params), chunk_rows)
 
 
-def _with_text_and_id(frame: pd.DataFrame, path: Path, params: CorpusParams) -> pd.DataFrame:
+def _in_chunks(frame: pd.DataFrame, chunk_rows: int) -> Iterator[pd.DataFrame]:
+    for start in range(0, max(len(frame), 1), chunk_rows):
+        yield frame.iloc[start : start + chunk_rows]
+
+
+def _with_text_and_id(frame: pd.DataFrame, path: Path, params: CorpusParams, start: int = 0) -> pd.DataFrame:
+    """`frame`'s text and id columns as `text` and `doc_id` (row numbers from `start` when the
+    corpus has no ids), then its other columns."""
     columns = list(frame.columns)
     text_column = params.text_column or next((c for c in TEXT_COLUMN_GUESSES if c in columns), None)
     if text_column is None or text_column not in columns:
@@ -300,12 +390,12 @@ def _with_text_and_id(frame: pd.DataFrame, path: Path, params: CorpusParams) -> 
     ]
     if wrong:
         raise CorpusError(
-            f"column {text_column!r} of {path} holds non-text values (first in document {wrong[0]}: "
+            f"column {text_column!r} of {path} holds non-text values (first in document {start + wrong[0]}: "
             f"{texts.iloc[wrong[0]]!r}); choose the text column with --set corpus.text_column=NAME"
         )
     out = pd.DataFrame(
         {
-            "doc_id": frame[id_column].astype(str) if id_column else [str(i) for i in range(len(frame))],
+            "doc_id": frame[id_column].astype(str) if id_column else [str(i) for i in range(start, start + len(frame))],
             "text": texts.fillna("").astype(str),
         }
     )
@@ -317,6 +407,25 @@ def _with_text_and_id(frame: pd.DataFrame, path: Path, params: CorpusParams) -> 
 
 def _codec(params: CorpusParams) -> str:
     return "utf-8-sig" if params.encoding == UTF8 else params.encoding
+
+
+def _checked(path: Path, params: CorpusParams, newline: str) -> Generator[str, None, None]:
+    """The file's lines (with their ends; `newline` as for `open`), read as they come; a file that
+    is not text in the encoding is refused by `_decode` (reading it whole only then, for the line
+    number and the advice)."""
+    nul_is_text = params.encoding.startswith(("utf-16", "utf-32"))
+    try:
+        with open(path, encoding=_codec(params), newline=newline) as handle:
+            for line in handle:
+                if "\0" in line and not nul_is_text:
+                    break
+                yield line
+            else:
+                return
+    except UnicodeDecodeError:
+        pass
+    _decode(path, params)
+    raise AssertionError(f"{path}: _decode accepted a file its streamed read refused")  # pragma: no cover
 
 
 def _decode(path: Path, params: CorpusParams) -> str:
@@ -363,8 +472,8 @@ _READERS = {
     "text": _read_text,
     "doublespace": _read_doublespace,
     "folder": _read_folder,
-    "tsv": lambda path, params: _read_delimited(path, params, "\t"),
-    "csv": lambda path, params: _read_delimited(path, params, ","),
+    "tsv": lambda path, params, chunk_rows: _read_delimited(path, params, chunk_rows, "\t"),
+    "csv": lambda path, params, chunk_rows: _read_delimited(path, params, chunk_rows, ","),
     "jsonl": _read_jsonl,
     "parquet": _read_parquet,
 }

@@ -99,11 +99,15 @@ def _raw_texts(record: RunRecord, clean: Entry, doc_ids: list[str], corpus: str 
         location = corpus or (None if recorded == corpus_io.DEFAULT_CORPUS else recorded)
         if corpus_io.corpus_fingerprint(location, config.corpus) != clean.manifest.get("inputs", {}).get("corpus"):
             return {}
-        frame = corpus_io.read_corpus(location, config.corpus)
+        texts: dict[str, str] = {}
+        for chunk in corpus_io.iter_corpus(location, config.corpus):  # read until every id is found
+            chunk = chunk[chunk["doc_id"].isin(doc_ids)]
+            texts.update(zip(chunk["doc_id"], chunk["text"]))
+            if len(texts) == len(set(doc_ids)):
+                break
     except Exception:  # noqa: BLE001 - any unreadable source just means no "before" column
         return {}
-    frame = frame[frame["doc_id"].isin(doc_ids)]
-    return dict(zip(frame["doc_id"], frame["text"]))
+    return texts
 
 
 @dataclass(frozen=True)

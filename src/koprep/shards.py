@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 import pandas as pd
 
@@ -62,16 +62,33 @@ def document_digests(frame: pd.DataFrame) -> list[bytes]:
     return digests
 
 
+class _Cutter:
+    """Decides, document by document, where shards end (see the module doc)."""
+
+    def __init__(self, target: int) -> None:
+        self.minimum = max(1, target // 2)
+        self.divisor = max(1, target - self.minimum)
+        self.maximum = 2 * target
+        self.length = 0
+
+    def ends_shard(self, digest: bytes) -> bool:
+        """Whether the document with this digest, next in the corpus, ends its shard."""
+        self.length += 1
+        if self.length >= self.maximum or (
+            self.length >= self.minimum and int.from_bytes(digest[:8], "little") % self.divisor == 0
+        ):
+            self.length = 0
+            return True
+        return False
+
+
 def boundaries(digests: Sequence[bytes], target: int) -> list[tuple[int, int]]:
     """(start, stop) of each shard over documents with these digests; see the module doc."""
-    minimum = max(1, target // 2)
-    divisor = max(1, target - minimum)
-    maximum = 2 * target
+    cutter = _Cutter(target)
     spans: list[tuple[int, int]] = []
     start = 0
     for position, digest in enumerate(digests):
-        length = position + 1 - start
-        if length >= maximum or (length >= minimum and int.from_bytes(digest[:8], "little") % divisor == 0):
+        if cutter.ends_shard(digest):
             spans.append((start, position + 1))
             start = position + 1
     if start < len(digests) or not spans:
@@ -82,11 +99,35 @@ def boundaries(digests: Sequence[bytes], target: int) -> list[tuple[int, int]]:
 def split(frame: pd.DataFrame, target: int) -> list[Shard]:
     """The shards of a corpus read as `frame` (see `koprep.corpus.read_corpus`); an empty corpus is
     one empty shard."""
-    digests = document_digests(frame)
-    shards = []
-    for index, (start, stop) in enumerate(boundaries(digests, target)):
-        digest = hashlib.sha256(SHARD_KEY_VERSION.encode())
-        for document in digests[start:stop]:
-            digest.update(document)
-        shards.append(Shard(index, start, stop, digest.hexdigest()[:32]))
-    return shards
+    return [shard for shard, _ in stream([frame], target)]
+
+
+def stream(chunks: Iterable[pd.DataFrame], target: int) -> Iterator[tuple[Shard, pd.DataFrame]]:
+    """The shards of a corpus read in chunks of rows (`koprep.corpus.iter_corpus`), each with its
+    rows (indexed from 0) as soon as its last document has been read: the same shards as `split`
+    over the chunks put together, holding at most a chunk and a shard."""
+    cutter = _Cutter(target)
+    pieces: list[pd.DataFrame] = []
+    digests: list[bytes] = []
+    index = start = 0
+    for chunk in chunks:
+        chunk_digests = document_digests(chunk)
+        begin = 0
+        for position, digest in enumerate(chunk_digests):
+            if cutter.ends_shard(digest):
+                pieces.append(chunk.iloc[begin : position + 1])
+                digests += chunk_digests[begin : position + 1]
+                yield _shard(index, start, digests), pd.concat(pieces, ignore_index=True)
+                index, start, begin = index + 1, start + len(digests), position + 1
+                pieces, digests = [], []
+        pieces.append(chunk.iloc[begin:])
+        digests += chunk_digests[begin:]
+    if digests or index == 0:
+        yield _shard(index, start, digests), pd.concat(pieces, ignore_index=True) if pieces else pd.DataFrame()
+
+
+def _shard(index: int, start: int, digests: list[bytes]) -> Shard:
+    digest = hashlib.sha256(SHARD_KEY_VERSION.encode())
+    for document in digests:
+        digest.update(document)
+    return Shard(index, start, start + len(digests), digest.hexdigest()[:32])

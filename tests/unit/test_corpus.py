@@ -153,3 +153,65 @@ def test_missing_text_values_are_empty_documents_that_keep_their_ids(tmp_path):
     frame = read_corpus(str(path), CorpusParams())
     assert frame["doc_id"].tolist() == ["0", "1", "2", "3"]
     assert frame["text"].tolist() == ["좋다", "", "", "별로"]
+
+
+STREAMED = {
+    "text.txt": ("영화 정말 좋다\r\n\n배우\u2028연기\n" * 7, CorpusParams()),
+    "pairs.txt": ("첫 문장  둘째 문장\n" * 9, CorpusParams(format="doublespace")),
+    "ids.tsv": ("id\tdocument\tlabel\n" + "".join(f"{i}\t리뷰 {i}\t{i % 2}\n\n" for i in range(11)), CorpusParams()),
+    "rows.tsv": ("document\tlabel\n" + "".join(f"리뷰 {i}\t{i % 2}\n" for i in range(11)), CorpusParams()),
+    "qa.csv": ("Q,A\n" + "".join(f'"질문 {i},\n줄바꿈",답 {i}\r\n' for i in range(10)), CorpusParams()),
+    "limited.tsv": ("document\n" + "".join(f"리뷰 {i}\n" for i in range(20)), CorpusParams(limit=8)),
+    "records.jsonl": ("".join(json.dumps({"text": f"글 {i}", "n": i if i % 4 else None}) + "\n" for i in range(10)), CorpusParams()),
+}
+
+
+@pytest.mark.parametrize("name", sorted(STREAMED))
+def test_a_corpus_read_in_chunks_is_the_corpus_read_whole(tmp_path, name):
+    from koprep import shards
+    from koprep.corpus import iter_corpus
+
+    content, params = STREAMED[name]
+    path = tmp_path / name
+    path.write_text(content, encoding="utf-8")
+    whole = list(iter_corpus(str(path), params, chunk_rows=10**6))
+    chunks = list(iter_corpus(str(path), params, chunk_rows=3))
+    assert len(whole) == 1 and len(chunks) > 1 and all(len(chunk) <= 3 for chunk in chunks)
+    pd.testing.assert_frame_equal(pd.concat(chunks, ignore_index=True), whole[0])
+    # Same documents, same types: the same document digests, so the same shards.
+    assert shards.document_digests(whole[0]) == [d for chunk in chunks for d in shards.document_digests(chunk)]
+    streamed = [(shard, rows) for shard, rows in shards.stream(chunks, 2)]
+    assert [shard for shard, _ in streamed] == shards.split(whole[0], 2)
+    pd.testing.assert_frame_equal(pd.concat([rows for _, rows in streamed], ignore_index=True), whole[0])
+
+
+def test_text_ids_count_lines_across_chunks_and_limit_stops_reading(tmp_path):
+    from koprep.corpus import iter_corpus
+
+    path = tmp_path / "lines.txt"
+    path.write_text("".join(f"{i}번째 줄\n" for i in range(10)), encoding="utf-8")
+    chunks = list(iter_corpus(str(path), CorpusParams(limit=7), chunk_rows=3))
+    assert [chunk["doc_id"].tolist() for chunk in chunks] == [["0", "1", "2"], ["3", "4", "5"], ["6"]]
+    assert chunks[2]["text"].tolist() == ["6번째 줄"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ("id\tdocument\n" + "".join(f"{i}\t리뷰\n" for i in range(9)) + "4\t다시\n", "not unique \\(e.g. '4'\\)"),
+        ("id\tdocument\n" + "".join(f"{i}\t리뷰\n" for i in range(7)) + "8\t하나\n8\t둘\n", "not unique \\(e.g. '8'\\)"),
+        ("document\n" + "리뷰\n" * 8 + "나쁜\0리뷰\n", "bad.tsv:10 contains a NUL byte"),
+        ("document\n" + " \n" * 8, "every document .* \\(8\\) is empty or whitespace only"),
+    ],
+)
+def test_bad_input_in_a_later_chunk_is_refused_as_when_read_whole(tmp_path, content, message):
+    """Duplicate ids across chunks (and within the last one), a NUL byte past the first chunk (with
+    its line number), a corpus whose every chunk is blank."""
+    from koprep.corpus import iter_corpus
+
+    path = tmp_path / "bad.tsv"
+    path.write_text(content, encoding="utf-8")
+    with pytest.raises(CorpusError, match=message):
+        list(iter_corpus(str(path), CorpusParams(), chunk_rows=3))
+    with pytest.raises(CorpusError, match=message):
+        read_corpus(str(path), CorpusParams())

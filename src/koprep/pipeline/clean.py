@@ -7,9 +7,11 @@ changed."""
 from __future__ import annotations
 
 import functools
+import itertools
+from contextlib import closing
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generator, Iterable, Iterator, TypeVar
 
 import pandas as pd
 import pyarrow as pa
@@ -29,14 +31,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+T = TypeVar("T")
+
 COUNTS = ("documents", "empty_documents", "empty_after_clean", "emptied")
 
 
 @dataclass
 class ShardedCorpus:
     """A corpus as read and cut into shards, each shard's `clean-shard` entry in the store: the ones
-    that were not are cleaned and written as the corpus is read, so neither the corpus as read nor
-    its cleaned text is held past reading (memory would follow the corpus's size)."""
+    that were not are cleaned and written as the corpus is read (a chunk of rows at a time), so
+    neither the corpus as read nor its cleaned text is ever held whole (memory would follow the
+    corpus's size): only the shards' digests and counts are kept."""
 
     shards: list[shards_logic.Shard]
     keys: list[StageKey]
@@ -95,12 +100,14 @@ def clean_documents(frame: pd.DataFrame, params: CleanParams) -> tuple[pd.DataFr
     return frame, facts, emptied
 
 
-def corpus_shards(frame: pd.DataFrame, run: Resolution, stage: str) -> tuple[list[shards_logic.Shard], list[StageKey]]:
-    """The shards of a corpus read as `frame`, and each one's shard-entry key."""
-    shards = shards_logic.split(frame, run.config.run.shard_size)
+def corpus_shards(run: Resolution, stage: str) -> Generator[tuple[shards_logic.Shard, StageKey, pd.DataFrame], None, None]:
+    """The corpus's shards as it is read (chunk by chunk, `koprep.corpus.iter_corpus`), each with its
+    shard-entry key and its documents."""
     spec = run.graph[stage]
     assert spec.shards is not None
-    return shards, [clean_shard_key(spec.shards, spec.version, shard.digest, run) for shard in shards]
+    chunks = corpus_io.iter_corpus(run.location, run.config.corpus)
+    for shard, rows in shards_logic.stream(chunks, run.config.run.shard_size):
+        yield shard, clean_shard_key(spec.shards, spec.version, shard.digest, run), rows
 
 
 def shard_fingerprints(run: Resolution, key: StageKey, upstream: dict[str, list[str]]) -> list[str]:
@@ -108,8 +115,18 @@ def shard_fingerprints(run: Resolution, key: StageKey, upstream: dict[str, list[
     stored = run.store.lookup(key.stage, key.fingerprint)
     if stored is not None:
         return list(stored.manifest["shards"])
-    frame = corpus_io.read_corpus(run.location, run.config.corpus)
-    return [shard_key.fingerprint for shard_key in corpus_shards(frame, run, key.stage)[1]]
+    return [shard_key.fingerprint for _, shard_key, _ in corpus_shards(run, key.stage)]
+
+
+LOOKUP_GROUP = 32
+"""Shards whose stored entries are looked up in one batch while the corpus is read (a chunk of
+`koprep.corpus.iter_corpus` is about 25 default shards, so a group holds a chunk or two of rows)."""
+
+
+def _groups(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    iterator = iter(items)
+    while group := list(itertools.islice(iterator, size)):
+        yield group
 
 
 def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
@@ -117,34 +134,40 @@ def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
     (`clean-shard` entries, as the clean stage would write them). Documents that come out of
     cleaning empty are kept with their ids and counted, with a warning; if every document does,
     EmptyResultError says which setting to look at."""
-    frame = corpus_io.read_corpus(run.location, run.config.corpus)
-    shards, keys = corpus_shards(frame, run, stage)
+    shards: list[shards_logic.Shard] = []
+    keys: list[StageKey] = []
     force = stage in run.forced
     written: set[int] = set()
     totals = dict.fromkeys(COUNTS, 0)
     examples: list[str] = []
     # Shards are written as they are cleaned, so the cleaned corpus is never held whole. Until one
     # document survives cleaning they are held instead: a corpus that cleans to nothing is bad input,
-    # and bad input leaves nothing in the store (the held shards are all empty text, so small).
+    # and bad input leaves nothing in the store (the held shards are all empty text, so small). The
+    # corpus is read a chunk at a time: a duplicate id found in a later chunk leaves the shards before
+    # it in the store, complete and keyed by their documents (a corrected corpus reuses them).
     held: list[tuple[StageKey, tuple[pa.Table, dict[str, int]]]] = []
-    # Which shards are stored: one batch of lookups (one round trip on a store in a bucket).
-    with run.store.prefetched([] if force else [(key.stage, key.fingerprint) for key in keys]):
-        for shard, key in zip(shards, keys):
-            entry = None if force else run.store.lookup(key.stage, key.fingerprint)
-            if entry is not None:
-                facts = entry.manifest["extra"]
-            else:
-                part, facts, emptied = clean_documents(frame.iloc[shard.start : shard.stop], run.config.clean)
-                held.append((key, (arrow_table(part), facts)))
-                written.add(shard.index)
-                if len(examples) < 5:
-                    examples += part.loc[emptied, "doc_id"].head(5 - len(examples)).tolist()
-            for name in totals:
-                totals[name] += int(facts[name])
-            if totals["empty_after_clean"] < totals["documents"]:
-                for held_key, cleaned in held:
-                    compute_or_reuse(run.store, held_key, functools.partial(_write_cleaned, cleaned), force=force)
-                held.clear()
+    # Which shards are stored: one batch of lookups per group of shards as they are read (one round
+    # trip per group on a store in a bucket; the corpus is streamed, so its keys are not known at once).
+    for group in _groups(corpus_shards(run, stage), LOOKUP_GROUP):
+        with run.store.prefetched([] if force else [(key.stage, key.fingerprint) for _, key, _ in group]):
+            for shard, key, rows in group:
+                shards.append(shard)
+                keys.append(key)
+                entry = None if force else run.store.lookup(key.stage, key.fingerprint)
+                if entry is not None:
+                    facts = entry.manifest["extra"]
+                else:
+                    part, facts, emptied = clean_documents(rows, run.config.clean)
+                    held.append((key, (arrow_table(part), facts)))
+                    written.add(shard.index)
+                    if len(examples) < 5:
+                        examples += part.loc[emptied, "doc_id"].head(5 - len(examples)).tolist()
+                for name in totals:
+                    totals[name] += int(facts[name])
+                if totals["empty_after_clean"] < totals["documents"]:
+                    for held_key, cleaned in held:
+                        compute_or_reuse(run.store, held_key, functools.partial(_write_cleaned, cleaned), force=force)
+                    held.clear()
     source = corpus_io.describe_location(run.location)
     if totals["empty_after_clean"] == totals["documents"]:
         raise EmptyResultError(
@@ -168,7 +191,7 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     fault_point(f"{stage}.read")
     computed = []
     for shard, shard_key in zip(corpus.shards, corpus.keys):
-        write = functools.partial(_write_shard, run, shard)
+        write = functools.partial(_write_shard, run, stage, shard)
         done_now = shard.index in corpus.written
         entry, cached = compute_or_reuse(run.store, shard_key, write, force=job.force and not done_now)
         if done_now or not cached:
@@ -187,11 +210,12 @@ def compute(job: StageJob, pending: PendingEntry) -> tuple[int, dict[str, Any]]:
     }
 
 
-def _write_shard(run: Resolution, shard: shards_logic.Shard, pending: PendingEntry) -> tuple[int, dict[str, int]]:
+def _write_shard(run: Resolution, stage: str, shard: shards_logic.Shard, pending: PendingEntry) -> tuple[int, dict[str, int]]:
     """A shard that was in the store when the corpus was read and is gone now (removed meanwhile,
     or forced): the corpus is read again for it."""
-    frame = corpus_io.read_corpus(run.location, run.config.corpus).iloc[shard.start : shard.stop]
-    part, facts, _ = clean_documents(frame, run.config.clean)
+    with closing(corpus_shards(run, stage)) as shards:
+        rows = next(rows for read, _, rows in shards if read.index == shard.index)
+    part, facts, _ = clean_documents(rows, run.config.clean)
     return _write_cleaned((arrow_table(part), facts), pending)
 
 
