@@ -64,14 +64,17 @@ class Mirror:
 
     # ---------------------------------------------------------------- lookup
     @contextlib.contextmanager
-    def prefetched(self, keys: list[tuple[str, str]]) -> Iterator[None]:
+    def prefetched(self, keys: list[tuple[str, str]], *, committed_only: bool = False) -> Iterator[None]:
         """Read the manifests of `keys` in one concurrent batch; inside the block, the first `fetch` of
         each entry takes its answer instead of a GET of its own (a later one asks the bucket again).
         The answer is what the bucket held when the batch was read, as a GET at that moment would
         have said; committing the entry here drops it (the entry is then what was just committed).
         Whatever the block did not take is forgotten when it ends, so nothing lingers in a process
-        that lives long (a worker)."""
+        that lives long (a worker). With `committed_only`, an entry the batch did not find is asked
+        for again at its first `fetch` (another process may have committed it since)."""
         found = self.objects.manifests(list(dict.fromkeys(keys)))
+        if committed_only:
+            found = {key: manifest for key, manifest in found.items() if manifest is not None}
         self._prefetched.update(found)
         try:
             yield

@@ -225,14 +225,16 @@ class ArtifactStore:
         with self.prefetched(keys):
             return [self.lookup(stage, fp, warn=warn) for stage, fp in keys]
 
-    def prefetched(self, keys: Sequence[tuple[str, str]]) -> contextlib.AbstractContextManager[None]:
+    def prefetched(self, keys: Sequence[tuple[str, str]], *, committed_only: bool = False) -> contextlib.AbstractContextManager[None]:
         """A block in which the first lookup of each of `keys` uses a manifest read in one batch at its
-        start (`koprep.mirror.Mirror.prefetched`); nothing changes for a local store."""
+        start (`koprep.mirror.Mirror.prefetched`); nothing changes for a local store. `committed_only`
+        keeps only the entries the batch found: for a block in which other processes (Dask workers)
+        may commit the rest, whose "absent" would be stale when it is used."""
         for stage, fp in keys:
             self.entry_path(stage, fp)  # names checked before they become object keys
         if self.mirror is None or not keys:
             return contextlib.nullcontext()
-        return self.mirror.prefetched(list(keys))
+        return self.mirror.prefetched(list(keys), committed_only=committed_only)
 
     def open_entry(self, path: str | os.PathLike[str]) -> Entry:
         """A valid entry named by a path inside the store (absolute or relative to the root).

@@ -116,10 +116,11 @@ def execute(plan: Plan, executor: Executor | None = None) -> dict[str, StageResu
     run = executor.for_workers(plan.run)
     outcomes: dict[str, Outcome] = {}
     # Each stage's first lookup (in this process) takes its manifest from one batch read here: a
-    # re-run on a store in a bucket asks once for all, not once per stage.
+    # re-run on a store in a bucket asks once for all, not once per stage. Only committed entries are
+    # taken from it: a stage the batch did not find may be computed meanwhile by a Dask worker.
     reused = [(name, planned.fingerprint) for name, planned in plan.stages.items()
               if planned.key is not None and not planned.forced_by]
-    with plan.store.prefetched(reused):
+    with plan.store.prefetched(reused, committed_only=True):
         for name, planned in plan.stages.items():
             stage = run.graph[name]
             inputs = {upstream: outcomes[upstream] for upstream in stage.inputs if upstream in outcomes}
