@@ -155,6 +155,28 @@ def test_shard_count_does_not_change_the_result(reviews, params):
         assert many.n_docs == one.n_docs
 
 
+def test_a_term_lands_in_the_same_bucket_whatever_array_holds_it():
+    # The fit merges each hash bucket on its own; a term split across buckets would be counted twice.
+    terms = ["", "a", "재", "재밌", "재밌 다", "영화 재밌", "ㅋㅋㅋ", "a b c"]
+    alone = [vectorize._bucket_of(pa.array([term]), 16)[0] for term in terms]
+    together = vectorize._bucket_of(pa.array(["pad", *terms], pa.large_string()).slice(1), 16)
+    assert together.tolist() == alone
+    assert together.dtype == np.uint8 and together.max() < 16
+    assert vectorize._bucket_of(pa.array([], pa.string()), 16).tolist() == []
+
+
+def test_merging_in_one_bucket_or_many_gives_the_same_vocabulary(monkeypatch):
+    docs = [document.split() for document in law_documents()]
+    params = CountParams(ngram_range=(1, 2))
+    monkeypatch.setattr(vectorize._TermCounts, "_MIN_MERGE_ROWS", 1)  # merge after every few shards
+    many = vectorize.fit_shards(_shards(docs, [3] * (len(docs) // 3)), params)
+    monkeypatch.setattr(vectorize._TermCounts, "_BUCKETS", 1)
+    one = vectorize.fit_shards(_shards(docs, [3] * (len(docs) // 3)), params)
+    pd.testing.assert_frame_equal(many.vocabulary.table, one.vocabulary.table)
+    for mapped_many, mapped_one in zip(many.shard_columns, one.shard_columns, strict=True):
+        np.testing.assert_array_equal(mapped_many, mapped_one)
+
+
 @pytest.mark.slow  # NSMC reviews
 def test_buffered_merges_give_the_same_vocabulary(reviews, monkeypatch):
     docs = _docs(reviews, "whitespace")

@@ -303,40 +303,88 @@ def _document_frequencies(occ: _Occurrences) -> np.ndarray:
 
 
 class _TermCounts:
-    """Global term -> (total count, document frequency), merged from per-shard tables, in order of
-    first appearance; it also remembers where each shard's local terms went (`shard_codes`).
+    """Global term -> (total count, document frequency), merged from per-shard tables; it also
+    remembers where each shard's local terms went (`shard_codes`).
 
-    Shard tables are buffered and merged in one Arrow hash pass once the buffer is as large as the
-    merged table (at least `_MIN_MERGE_ROWS`), so memory stays within a small multiple of the number
-    of distinct terms and the merge cost per shard stays proportional to the shard. The merged terms
-    are distinct and come first in each merge, so they keep their codes: a shard's codes, once
-    known, never change.
+    Terms are split into `_BUCKETS` buckets by a hash of their bytes, and each bucket is merged on
+    its own: merging hashes every term held so far, and Arrow's hash pass holds its own copy of
+    the strings and a hash table besides the input and the result, so merging one bucket at a time
+    keeps that transient to a fraction of the distinct terms (at 1M NSMC-like documents, the
+    1-2-gram fit's peak fell by several hundred MiB; bench/README.md). A bucket's shard tables are
+    buffered and merged in one Arrow hash pass once the buffers are as large as the merged terms
+    (at least `_MIN_MERGE_ROWS` rows), so the merge cost per shard stays proportional to the
+    shard. The merged terms are distinct and come first in each merge, so they keep their codes
+    within the bucket: a shard's codes, once known, never change. `finish` lays the buckets end
+    to end; which code a term gets does not matter to the fit (it sorts the kept terms by string).
     """
 
     _MIN_MERGE_ROWS = 1 << 18
+    _BUCKETS = 16
 
     def __init__(self) -> None:
         self.terms: pa.Array = pa.array([], pa.large_string())
         self.tf = np.empty(0, dtype=np.int64)
         self.df = np.empty(0, dtype=np.int64)
         self.shard_codes: list[np.ndarray] = []
-        """Per added shard: its local term id → code in `terms` (complete after `merge`)."""
-        self._pending: list[tuple[int, pa.Array, np.ndarray, np.ndarray]] = []
+        """Per added shard: its local term id → code in `terms` (complete after `finish`)."""
+        self._buckets = [_TermBucket() for _ in range(self._BUCKETS)]
+        self._shard_buckets: list[np.ndarray] = []
+        """Per added shard: the bucket of each local term (uint8), until `finish`."""
         self._pending_rows = 0
 
     def add(self, terms: pa.Array, tf: np.ndarray, df: np.ndarray) -> None:
-        self.shard_codes.append(np.empty(0, dtype=np.int32))
-        self._pending.append((len(self.shard_codes) - 1, terms, tf, df))
+        shard = len(self.shard_codes)
+        buckets = _bucket_of(terms, self._BUCKETS)
+        self.shard_codes.append(np.empty(len(terms), dtype=np.int32))
+        self._shard_buckets.append(buckets)
+        order = np.argsort(buckets, kind="stable").astype(np.int32)
+        bounds = np.searchsorted(buckets[order], np.arange(self._BUCKETS + 1))
+        for bucket, (low, high) in enumerate(zip(bounds[:-1], bounds[1:])):
+            if high > low:
+                rows = order[low:high]
+                self._buckets[bucket].pending.append((shard, rows, terms.take(pa.array(rows)), tf[rows], df[rows]))
         self._pending_rows += len(terms)
-        if self._pending_rows >= max(len(self.terms), self._MIN_MERGE_ROWS):
+        if self._pending_rows >= max(sum(len(b.terms) for b in self._buckets), self._MIN_MERGE_ROWS):
             self.merge()
 
     def merge(self) -> None:
-        if not self._pending:
+        for bucket in self._buckets:
+            bucket.merge(self.shard_codes)
+        self._pending_rows = 0
+
+    def finish(self) -> None:
+        """Merge what is pending and lay the buckets end to end: `terms`, `tf`, `df` and every
+        shard's codes are then global."""
+        self.merge()
+        offsets = np.cumsum([0] + [len(b.terms) for b in self._buckets])
+        self.terms = pa.concat_arrays([b.terms for b in self._buckets])
+        self.tf = np.concatenate([b.tf for b in self._buckets])
+        self.df = np.concatenate([b.df for b in self._buckets])
+        self._buckets = [_TermBucket() for _ in range(self._BUCKETS)]
+        bucket_offset = offsets[:-1].astype(np.int32)
+        for codes, buckets in zip(self.shard_codes, self._shard_buckets):
+            codes += bucket_offset[buckets]
+        self._shard_buckets = []
+
+
+class _TermBucket:
+    """One bucket of `_TermCounts`: its distinct terms with their counts, and shard tables not yet merged."""
+
+    def __init__(self) -> None:
+        self.terms: pa.Array = pa.array([], pa.large_string())
+        self.tf = np.empty(0, dtype=np.int64)
+        self.df = np.empty(0, dtype=np.int64)
+        self.pending: list[tuple[int, np.ndarray, pa.Array, np.ndarray, np.ndarray]] = []
+        """(shard, the shard's local term ids in this bucket, their terms, tf, df)"""
+
+    def merge(self, shard_codes: list[np.ndarray]) -> None:
+        """Merge the pending tables, writing each shard's codes (within this bucket) into `shard_codes`."""
+        if not self.pending:
             return
         merged = len(self.terms)
-        chunks = [self.terms, *(terms.cast(pa.large_string()) for _, terms, _, _ in self._pending)]
+        chunks = [self.terms, *(terms.cast(pa.large_string()) for _, _, terms, _, _ in self.pending)]
         encoded = pc.dictionary_encode(pa.concat_arrays(chunks))
+        del chunks
         codes = encoded.indices.to_numpy()
         self.terms = encoded.dictionary
         n_terms = len(self.terms)
@@ -344,15 +392,33 @@ class _TermCounts:
         df = np.zeros(n_terms, dtype=np.int64)
         tf[:merged], df[:merged] = self.tf, self.df
         offset = merged
-        for shard, terms, shard_tf, shard_df in self._pending:
-            shard_codes = codes[offset : offset + len(terms)].astype(np.int32, copy=False)
+        for shard, rows, terms, shard_tf, shard_df in self.pending:
+            codes_here = codes[offset : offset + len(terms)].astype(np.int32, copy=False)
             offset += len(terms)
             # A shard's terms are distinct, so each code occurs once per shard: no duplicates to add up.
-            tf[shard_codes] += shard_tf
-            df[shard_codes] += shard_df
-            self.shard_codes[shard] = shard_codes
+            tf[codes_here] += shard_tf
+            df[codes_here] += shard_df
+            shard_codes[shard][rows] = codes_here
         self.tf, self.df = tf, df
-        self._pending, self._pending_rows = [], 0
+        self.pending = []
+
+
+def _bucket_of(terms: pa.Array, buckets: int) -> np.ndarray:
+    """Each string's bucket (uint8), from its length and its last two bytes: the same string gets
+    the same bucket in every shard. The last bytes vary most in Korean UTF-8 (a syllable's final
+    byte is a continuation byte that changes with its final consonant)."""
+    if len(terms) == 0:
+        return np.empty(0, dtype=np.uint8)
+    strings = terms.cast(pa.large_string())
+    offsets = np.frombuffer(strings.buffers()[1], dtype=np.int64)[strings.offset : strings.offset + len(strings) + 1]
+    data_buffer = strings.buffers()[2]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else np.empty(0, np.uint8)
+    ends, lengths = offsets[1:], np.diff(offsets)
+    # Padding the bytes with two zeros in front keeps the look-ups in range for strings shorter than two bytes.
+    padded = np.concatenate((np.zeros(2, np.uint8), data))
+    last = np.where(lengths >= 1, padded[ends + 1], 0).astype(np.int64)
+    before_last = np.where(lengths >= 2, padded[ends], 0).astype(np.int64)
+    return ((last * 31 + before_last * 7 + lengths) % buckets).astype(np.uint8)
 
 
 @dataclass(frozen=True)
@@ -415,7 +481,7 @@ def fit_shards(shards: Iterable[Documents], params: CountParams) -> ShardwiseFit
         n_docs += occ.n_docs
         tf = np.bincount(occ.term, minlength=occ.n_terms).astype(np.int64, copy=False)
         counts.add(occ.terms, tf, _document_frequencies(occ))
-    counts.merge()
+    counts.finish()
     if len(counts.terms) == 0:
         raise EmptyResultError(
             "empty vocabulary: the documents contain no tokens; check that the tokenize stage produced tokens "
