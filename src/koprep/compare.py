@@ -5,7 +5,7 @@ out in this process (`koprep.pipeline.runner.run_and_record`; outputs already in
 are reused), and a LogisticRegression (C=3) is cross-validated on the run's features. The stages run
 in process rather than through the Prefect flow: the results are the same artifacts under the same
 fingerprints (shared with `koprep run`), but a comparison of several combinations needs no Prefect
-server (without one, each flow run in a fresh process starts a temporary server, 10–25 s) and no
+server (without one, each flow run in a fresh process starts a temporary server, several seconds) and no
 flow-run bookkeeping.
 
 Features: the preset's weighted vectorizers (TF-IDF: `tfidf`, `chargram`) side by side

@@ -2,7 +2,7 @@
 
 Without `PREFECT_API_URL`, Prefect starts a temporary server (a uvicorn subprocess serving its API on
 the SQLite database in `PREFECT_HOME`) when the flow run's client is created, and waits for it to
-answer: 4 s on a quiet machine, 10-25 s under load, all on the run's critical path. `koprep run`
+answer: 4 CPU s on an existing database, 9 on a new one, all on the run's critical path. `koprep run`
 knows it will need one as soon as the plan says there is work, so `start_early` picks a free port,
 sets `PREFECT_API_URL` to it (before this process imports Prefect, so every part of Prefect here sees
 an ordinary configured server) and launches that server process at once: the command and environment
