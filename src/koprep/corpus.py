@@ -18,6 +18,7 @@ from __future__ import annotations
 import codecs
 import csv
 import hashlib
+import itertools
 import json
 import logging
 import re
@@ -25,7 +26,7 @@ from contextlib import closing
 from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Generator, Iterable, Iterator, Literal
+from typing import Generator, Iterable, Iterator, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
@@ -49,6 +50,8 @@ CHUNK_ROWS = 50_000
 check's merge) is negligible, small enough that a chunk is a few MiB."""
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 Format = Literal["auto", "text", "doublespace", "folder", "tsv", "csv", "jsonl", "parquet"]
 
@@ -256,7 +259,7 @@ def _read_default() -> pd.DataFrame:
 
 def _read_text(path: Path, params: CorpusParams, chunk_rows: int) -> Iterator[pd.DataFrame]:
     start = 0
-    for lines in _batches(_lines(path, params), chunk_rows):
+    for lines in batches(_lines(path, params), chunk_rows):
         yield pd.DataFrame({"doc_id": [str(i) for i in range(start, start + len(lines))], "text": lines})
         start += len(lines)
 
@@ -269,14 +272,10 @@ def _lines(path: Path, params: CorpusParams) -> Generator[str, None, None]:
         yield line[:-1] if line.endswith("\r") else line
 
 
-def _batches(items: Iterable[str], size: int) -> Iterator[list[str]]:
-    batch: list[str] = []
-    for item in items:
-        batch.append(item)
-        if len(batch) == size:
-            yield batch
-            batch = []
-    if batch:
+def batches(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    """`items` in lists of `size` (the last one shorter), taken as they come."""
+    iterator = iter(items)
+    while batch := list(itertools.islice(iterator, size)):
         yield batch
 
 

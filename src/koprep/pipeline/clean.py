@@ -7,11 +7,10 @@ changed."""
 from __future__ import annotations
 
 import functools
-import itertools
 from contextlib import closing
 import logging
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Generator, Iterable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Any, Generator
 
 import pandas as pd
 import pyarrow as pa
@@ -30,8 +29,6 @@ if TYPE_CHECKING:
     from koprep.stages.clean import CleanParams
 
 log = logging.getLogger(__name__)
-
-T = TypeVar("T")
 
 COUNTS = ("documents", "empty_documents", "empty_after_clean", "emptied")
 
@@ -123,12 +120,6 @@ LOOKUP_GROUP = 32
 `koprep.corpus.iter_corpus` is about 25 default shards, so a group holds a chunk or two of rows)."""
 
 
-def _groups(items: Iterable[T], size: int) -> Iterator[list[T]]:
-    iterator = iter(items)
-    while group := list(itertools.islice(iterator, size)):
-        yield group
-
-
 def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
     """The corpus read and cut into shards, with the shards not in the store cleaned and written
     (`clean-shard` entries, as the clean stage would write them). Documents that come out of
@@ -148,7 +139,7 @@ def read_sharded_corpus(run: Resolution, stage: str) -> ShardedCorpus:
     held: list[tuple[StageKey, tuple[pa.Table, dict[str, int]]]] = []
     # Which shards are stored: one batch of lookups per group of shards as they are read (one round
     # trip per group on a store in a bucket; the corpus is streamed, so its keys are not known at once).
-    for group in _groups(corpus_shards(run, stage), LOOKUP_GROUP):
+    for group in corpus_io.batches(corpus_shards(run, stage), LOOKUP_GROUP):
         with run.store.prefetched([] if force else [(key.stage, key.fingerprint) for _, key, _ in group]):
             for shard, key, rows in group:
                 shards.append(shard)
