@@ -26,6 +26,11 @@ from tests import helpers
 
 REPO = Path(__file__).resolve().parents[1]
 
+# Without PREFECT_API_URL, `koprep run` keeps its temporary Prefect server for later runs; in the
+# suite every such run gets a server of its own, stopped at its exit, so no server outlives a test
+# (tests/flows/test_kept_server.py asks for the kept one itself and stops it).
+os.environ["KOPREP_PREFECT_SERVER"] = "per-run"
+
 settings.register_profile("koprep", max_examples=int(os.environ.get("KOPREP_HYPOTHESIS_EXAMPLES", "300")), deadline=None)
 settings.load_profile("koprep")
 

@@ -6,7 +6,7 @@ the shared option groups of `options` (as DVC's `dvc/commands/` do):
     run        run, status                      backends   backends, clean-preview, presets
     results    show, similar, evaluate          store      ls, gc, verify
     compare    compare                          prefect    serve, trigger
-    discover   discover
+    discover   discover                         server     server (the kept temporary Prefect server)
 
 This package imports only the standard library at start-up: each command imports what it needs
 (pandas, pydantic, Prefect) when it runs, so `koprep --help` answers at once.
@@ -24,11 +24,12 @@ from typing import Any, Iterator, Sequence
 
 from koprep import __version__
 from koprep.cli import backends, compare, discover, prefect, results, run, store
+from koprep.cli import server as kept_server
 from koprep.cli.options import Parents
 
 EXIT_CLOSED_PIPE = 141
 """128 + SIGPIPE: what the shell reports for any program cut off by a closed pipe (`| head`)."""
-COMMAND_MODULES = (run, backends, prefect, results, compare, store, discover)
+COMMAND_MODULES = (run, backends, prefect, results, compare, store, discover, kept_server)
 """In the order `koprep --help` lists their commands."""
 
 EXAMPLES = """examples:

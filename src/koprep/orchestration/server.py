@@ -10,7 +10,10 @@ of Prefect's own `SubprocessASGIServer` (prefect/server/api/server.py, Prefect 3
 database and services. It boots while the run checks its plan (reading and cleaning the corpus),
 imports Prefect and loads the tokenizer; `wait()` then polls its health endpoint, as Prefect does,
 and the flow runs against it as against any server: the same flow and task runs, in the same
-database. At exit it is told to stop without waiting for its shutdown (Prefect waits up to 5 s).
+database. By default that server is then kept for later runs (`reusable`: a later run only checks
+that it answers) and stops itself after an idle period; with `KOPREP_PREFECT_SERVER=per-run` it is
+this run's own (`EarlyServer`), told to stop at exit without waiting for its shutdown (Prefect waits
+up to 5 s).
 
 The process is launched here rather than through `SubprocessASGIServer` because importing that class
 imports Prefect's whole server package into this process (~3 CPU seconds, taken from the run on a
@@ -29,8 +32,12 @@ import time
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from koprep.errors import OrchestrationError
+
+if TYPE_CHECKING:
+    from koprep.orchestration.reusable import ReusedServer
 
 # What `SubprocessASGIServer` adds to the server's environment: no UI, and the app's ephemeral mode
 # (only the services an ephemeral server runs: the task-run recorder, event persister, ...).
@@ -109,16 +116,22 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_early() -> EarlyServer | None:
+def start_early() -> EarlyServer | ReusedServer | None:
     """Start Prefect's temporary server now if the flow will need one: no Prefect API configured (in
     the environment or the active Prefect profile), and Prefect not yet imported (its settings are
-    read once, when it is imported). Sets `PREFECT_API_URL` to the server's address."""
+    read once, when it is imported). Sets `PREFECT_API_URL` to the server's address. By default the
+    server is kept for later runs, or one kept by an earlier run is reused (`reusable`);
+    `KOPREP_PREFECT_SERVER=per-run` starts one for this run only."""
     if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules or _profile_api_url():
         return None
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    server = EarlyServer(port)
+    from koprep.orchestration import reusable
+
+    server: EarlyServer | ReusedServer | None = reusable.acquire() if reusable.mode() == "reuse" else None
+    if server is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        server = EarlyServer(port)
     os.environ["PREFECT_API_URL"] = server.api_url
     return server
 
