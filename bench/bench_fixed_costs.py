@@ -10,6 +10,10 @@ Every measurement is a fresh `koprep`/`python` process (wall time, best of --rep
 - a cold `koprep run` without PREFECT_API_URL (Prefect starts a temporary server) and the same
   cold run against a `prefect server start` already running (its start is not counted).
 
+`--cold-pairs N` measures only the start-up tax (see `start_up_tax`): the first run on a machine,
+later runs reusing the server `koprep run` keeps, later runs with KOPREP_PREFECT_SERVER=per-run,
+and runs against a running server.
+
     .venv/bin/python bench/bench_fixed_costs.py --docs 2000 --backend whitespace
     .venv/bin/python bench/bench_fixed_costs.py --docs 2000 --backend okt --repeats 1
 """
@@ -34,13 +38,20 @@ CORPUS = Path(__file__).resolve().parents[1].parent / "shared" / "corpora" / "ns
 FAST = ["--set", "word2vec.vector_size=32", "--set", "word2vec.epochs=2"]
 
 
-def clean_env(home: Path, api_url: str | None = None) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
-    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false",
+def clean_env(home: Path, api_url: str | None = None, server: str = "per-run") -> dict[str, str]:
+    """`server`: KOPREP_PREFECT_SERVER, what a run without PREFECT_API_URL does (per-run: a temporary
+    server of its own, stopped at its end; reuse: the server kept in PREFECT_HOME, started if none)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "KOPREP_PREFECT_SERVER"))}
+    env.update(PREFECT_HOME=str(home), PREFECT_SERVER_ANALYTICS_ENABLED="false", KOPREP_PREFECT_SERVER=server,
                PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS="90")  # as koprep.cli sets it
     if api_url:
         env["PREFECT_API_URL"] = api_url
     return env
+
+
+def stop_kept_server(home: Path) -> None:
+    """Stop the server a `reuse` run kept in `home` (`koprep server stop`), so the bench leaves none."""
+    subprocess.run([str(BIN / "koprep"), "server", "stop"], env=clean_env(home), capture_output=True, timeout=120)
 
 
 def timed(command: list[str], env: dict[str, str], repeats: int = 1, setup=None) -> tuple[float, float]:
@@ -90,8 +101,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3, help="best of N for the short measurements")
     parser.add_argument("--cold-pairs", type=int, default=0,
                         help="only the start-up tax: N rounds of cold runs without PREFECT_API_URL (a fresh PREFECT_HOME, "
-                             "as the first run on a machine; a PREFECT_HOME kept, as later runs) and against a running "
-                             "server, medians")
+                             "as the first run on a machine; later runs reusing the kept server; later runs with "
+                             "KOPREP_PREFECT_SERVER=per-run) and against a running server, medians")
     args = parser.parse_args()
     if args.cold_pairs:
         return start_up_tax(args)
@@ -145,7 +156,7 @@ def main() -> None:
             f"preprocess(corpus={str(corpus)!r}, backend={args.backend!r}, artifacts={str(tmp / 'a2')!r}, "
             "overrides={'word2vec.vector_size': 32, 'word2vec.epochs': 2})"
         )], clean_env(fresh_home()), 1)
-        rows += [
+        rows += [  # the temporary-server rows: KOPREP_PREFECT_SERVER=per-run (clean_env's default)
             (f"koprep status ({args.docs} docs, everything cached)", status),
             ("koprep run, fully cached (no Prefect)", noop),
             ("the same through the flow, temporary Prefect server", through_flow),
@@ -166,10 +177,15 @@ def main() -> None:
 
 
 def start_up_tax(args: argparse.Namespace) -> None:
-    """Cold runs without PREFECT_API_URL against cold runs with a running server, alternating. Runs
-    without PREFECT_API_URL start a temporary server on the database in PREFECT_HOME: a fresh
-    PREFECT_HOME each (the first run on a machine: the database is created and migrated), and one
-    PREFECT_HOME kept across runs (every later run: the database exists), warmed by an untimed run."""
+    """Cold runs without PREFECT_API_URL against cold runs with a running server, alternating:
+
+    - first run: a fresh PREFECT_HOME (the first run on a machine: the server creates and migrates
+      its database); the run starts the server and keeps it (stopped, untimed, after each);
+    - later runs, server reused (the default since the kept server): one PREFECT_HOME whose kept
+      server an untimed run started, so each timed run only checks that it answers;
+    - later runs, KOPREP_PREFECT_SERVER=per-run (every later run before the kept server): one
+      PREFECT_HOME kept, its database made by an untimed run, a server started per run;
+    - against a running `prefect server start` (its start not counted)."""
     import statistics
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,31 +200,45 @@ def start_up_tax(args: argparse.Namespace) -> None:
             shutil.rmtree(store, ignore_errors=True)
             return timed([*run, "--artifacts", str(store)], env)[0]
 
-        server_home, kept_home = tmp / "server-home", tmp / "kept-home"
-        server_home.mkdir()
-        kept_home.mkdir()
+        server_home, per_run_home, reuse_home = tmp / "server-home", tmp / "per-run-home", tmp / "reuse-home"
+        for home in (server_home, per_run_home, reuse_home):
+            home.mkdir()
         server, url = start_server(server_home)
-        first, later, running, loads = [], [], [], [os.getloadavg()[0]]
+        kinds = {
+            "first run: fresh PREFECT_HOME, starts the kept server": [],
+            "later runs: the kept server reused (default)": [],
+            "later runs: KOPREP_PREFECT_SERVER=per-run": [],
+            "against a running Prefect server": [],
+        }
+        first, reused, per_run, running = kinds.values()
+        loads = [os.getloadavg()[0]]
+        homes = [reuse_home]
         try:
-            cold(clean_env(kept_home))  # creates the database the later runs reuse
+            cold(clean_env(per_run_home))  # creates the database the later per-run runs reuse
+            cold(clean_env(reuse_home, server="reuse"))  # starts the server the later runs reuse
             for pair in range(args.cold_pairs):
                 home = tmp / f"home-{pair}"
                 home.mkdir()
-                first.append(cold(clean_env(home)))
-                later.append(cold(clean_env(kept_home)))
+                homes.append(home)
+                first.append(cold(clean_env(home, server="reuse")))
+                stop_kept_server(home)
+                reused.append(cold(clean_env(reuse_home, server="reuse")))
+                per_run.append(cold(clean_env(per_run_home)))
                 running.append(cold(clean_env(server_home, url)))
                 loads.append(os.getloadavg()[0])
         finally:
+            for home in homes:
+                stop_kept_server(home)
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=60)
     r = statistics.median(running)
     print(f"{args.docs} NSMC reviews, backend {args.backend}, {os.cpu_count()} cores, load average "
           f"{min(loads):.1f}-{max(loads):.1f}; {args.cold_pairs} alternating rounds of cold runs, medians")
-    for name, times in (("without PREFECT_API_URL, fresh PREFECT_HOME (first run):", first),
-                        ("without PREFECT_API_URL, PREFECT_HOME kept (later runs):", later),
-                        ("against a running Prefect server:", running)):
-        print(f"  {name:<57} {statistics.median(times):6.2f} s   ({', '.join(f'{x:.1f}' for x in times)})")
-    print(f"  start-up tax: first run {statistics.median(first) - r:+.2f} s, later runs {statistics.median(later) - r:+.2f} s")
+    for name, times in kinds.items():
+        print(f"  {name + ':':<57} {statistics.median(times):6.2f} s   ({', '.join(f'{x:.1f}' for x in times)})")
+    print("  start-up tax (median - running server's median):")
+    for name, times in list(kinds.items())[:3]:
+        print(f"    {name + ':':<55} {statistics.median(times) - r:+6.2f} s")
 
 
 if __name__ == "__main__":

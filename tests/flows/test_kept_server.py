@@ -10,6 +10,7 @@ per-run (tests/conftest.py); these tests ask for `reuse` in their own environmen
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import signal
@@ -22,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from koprep.orchestration import reusable
-from koprep.orchestration.keeper import LEASE_FILE, STATE_FILE
+from koprep.orchestration.keeper import LEASE_FILE, LOCK_FILE, STATE_FILE
 from tests.helpers import write_nsmc
 
 BIN = Path(sys.executable).parent
@@ -126,6 +127,25 @@ def test_a_second_run_reuses_the_server_and_both_flow_runs_are_on_it(kept_home):
     assert len(runs) == 2  # both flow runs, each with its task runs, on the one server
     assert first["run_id"] != second["run_id"]
 
+    # A process using it (as a run does from its start to its exit) holds the lease, not the lock.
+    user = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from koprep.orchestration import reusable; "
+         "print(reusable.acquire().wait(), flush=True); time.sleep(120)"],
+        # What koprep.cli.main sets by default: PREFECT_* settings are part of the server's identity.
+        env={**kept_home.env, "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+             "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS": "90"},
+        stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert user.stdout.readline().strip() == state["api_url"]
+        with open(kept_home.home / LOCK_FILE, "rb") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)  # free: the next run does not wait
+        assert json.loads(kept_home.koprep("server", "--json").stdout)["in_use"]
+        refused = kept_home.koprep("server", "stop")
+        assert refused.returncode == 2 and "--force" in refused.stderr and alive(state["pid"])
+    finally:
+        user.kill()
+        user.wait()
     stopped = kept_home.koprep("server", "stop")
     assert stopped.returncode == 0 and f"pid {state['pid']}" in stopped.stdout
     assert not processes_of(kept_home.home) and kept_home.state() is None

@@ -50,6 +50,8 @@ MODE_ENV = "KOPREP_PREFECT_SERVER"
 MODES = ("reuse", "per-run")
 IDLE_ENV = "KOPREP_PREFECT_SERVER_IDLE"
 DEFAULT_IDLE_SECONDS = 600.0
+ANSWER_SECONDS = 10.0
+"""How long a kept server that answered before gets to answer a later run (a busy machine is slow)."""
 STOP_SECONDS = 20.0
 """How long `stop_keeper` waits for the keeper to stop its server before killing both."""
 
@@ -217,11 +219,16 @@ def startup_timeout() -> float:
     return float(os.environ.get("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS") or DEFAULT_STARTUP_TIMEOUT)
 
 
+def boot_left(state: dict[str, Any]) -> float:
+    """What is left of the server's startup timeout since it was launched."""
+    return float(state["launched"]) + startup_timeout() - time.time()
+
+
 def wait_until_answering(state: dict[str, Any], timeout: float | None = None) -> str | None:
     """None once the server answers its health check; else why not (its keeper is gone, or it did not
-    answer within `timeout`, by default what is left of the startup timeout since it was launched)."""
+    answer within `timeout`, by default what is left of its startup timeout)."""
     if timeout is None:
-        timeout = state["launched"] + startup_timeout() - time.time()
+        timeout = boot_left(state)
     deadline = time.monotonic() + timeout
     while True:
         if _answers(f"{state['api_url']}/health"):
@@ -229,7 +236,7 @@ def wait_until_answering(state: dict[str, Any], timeout: float | None = None) ->
         if not keeper_alive(state["pid"]):
             return "it exited"
         if time.monotonic() > deadline:
-            return f"it did not answer within {startup_timeout():g} s"
+            return f"it did not answer within {timeout:.0f} s"
         time.sleep(POLL_SECONDS)
 
 
@@ -239,33 +246,38 @@ def acquire() -> ReusedServer | None:
     is serving a run now: it is left alone and this run starts a server of its own."""
     idle = idle_setting()  # a bad value fails before anything is started
     home = prefect_home()
-    home.mkdir(parents=True, exist_ok=True)
+    try:
+        home.mkdir(parents=True, exist_ok=True)
+        lock_fd = _lock(home)
+    except OSError as exc:
+        raise OrchestrationError(f"cannot keep the Prefect server's files in PREFECT_HOME={home} ({exc}); "
+                                 "set PREFECT_HOME to a writable folder") from exc
     wanted = identity(home)
-    lock_fd = _lock(home)
+    booting: ReusedServer | None = None
     try:
         state = read_state(home)
         if state is not None and keeper_alive(state["pid"]):
-            if any(state.get(key) != value for key, value in wanted.items()):
-                if not nobody_uses(home / LEASE_FILE):
-                    log.info("the kept Prefect server in %s was started with other settings and is in use; "
-                             "this run starts one of its own", home)
-                    return None
+            same = all(state.get(key) == value for key, value in wanted.items())
             # A server launched but not answering yet (its run failed while it booted) gets the rest of
-            # its startup timeout; one that answered before and does not now is replaced at once.
-            elif wait_until_answering(state) is None:
-                return ReusedServer(home, state, started=False)
+            # its startup timeout; one that answered before gets ANSWER_SECONDS (a busy machine).
+            if same and wait_until_answering(state, max(ANSWER_SECONDS, boot_left(state))) is None:
+                return ReusedServer(home, state, started=False)  # the lease taken under the lock
+            if not nobody_uses(home / LEASE_FILE):  # never stop a server under a run
+                log.info("the kept Prefect server in %s %s and a run is using it; this run starts one of its own",
+                         home, "does not answer" if same else "was started with other settings")
+                return None
         if state is not None:
             stop_keeper(state)
             with contextlib.suppress(OSError):
                 (home / STATE_FILE).unlink()
         state = {**_launch(home, idle), **wanted}
         _write_state(home, state)
-        server = ReusedServer(home, state, started=True)
-    except BaseException:
-        os.close(lock_fd)
-        raise
-    server.boot_in_background(lock_fd)  # it releases the lock once the server answers
-    return server
+        booting = ReusedServer(home, state, started=True)
+        booting.boot_in_background(lock_fd)  # it releases the lock once the server answers
+        return booting
+    finally:
+        if booting is None:
+            os.close(lock_fd)
 
 
 def _launch(home: Path, idle: float) -> dict[str, Any]:
