@@ -206,7 +206,7 @@ def test_bad_settings_are_a_clear_error_before_anything_starts(tmp_path):
     for setting, value in (("KOPREP_PREFECT_SERVER", "always"), ("KOPREP_PREFECT_SERVER_IDLE", "ten")):
         env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
         env.update({"PREFECT_HOME": str(home), "KOPREP_PREFECT_SERVER": "reuse", setting: value})
-        code = "from koprep.orchestration.server import start_early; start_early()"
+        code = "from koprep.orchestration.reusable import start_early; start_early()"
         done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
         assert "OrchestrationError" in done.stderr and setting in done.stderr
         assert not home.exists() or not list(home.iterdir())

@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from koprep.errors import OrchestrationError
+from koprep.orchestration import reusable
 from koprep.orchestration import server as early
 from tests.helpers import write_nsmc
 
@@ -111,11 +112,11 @@ def test_no_server_is_started_when_one_is_configured(monkeypatch, tmp_path):
     monkeypatch.delenv("PREFECT_PROFILE", raising=False)
     monkeypatch.setattr(early, "EarlyServer", lambda port: pytest.fail("a server was started"))
     monkeypatch.setenv("PREFECT_API_URL", "http://127.0.0.1:4200/api")
-    assert early.start_early() is None
+    assert reusable.start_early() is None
     monkeypatch.delenv("PREFECT_API_URL")
     (tmp_path / "profiles.toml").write_text(
         'active = "local"\n[profiles.local]\nPREFECT_API_URL = "http://127.0.0.1:4200/api"\n', encoding="utf-8")
-    assert early._profile_api_url()  # start_early() returns None: the active profile names a server
+    assert early._profile_api_url()  # reusable.start_early() returns None: the active profile names a server
     monkeypatch.setenv("PREFECT_PROFILE", "ephemeral")
     assert not early._profile_api_url()
 

@@ -92,7 +92,7 @@ def run_command(args: argparse.Namespace) -> int:
 
 def run_flow(plan: Plan, args: argparse.Namespace) -> RunRecord:
     """Check what would fail mid-run, then run the plan as a Prefect flow run."""
-    from koprep.orchestration.server import start_early
+    from koprep.orchestration.reusable import start_early
 
     check_runner(args)  # a runner choice that cannot work fails before any work
     # Without a configured Prefect server, Prefect's temporary one boots (4-25 s) while the run checks

@@ -42,6 +42,7 @@ from typing import Any
 
 from koprep.errors import OrchestrationError
 from koprep.orchestration.keeper import LEASE_FILE, LOCK_FILE, LOG_FILE, STATE_FILE, idle_for, nobody_uses
+from koprep.orchestration import server
 from koprep.orchestration.server import DEFAULT_STARTUP_TIMEOUT, POLL_SECONDS, _answers
 
 log = logging.getLogger("koprep.orchestration")
@@ -54,6 +55,23 @@ ANSWER_SECONDS = 10.0
 """How long a kept server that answered before gets to answer a later run (a busy machine is slow)."""
 STOP_SECONDS = 20.0
 """How long `stop_keeper` waits for the keeper to stop its server before killing both."""
+
+
+def start_early() -> server.EarlyServer | ReusedServer | None:
+    """Start Prefect's temporary server now if the flow will need one (`server.prefect_configured`
+    is false) and set `PREFECT_API_URL` to its address: the kept server (reused, or started and
+    kept), or with KOPREP_PREFECT_SERVER=per-run one for this run only. `wait()` on the result
+    returns once it answers."""
+    if server.prefect_configured():
+        return None
+    started: server.EarlyServer | ReusedServer | None = acquire() if mode() == "reuse" else None
+    if started is None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        started = server.EarlyServer(port)
+    os.environ["PREFECT_API_URL"] = started.api_url
+    return started
 
 
 def mode() -> str:

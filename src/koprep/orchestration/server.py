@@ -3,7 +3,7 @@
 Without `PREFECT_API_URL`, Prefect starts a temporary server (a uvicorn subprocess serving its API on
 the SQLite database in `PREFECT_HOME`) when the flow run's client is created, and waits for it to
 answer: 4 CPU s on an existing database, 9 on a new one, all on the run's critical path. `koprep run`
-knows it will need one as soon as the plan says there is work, so `start_early` picks a free port,
+knows it will need one as soon as the plan says there is work, so `reusable.start_early` picks a free port,
 sets `PREFECT_API_URL` to it (before this process imports Prefect, so every part of Prefect here sees
 an ordinary configured server) and launches that server process at once: the command and environment
 of Prefect's own `SubprocessASGIServer` (prefect/server/api/server.py, Prefect 3.9), the same app,
@@ -12,8 +12,8 @@ imports Prefect and loads the tokenizer; `wait()` then polls its health endpoint
 and the flow runs against it as against any server: the same flow and task runs, in the same
 database. By default that server is then kept for later runs (`reusable`: a later run only checks
 that it answers) and stops itself after an idle period; with `KOPREP_PREFECT_SERVER=per-run` it is
-this run's own (`EarlyServer`), told to stop at exit without waiting for its shutdown (Prefect waits
-up to 5 s).
+this run's own (`EarlyServer`, here), told to stop at exit without waiting for its shutdown (Prefect
+waits up to 5 s).
 
 The process is launched here rather than through `SubprocessASGIServer` because importing that class
 imports Prefect's whole server package into this process (~3 CPU seconds, taken from the run on a
@@ -25,19 +25,14 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
-import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from koprep.errors import OrchestrationError
-
-if TYPE_CHECKING:
-    from koprep.orchestration.reusable import ReusedServer
 
 # What `SubprocessASGIServer` adds to the server's environment: no UI, and the app's ephemeral mode
 # (only the services an ephemeral server runs: the task-run recorder, event persister, ...).
@@ -116,24 +111,11 @@ def _answers(url: str) -> bool:
         return False
 
 
-def start_early() -> EarlyServer | ReusedServer | None:
-    """Start Prefect's temporary server now if the flow will need one: no Prefect API configured (in
-    the environment or the active Prefect profile), and Prefect not yet imported (its settings are
-    read once, when it is imported). Sets `PREFECT_API_URL` to the server's address. By default the
-    server is kept for later runs, or one kept by an earlier run is reused (`reusable`);
-    `KOPREP_PREFECT_SERVER=per-run` starts one for this run only."""
-    if os.environ.get("PREFECT_API_URL") or "prefect" in sys.modules or _profile_api_url():
-        return None
-    from koprep.orchestration import reusable
-
-    server: EarlyServer | ReusedServer | None = reusable.acquire() if reusable.mode() == "reuse" else None
-    if server is None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        server = EarlyServer(port)
-    os.environ["PREFECT_API_URL"] = server.api_url
-    return server
+def prefect_configured() -> bool:
+    """Whether this process must not start a server: a Prefect API is configured (in the environment
+    or the active Prefect profile), or Prefect is imported already (its settings are read once, when
+    it is imported, so a server started now would not be the one it talks to)."""
+    return bool(os.environ.get("PREFECT_API_URL")) or "prefect" in sys.modules or _profile_api_url()
 
 
 def _profile_api_url() -> bool:
