@@ -194,13 +194,6 @@ def test_two_runs_at_once_start_one_server(kept_home):
     assert len(flow_runs(state["api_url"])) == 2
 
 
-@pytest.mark.slow
-def test_per_run_opt_out_keeps_no_server(kept_home):
-    kept_home.finished(kept_home.run(KOPREP_PREFECT_SERVER="per-run"))
-    assert kept_home.state() is None
-    wait_for(lambda: not processes_of(kept_home.home), 20, "the run's own server stops at its exit")
-
-
 def test_bad_settings_are_a_clear_error_before_anything_starts(tmp_path):
     home = tmp_path / "prefect-home"
     for setting, value in (("KOPREP_PREFECT_SERVER", "always"), ("KOPREP_PREFECT_SERVER_IDLE", "ten")):

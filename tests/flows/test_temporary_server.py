@@ -30,6 +30,7 @@ FAST = ["--set", "word2vec.vector_size=16", "--set", "word2vec.epochs=1", "--set
 def env_without_prefect(home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     env["PREFECT_HOME"] = str(home)
+    env["KOPREP_PREFECT_SERVER"] = "per-run"  # the opt-out: the run's own server (the kept one: test_kept_server.py)
     return env
 
 
@@ -61,6 +62,7 @@ def test_a_run_without_prefect_api_url_records_its_flow_and_task_runs_and_leaves
     while (left := processes_of(home)) and time.monotonic() < deadline:
         time.sleep(0.5)
     assert not left, f"processes left behind: {left}"
+    assert not (home / "koprep-server.json").exists()  # nothing recorded for a later run to reuse
 
     with contextlib.closing(sqlite3.connect(home / "prefect.db")) as db:
         flow_runs = db.execute(
