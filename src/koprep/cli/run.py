@@ -95,8 +95,9 @@ def run_flow(plan: Plan, args: argparse.Namespace) -> RunRecord:
     from koprep.orchestration.reusable import start_early
 
     check_runner(args)  # a runner choice that cannot work fails before any work
-    # Without a configured Prefect server, Prefect's temporary one boots (4-25 s) while the run checks
-    # its plan, imports Prefect and loads the tokenizer, instead of before the flow.
+    # Without a configured Prefect server, the temporary one an earlier run kept is reused (a health
+    # check), or one boots (4-25 s) while the run checks its plan, imports Prefect and loads the
+    # tokenizer, instead of before the flow.
     server = start_early() if args.runner == "local" else None  # Dask workers must reach a server of their own
     tokenize = plan.stages.get("tokenize")
     if args.runner == "local" and tokenize is not None and not tokenize.done:
