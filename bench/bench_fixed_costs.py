@@ -7,15 +7,19 @@ Every measurement is a fresh `koprep`/`python` process (wall time, best of --rep
   (the no-op path's stack) and `flows.preprocess` (Prefect + the flow), starting the Okt JVM;
 - `koprep status` and a fully cached `koprep run` (answered from the store, no Prefect), and the
   same fully cached run through the flow with a temporary server (what every run cost before);
-- a cold `koprep run` without PREFECT_API_URL (Prefect starts a temporary server) and the same
+- a cold `koprep run` without PREFECT_API_URL (KOPREP_PREFECT_SERVER=per-run: a temporary server
+  of its own, as every run before the kept server) and the same
   cold run against a `prefect server start` already running (its start is not counted).
 
 `--cold-pairs N` measures only the start-up tax (see `start_up_tax`): the first run on a machine,
 later runs reusing the server `koprep run` keeps, later runs with KOPREP_PREFECT_SERVER=per-run,
-and runs against a running server.
+and runs against a running server. `--server-start` splits a temporary server's start into
+importing Prefect's server and its database migrations, on a new and on an existing database.
 
     .venv/bin/python bench/bench_fixed_costs.py --docs 2000 --backend whitespace
     .venv/bin/python bench/bench_fixed_costs.py --docs 2000 --backend okt --repeats 1
+    .venv/bin/python bench/bench_fixed_costs.py --docs 2000 --backend mecab --cold-pairs 3
+    .venv/bin/python bench/bench_fixed_costs.py --server-start --repeats 3
 """
 
 from __future__ import annotations
@@ -103,7 +107,12 @@ def main() -> None:
                         help="only the start-up tax: N rounds of cold runs without PREFECT_API_URL (a fresh PREFECT_HOME, "
                              "as the first run on a machine; later runs reusing the kept server; later runs with "
                              "KOPREP_PREFECT_SERVER=per-run) and against a running server, medians")
+    parser.add_argument("--server-start", action="store_true",
+                        help="only where a temporary server's start goes: importing Prefect's server, then its "
+                             "database migrations on a fresh PREFECT_HOME and on an existing one (CPU seconds)")
     args = parser.parse_args()
+    if args.server_start:
+        return server_start(args)
     if args.cold_pairs:
         return start_up_tax(args)
 
@@ -174,6 +183,53 @@ def main() -> None:
     print(f"  {'a running server saves (cold temporary - cold running)':<{width}}  {saved[0]:7.2f}  {saved[1]:7.2f}")
     print(f"  {'no-op / cold run with a running server':<{width}}  {noop[0] / cold_server[0]:6.3f}x  "
           f"{noop[1] / cold_server[1]:6.3f}x")
+
+
+SERVER_START = """
+import asyncio, json, resource, time
+def cpu():
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+c0, w0 = cpu(), time.perf_counter()
+import prefect.server.api.server  # what the server process imports before it serves
+from prefect.server.database import provide_database_interface
+import alembic.operations.batch as batch
+c1, w1 = cpu(), time.perf_counter()
+rebuilt = [0]
+flush = batch.BatchOperationsImpl.flush
+def counted(self):
+    rebuilt[0] += 1
+    return flush(self)
+batch.BatchOperationsImpl.flush = counted
+asyncio.run(provide_database_interface().create_db())  # what the server's start runs: alembic upgrade head
+c2, w2 = cpu(), time.perf_counter()
+print(json.dumps({"import": [c1 - c0, w1 - w0], "migrate": [c2 - c1, w2 - w1], "rebuilt": rebuilt[0]}))
+"""
+
+
+def server_start(args: argparse.Namespace) -> None:
+    """A temporary server's start, in parts (each a fresh process, best of --repeats): importing
+    Prefect's server package, then `create_db` (Alembic's upgrade to head, as the server's start runs
+    it) on a new database (the first run on a machine) and on an existing one (later starts)."""
+    import json
+
+    rows: dict[str, list[dict]] = {"new database": [], "existing database": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats):
+            home = Path(tmp) / f"home-{repeat}"
+            home.mkdir()
+            for kind in rows:  # the new database first: the second start finds it migrated
+                done = subprocess.run([sys.executable, "-c", SERVER_START], env=clean_env(home), capture_output=True,
+                                      text=True, check=True)
+                rows[kind].append(json.loads(done.stdout.splitlines()[-1]))
+    print(f"a temporary Prefect server's start, in parts; {os.cpu_count()} cores, load average "
+          f"{os.getloadavg()[0]:.1f}; best of {args.repeats}; CPU s (wall s)")
+    for kind, parts in rows.items():
+        best = {part: min(row[part][0] for row in parts) for part in ("import", "migrate")}
+        walls = {part: min(row[part][1] for row in parts) for part in ("import", "migrate")}
+        print(f"  {kind + ':':<19} import Prefect's server {best['import']:5.2f} ({walls['import']:5.2f}), "
+              f"migrations {best['migrate']:5.2f} ({walls['migrate']:5.2f}), "
+              f"{max(row['rebuilt'] for row in parts)} SQLite batch table rebuilds")
 
 
 def start_up_tax(args: argparse.Namespace) -> None:
