@@ -6,8 +6,8 @@ used it for the idle period.
 
 It detaches itself first (fork, then a new session): the launching `koprep run` reads the keeper's
 pid from its stdout and goes on, and neither the keeper nor the server holds the run's stdin, stdout
-or stderr (a CI pipeline reading them does not wait for the server). The server's own output goes
-to `koprep-server.log` in PREFECT_HOME.
+or stderr (a CI pipeline reading them does not wait for the server). The server's output and the
+keeper's own errors go to `koprep-server.log` in PREFECT_HOME.
 
 The files it shares with runs (`reusable.py` writes them; their roles are described there):
 - the lease, `koprep-server.lease`: its mtime is the last time a run started or ended using the
@@ -32,6 +32,7 @@ import signal
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 from koprep.orchestration.server import SERVER_ENV, server_command
@@ -132,14 +133,20 @@ def main(argv: list[str]) -> int:
         print(child, flush=True)
         return 0
     os.setsid()  # its own session: no terminal's Ctrl-C or hang-up reaches it
-    devnull = os.open(os.devnull, os.O_RDWR)
-    for fd in (0, 1, 2):  # let go of the launcher's pipes
-        os.dup2(devnull, fd)
+    devnull = os.open(os.devnull, os.O_RDONLY)
+    log = os.open(home / LOG_FILE, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    for fd, target in ((0, devnull), (1, log), (2, log)):  # let go of the launcher's pipes
+        os.dup2(target, fd)
     os.close(devnull)
+    os.close(log)
     try:
-        return keep(home, port, idle)
+        keep(home, port, idle)
+    except BaseException:  # noqa: BLE001 - the log is the only place a keeper's failure can go
+        traceback.print_exc()
     finally:
-        os._exit(0)  # never return into the launcher's interpreter shutdown twice
+        sys.stderr.flush()
+        os._exit(0)  # the forked copy of the launcher's interpreter must not run its exit twice
+    return 0
 
 
 if __name__ == "__main__":
