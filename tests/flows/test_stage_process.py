@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from koprep import stage_process
+from koprep import report, stage_process
 from koprep.config import load_config
 from koprep.errors import EmptyResultError
 from koprep.maintenance import verify
@@ -44,7 +44,7 @@ def corpus(tmp_path_factory) -> Path:
     return write_nsmc(tmp_path_factory.mktemp("corpus") / "nsmc.tsv", 2000)
 
 
-def _run(artifacts: Path, corpus: Path, own_processes: bool, settings: dict | None = None, progress=None):
+def _run(artifacts: Path, corpus: Path, own_processes: bool, settings: dict | None = None, progress=None, on_result=None):
     plan = build_plan(ArtifactStore(artifacts), str(corpus), load_config(None, {**SETTINGS, **(settings or {})}, "mecab"))
     if not own_processes:
         return plan, run_and_record(plan, InProcess(progress), run_id="run")
@@ -53,7 +53,7 @@ def _run(artifacts: Path, corpus: Path, own_processes: bool, settings: dict | No
     stage_process.prestart(started)
     process = stage_process._prestarted["word2vec"]
     try:
-        return plan, run_and_record(plan, OwnProcesses(progress), run_id="run"), process
+        return plan, run_and_record(plan, OwnProcesses(progress), run_id="run", on_result=on_result), process
     finally:
         stage_process.discard_prestarted()
 
@@ -115,3 +115,15 @@ def test_the_process_ends_when_the_flows_process_is_killed(tmp_path):
             return
         time.sleep(0.1)
     pytest.fail("the stage's process outlived the flow's process")
+
+
+def test_the_report_gathered_while_word2vec_trains_is_the_report_gathered_after(corpus, tmp_path):
+    store = ArtifactStore(tmp_path)
+    preparation = report.Preparation(store)
+    _, record, _ = _run(tmp_path, corpus, own_processes=True, on_result=preparation.add)
+    prepared = preparation.gathered()
+    assert set(prepared) == {"tokenize", "bow", "ngram", "tfidf", "word2vec"}
+    assert report.report_data(store, record, prepared) == report.report_data(store, record)
+    # details of another entry than the record's are not taken
+    stale = {**prepared, "tfidf": {**prepared["tfidf"], "fingerprint": "0" * 32, "rows": -1}}
+    assert report.report_data(store, record, stale) == report.report_data(store, record)

@@ -39,7 +39,7 @@ from koprep.pipeline.resolve import Resolution  # noqa: E402
 from koprep.pipeline.runner import run_and_record, run_shards  # noqa: E402
 from koprep.plan import Plan, build_plan  # noqa: E402
 from koprep.progress import ProgressCallback, stage_progress  # noqa: E402
-from koprep.report import publish_report  # noqa: E402
+from koprep.report import Preparation, publish_report  # noqa: E402
 from koprep.runs import RunRecord  # noqa: E402
 from koprep import stage_process  # noqa: E402
 from koprep.store import ArtifactStore  # noqa: E402
@@ -209,15 +209,17 @@ def _run(plan: Plan, runner: str, dask_address: str | None, *, checked: bool = F
     record. `checked`: the caller already ran the plan's preflight and checked the Dask cluster."""
     if runner == "local":  # `koprep run` prestarted them before its preflight; a deployment's run starts them here
         stage_process.prestart(stage_process.stages_to_prestart(plan))
+    report = Preparation(plan.store)
     try:
         with runners.open_executor(
             runner, dask_address, plan.store.root, plan.location, stage_task, shards_task, cluster_checked=checked,
         ) as executor:
-            record = run_and_record(plan, executor, run_id=flow_run.get_id(), checked=checked)
+            record = run_and_record(plan, executor, run_id=flow_run.get_id(), checked=checked, on_result=report.add)
     finally:
         stage_process.discard_prestarted()
+        prepared = report.gathered()
     publish_run_artifacts(record, plan.store.run_path(record.run_id))
-    publish_report(plan.store, record)
+    publish_report(plan.store, record, prepared)
     return record.to_json()
 
 
