@@ -15,12 +15,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
+import importlib
 import importlib.util
 import io
 import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, AbstractSet, Any, Mapping, cast
+from typing import TYPE_CHECKING, AbstractSet, Any, Iterable, Mapping, cast
 
 from koprep.runs import RunRecord
 from koprep.store import RUNS, ArtifactStore, write_bytes_atomic
@@ -434,10 +435,13 @@ class Preparation:
     entries and import the charts' libraries. The report then gathers only what came last. A
     failure here only means the report gathers that stage's details itself."""
 
-    def __init__(self, store: ArtifactStore) -> None:
+    def __init__(self, store: ArtifactStore, imports: Iterable[str] = ()) -> None:
+        """`imports`: modules to import ahead besides the charts' (gensim, when word2vec trains in
+        another process: the report reads its vectors with it)."""
         from concurrent.futures import ThreadPoolExecutor
 
         self.store = store
+        self.imports = tuple(imports)
         self.pool = ThreadPoolExecutor(1, thread_name_prefix="koprep-report")
         self.results: dict[str, Any] = {}
         self.details: dict[str, Any] = {}
@@ -454,6 +458,8 @@ class Preparation:
             if not self.warmed:
                 self.warmed = True
                 _warm_up()
+                for module in self.imports:
+                    importlib.import_module(module)
             from koprep import inspection
 
             # stage_details reads, of the record, the stages' entries (tokenize: clean's): the results so far.

@@ -207,9 +207,11 @@ class PlannedRun(BaseModel):
 def _run(plan: Plan, runner: str, dask_address: str | None, *, checked: bool = False) -> dict[str, Any]:
     """Carry out `plan` through the runner's executor, record the run, publish its artifacts; the run
     record. `checked`: the caller already ran the plan's preflight and checked the Dask cluster."""
-    if runner == "local":  # `koprep run` prestarted them before its preflight; a deployment's run starts them here
-        stage_process.prestart(stage_process.stages_to_prestart(plan))
-    report = Preparation(plan.store)
+    own_processes = stage_process.stages_to_prestart(plan) if runner == "local" else []
+    # `koprep run` prestarted them before its preflight; a deployment's run starts them here.
+    stage_process.prestart(own_processes)
+    # Reading their outputs for the report takes what they import (gensim), which this process then has not.
+    report = Preparation(plan.store, stage_process.WARM_UP if own_processes else ())
     try:
         with runners.open_executor(
             runner, dask_address, plan.store.root, plan.location, stage_task, shards_task, cluster_checked=checked,
