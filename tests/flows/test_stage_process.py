@@ -22,7 +22,7 @@ from koprep.pipeline.keys import StageKey
 from koprep.pipeline.resolve import Resolution
 from koprep.pipeline.runner import InProcess, Outcome, resolved, run_and_record
 from koprep.plan import build_plan
-from koprep.store import FAULT_POINT_ENV, ArtifactStore
+from koprep.store import FAULT_POINT_ENV, MANIFEST, ArtifactStore
 from tests.helpers import REPO, write_nsmc
 from tests.robust.chain import outputs
 
@@ -127,3 +127,36 @@ def test_the_report_gathered_while_word2vec_trains_is_the_report_gathered_after(
     # details of another entry than the record's are not taken
     stale = {**prepared, "tfidf": {**prepared["tfidf"], "fingerprint": "0" * 32, "rows": -1}}
     assert report.report_data(store, record, stale) == report.report_data(store, record)
+
+
+# ------------------------------------------------------------------ through `koprep run`, on Prefect
+def _koprep_run(corpus: Path, artifacts: Path, server: dict, *settings: str, env: dict | None = None):
+    args = [str(Path(sys.executable).with_name("koprep")), "run", str(corpus), "--backend", "mecab",
+            "--artifacts", str(artifacts), "--json"]
+    for key, value in SETTINGS.items():
+        args += ["--set", f"{key}={value}"]
+    for setting in settings:
+        args += ["--set", setting]
+    environment = {**os.environ, "PREFECT_API_URL": server["url"], **(env or {})}
+    return subprocess.run(args, capture_output=True, text=True, env=environment, timeout=600)
+
+
+def test_koprep_run_fails_cleanly_when_word2vec_fails_in_its_process(corpus, tmp_path, prefect_server):
+    failed = _koprep_run(corpus, tmp_path, prefect_server, "word2vec.min_count=100000")
+    assert failed.returncode == 2, failed.stderr[-3000:]
+    assert "min_count=100000" in failed.stderr and "Traceback" not in failed.stderr
+    store = ArtifactStore(tmp_path)
+    assert verify(store)["problems"] == [] and not list(store.root.glob(f"word2vec/*/{MANIFEST}"))
+
+
+def test_koprep_run_with_its_word2vec_process_killed_fails_then_resumes_to_the_same_bytes(corpus, tmp_path, prefect_server):
+    _run(tmp_path / "reference", corpus, own_processes=False)
+    killed = _koprep_run(corpus, tmp_path / "run", prefect_server, env={FAULT_POINT_ENV: "word2vec.trained"})
+    # Only the word2vec process reaches that point: the run itself reports it and exits.
+    assert killed.returncode == 1, killed.stderr[-3000:]
+    assert "word2vec stage's process ended" in killed.stderr and "SIGKILL" in killed.stderr
+    store = ArtifactStore(tmp_path / "run")
+    assert verify(store)["problems"] == []
+    resumed = _koprep_run(corpus, tmp_path / "run", prefect_server)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    assert outputs(tmp_path / "run") == outputs(tmp_path / "reference", "run")
