@@ -161,13 +161,7 @@ class StageProcess:
 
     def _how_it_ended(self) -> str:
         self.process.join(5)
-        code = self.process.exitcode
-        if code is not None and code < 0:
-            try:
-                return f"killed by {signal.Signals(-code).name}"
-            except ValueError:
-                return f"killed by signal {-code}"
-        return f"exit status {code}"
+        return f"it {how_a_process_ended(self.process.exitcode)}"
 
     def stop(self) -> None:
         if self.process.is_alive():
@@ -180,6 +174,16 @@ class StageProcess:
             self.process.kill()
             self.process.join()
         self.conn.close()
+
+
+def how_a_process_ended(exitcode: int | None) -> str:
+    """A process's exit code in words: "was killed by SIGKILL", "exited with status 1"."""
+    if exitcode is not None and exitcode < 0:
+        try:
+            return f"was killed by {signal.Signals(-exitcode).name}"
+        except ValueError:
+            return f"was killed by signal {-exitcode}"
+    return f"exited with status {exitcode}"
 
 
 _prestarted: dict[str, StageProcess] = {}
