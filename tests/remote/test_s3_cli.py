@@ -33,27 +33,39 @@ def test_every_command_on_a_bucket_and_no_secret_anywhere(s3, prefect_server, tm
     corpus_url = s3.url("corpora", "reviews.txt")
     outputs = []
 
-    def ok(*args: str, options_env: dict[str, str] | None = None) -> str:
-        result = koprep(*args, env={**env, **(options_env or {})}, cwd=work)
-        outputs.append(result.stdout + result.stderr)
-        assert result.returncode == 0, (args, result.stderr[-2000:])
-        return result.stdout
+    def start(*args: str, options_env: dict[str, str] | None = None) -> tuple[tuple[str, ...], subprocess.Popen]:
+        return args, subprocess.Popen([KOPREP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                      env={**env, **(options_env or {})}, cwd=work)
 
-    first = json.loads(ok("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS).strip().splitlines()[-1])
-    second = json.loads(ok("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS).strip().splitlines()[-1])
+    def finish(started: tuple[tuple[str, ...], subprocess.Popen]) -> str:
+        args, process = started
+        stdout, stderr = process.communicate(timeout=300)
+        outputs.append(stdout + stderr)
+        assert process.returncode == 0, (args, stderr[-2000:])
+        return stdout
+
+    first = json.loads(finish(start("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS)).strip().splitlines()[-1])
+    second = json.loads(finish(start("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS)).strip().splitlines()[-1])
     assert all(stage["cached"] for stage in second["stages"].values())
-    assert "up to date" in ok("status", corpus_url, "--backend", "whitespace", *SETTINGS)
-    ok("run", corpus_url, "--backend", "whitespace", "--dry-run", *SETTINGS)
-    ok("show", "--run", first["run_id"])
-    assert "tokenize" in ok("ls")
-    assert "ok" in ok("verify")
-    ok("gc", "--dry-run")
     word = next(iter(nsmc(400)["document"].str.split().explode().value_counts().index))
-    ok("similar", word)
     # The secret given as storage options instead of the environment: the same commands work, and show nothing.
     no_env_secret = {"AWS_SECRET_ACCESS_KEY": "", "AWS_ACCESS_KEY_ID": "",
                      "KOPREP_STORAGE_OPTIONS": json.dumps({"key": ACCESS_KEY, "secret": SECRET})}
-    assert "tokenize" in ok("ls", options_env=no_env_secret)
+    # The commands that only read the store run at once (as several users' would), each checked as above.
+    reading = [
+        start("status", corpus_url, "--backend", "whitespace", *SETTINGS),
+        start("run", corpus_url, "--backend", "whitespace", "--dry-run", *SETTINGS),
+        start("show", "--run", first["run_id"]),
+        start("ls"),
+        start("verify"),
+        start("gc", "--dry-run"),
+        start("similar", word),
+        start("ls", options_env=no_env_secret),
+    ]
+    status, _, _, listed, verified, _, _, listed_with_options = [finish(started) for started in reading]
+    assert "up to date" in status
+    assert "tokenize" in listed and "tokenize" in listed_with_options
+    assert "ok" in verified
     assert s3.fs.exists(f"{s3.name}/store/runs/{first['run_id']}.html")  # the report is in the bucket too
 
     assert work.exists() and list(work.iterdir()) == []  # nothing written where the commands ran
