@@ -44,8 +44,11 @@ def test_every_command_on_a_bucket_and_no_secret_anywhere(s3, prefect_server, tm
         assert process.returncode == 0, (args, stderr[-2000:])
         return stdout
 
-    first = json.loads(finish(start("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS)).strip().splitlines()[-1])
-    second = json.loads(finish(start("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS)).strip().splitlines()[-1])
+    def ok(*args: str) -> str:
+        return finish(start(*args))
+
+    first = json.loads(ok("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS).strip().splitlines()[-1])
+    second = json.loads(ok("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS).strip().splitlines()[-1])
     assert all(stage["cached"] for stage in second["stages"].values())
     word = next(iter(nsmc(400)["document"].str.split().explode().value_counts().index))
     # The secret given as storage options instead of the environment: the same commands work, and show nothing.
