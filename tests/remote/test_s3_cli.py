@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import nsmc
+from tests.helpers import nsmc, run_at_once
 from tests.remote.conftest import ACCESS_KEY, SECRET
 from tests.robust.chain import SMALL, write_corpus
 
@@ -33,19 +33,13 @@ def test_every_command_on_a_bucket_and_no_secret_anywhere(s3, prefect_server, tm
     corpus_url = s3.url("corpora", "reviews.txt")
     outputs = []
 
-    def start(*args: str, options_env: dict[str, str] | None = None) -> tuple[tuple[str, ...], subprocess.Popen]:
-        return args, subprocess.Popen([KOPREP, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                      env={**env, **(options_env or {})}, cwd=work)
-
-    def finish(started: tuple[tuple[str, ...], subprocess.Popen]) -> str:
-        args, process = started
-        stdout, stderr = process.communicate(timeout=300)
-        outputs.append(stdout + stderr)
-        assert process.returncode == 0, (args, stderr[-2000:])
-        return stdout
+    def checked(result: subprocess.CompletedProcess) -> str:
+        outputs.append(result.stdout + result.stderr)
+        assert result.returncode == 0, (result.args, result.stderr[-2000:])
+        return result.stdout
 
     def ok(*args: str) -> str:
-        return finish(start(*args))
+        return checked(koprep(*args, env=env, cwd=work))
 
     first = json.loads(ok("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS).strip().splitlines()[-1])
     second = json.loads(ok("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS).strip().splitlines()[-1])
@@ -55,17 +49,16 @@ def test_every_command_on_a_bucket_and_no_secret_anywhere(s3, prefect_server, tm
     no_env_secret = {"AWS_SECRET_ACCESS_KEY": "", "AWS_ACCESS_KEY_ID": "",
                      "KOPREP_STORAGE_OPTIONS": json.dumps({"key": ACCESS_KEY, "secret": SECRET})}
     # The commands that only read the store run at once (as several users' would), each checked as above.
-    reading = [
-        start("status", corpus_url, "--backend", "whitespace", *SETTINGS),
-        start("run", corpus_url, "--backend", "whitespace", "--dry-run", *SETTINGS),
-        start("show", "--run", first["run_id"]),
-        start("ls"),
-        start("verify"),
-        start("gc", "--dry-run"),
-        start("similar", word),
-        start("ls", options_env=no_env_secret),
-    ]
-    status, _, _, listed, verified, _, _, listed_with_options = [finish(started) for started in reading]
+    status, _, _, listed, verified, _, _, listed_with_options = map(checked, run_at_once([
+        ([KOPREP, "status", corpus_url, "--backend", "whitespace", *SETTINGS], env),
+        ([KOPREP, "run", corpus_url, "--backend", "whitespace", "--dry-run", *SETTINGS], env),
+        ([KOPREP, "show", "--run", first["run_id"]], env),
+        ([KOPREP, "ls"], env),
+        ([KOPREP, "verify"], env),
+        ([KOPREP, "gc", "--dry-run"], env),
+        ([KOPREP, "similar", word], env),
+        ([KOPREP, "ls"], {**env, **no_env_secret}),
+    ], cwd=work))
     assert "up to date" in status
     assert "tokenize" in listed and "tokenize" in listed_with_options
     assert "ok" in verified
