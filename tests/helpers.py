@@ -165,3 +165,23 @@ def stop_process_group(process: subprocess.Popen, timeout: float = 20) -> None:
     except ProcessLookupError:
         pass
     process.wait()
+
+
+def run_at_once(commands: list[tuple[list[str], dict[str, str]]], cwd: Path, timeout: float = 300
+                ) -> list[subprocess.CompletedProcess]:
+    """Start every (argv, env) command, then wait for each: their results in order, as `subprocess.run`
+    with capture_output and text gives them. For commands that do not depend on each other (commands
+    that only read a store), which then overlap their interpreter start-ups."""
+    started = [(argv, subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                                       cwd=cwd)) for argv, env in commands]
+    results = []
+    try:
+        for argv, process in started:
+            stdout, stderr = process.communicate(timeout=timeout)
+            results.append(subprocess.CompletedProcess(argv, process.returncode, stdout, stderr))
+    finally:
+        for _, process in started:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    return results

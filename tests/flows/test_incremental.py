@@ -21,8 +21,9 @@ from tests.helpers import nsmc
 
 pytestmark = pytest.mark.slow  # NSMC, Okt and a Prefect server
 
-SETTINGS = {"run.shard_size": 300, "word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2}
-REVIEWS, APPENDED = 3_000, 30
+SETTINGS = {"run.shard_size": 150, "word2vec.vector_size": 16, "word2vec.epochs": 2, "word2vec.min_count": 2}
+REVIEWS, APPENDED = 1_500, 15  # about ten shards, and 1% appended: the shard logic sees the same at any size
+EDITED = REVIEWS // 2  # the edited review, in a middle shard
 
 
 def run_flow(artifacts: Path, corpus: Path) -> dict:
@@ -60,12 +61,12 @@ def test_append_and_edit_tokenize_only_the_changed_shards_with_okt(tmp_path, pre
     assert appended["stages"]["tokenize"]["extra"]["documents"] == REVIEWS + APPENDED
 
     edited_frame = reviews.copy()
-    edited_frame.loc[1_500, "document"] += " 정말 최고"
+    edited_frame.loc[EDITED, "document"] += " 정말 최고"
     edited = run_flow(artifacts, write(edited_frame, corpus))
     tokens = Path(edited["stages"]["tokenize"]["path"])
     holding = next(
         i for i, part in enumerate(Parts.part_files(tokens))
-        if edited_frame.loc[1_500, "id"] in pq.read_table(part, columns=["doc_id"]).column("doc_id").to_pylist()
+        if edited_frame.loc[EDITED, "id"] in pq.read_table(part, columns=["doc_id"]).column("doc_id").to_pylist()
     )
     assert holding in computed(edited, "tokenize") and len(computed(edited, "tokenize")) <= 2
     assert computed(edited, "clean") == computed(edited, "tokenize")
@@ -76,7 +77,7 @@ def test_append_and_edit_tokenize_only_the_changed_shards_with_okt(tmp_path, pre
     tokenizer, token_filter = ready_tokenizer(load_config(None, SETTINGS, "okt").tokenize)
     part = pq.read_table(Parts.part_files(tokens)[holding]).to_pandas()
     clean_part = pq.read_table(Parts.part_files(edited["stages"]["clean"]["path"])[holding]).to_pandas()
-    row = part.index[part["doc_id"] == edited_frame.loc[1_500, "id"]][0]
+    row = part.index[part["doc_id"] == edited_frame.loc[EDITED, "id"]][0]
     direct = tokenize_texts(tokenizer, [clean_part.loc[row, "text"]], token_filter)[0]
     assert list(part.loc[row, "tokens"]) == direct and "최고" in direct
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import nsmc
+from tests.helpers import nsmc, run_at_once
 from tests.remote.conftest import ACCESS_KEY, SECRET
 from tests.robust.chain import SMALL, write_corpus
 
@@ -33,27 +33,35 @@ def test_every_command_on_a_bucket_and_no_secret_anywhere(s3, prefect_server, tm
     corpus_url = s3.url("corpora", "reviews.txt")
     outputs = []
 
-    def ok(*args: str, options_env: dict[str, str] | None = None) -> str:
-        result = koprep(*args, env={**env, **(options_env or {})}, cwd=work)
+    def checked(result: subprocess.CompletedProcess) -> str:
         outputs.append(result.stdout + result.stderr)
-        assert result.returncode == 0, (args, result.stderr[-2000:])
+        assert result.returncode == 0, (result.args, result.stderr[-2000:])
         return result.stdout
+
+    def ok(*args: str) -> str:
+        return checked(koprep(*args, env=env, cwd=work))
 
     first = json.loads(ok("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS).strip().splitlines()[-1])
     second = json.loads(ok("run", corpus_url, "--backend", "whitespace", "--json", *SETTINGS).strip().splitlines()[-1])
     assert all(stage["cached"] for stage in second["stages"].values())
-    assert "up to date" in ok("status", corpus_url, "--backend", "whitespace", *SETTINGS)
-    ok("run", corpus_url, "--backend", "whitespace", "--dry-run", *SETTINGS)
-    ok("show", "--run", first["run_id"])
-    assert "tokenize" in ok("ls")
-    assert "ok" in ok("verify")
-    ok("gc", "--dry-run")
     word = next(iter(nsmc(400)["document"].str.split().explode().value_counts().index))
-    ok("similar", word)
     # The secret given as storage options instead of the environment: the same commands work, and show nothing.
     no_env_secret = {"AWS_SECRET_ACCESS_KEY": "", "AWS_ACCESS_KEY_ID": "",
                      "KOPREP_STORAGE_OPTIONS": json.dumps({"key": ACCESS_KEY, "secret": SECRET})}
-    assert "tokenize" in ok("ls", options_env=no_env_secret)
+    # The commands that only read the store run at once (as several users' would), each checked as above.
+    status, _, _, listed, verified, _, _, listed_with_options = map(checked, run_at_once([
+        ([KOPREP, "status", corpus_url, "--backend", "whitespace", *SETTINGS], env),
+        ([KOPREP, "run", corpus_url, "--backend", "whitespace", "--dry-run", *SETTINGS], env),
+        ([KOPREP, "show", "--run", first["run_id"]], env),
+        ([KOPREP, "ls"], env),
+        ([KOPREP, "verify"], env),
+        ([KOPREP, "gc", "--dry-run"], env),
+        ([KOPREP, "similar", word], env),
+        ([KOPREP, "ls"], {**env, **no_env_secret}),
+    ], cwd=work))
+    assert "up to date" in status
+    assert "tokenize" in listed and "tokenize" in listed_with_options
+    assert "ok" in verified
     assert s3.fs.exists(f"{s3.name}/store/runs/{first['run_id']}.html")  # the report is in the bucket too
 
     assert work.exists() and list(work.iterdir()) == []  # nothing written where the commands ran

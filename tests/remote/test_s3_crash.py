@@ -87,7 +87,9 @@ def kill_results(s3_server, tmp_path_factory):
         "KOPREP_UPLOAD_GRACE_SECONDS": "0",  # nothing else writes: the resume's sweep may take every abandoned upload
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.robust.kill_driver", f"s3://{bucket}/kills", str(corpus), *POINTS],
+        # three points at a time: each has its own prefix and cache folder, and a run on the bucket
+        # mostly waits on HTTP round trips to the server
+        [sys.executable, "-m", "tests.robust.kill_driver", "--jobs=3", f"s3://{bucket}/kills", str(corpus), *POINTS],
         cwd=REPO, capture_output=True, text=True, timeout=900, env=env,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]

@@ -62,7 +62,8 @@ def corpus(tmp_path_factory) -> Path:
 def chain_results(tmp_path_factory, corpus):
     base = tmp_path_factory.mktemp("kills")
     proc = subprocess.run(
-        [sys.executable, "-m", "tests.robust.kill_driver", str(base), str(corpus), *CHAIN_POINTS],
+        # two points at a time: each has its own store, and the suite's machine has two cores
+        [sys.executable, "-m", "tests.robust.kill_driver", "--jobs=2", str(base), str(corpus), *CHAIN_POINTS],
         cwd=REPO, capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)},
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
