@@ -13,6 +13,7 @@ import contextlib
 import fcntl
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -51,10 +52,24 @@ def wait_for(condition, seconds: float, what: str) -> None:
         time.sleep(0.2)
 
 
+@pytest.fixture(scope="module")
+def migrated_database(tmp_path_factory) -> Path:
+    """A Prefect database migrated once for this module: each test's PREFECT_HOME starts with a copy,
+    so its first server start does not run the ~140 migrations again (what these tests are about is
+    keeping the server, not creating its database; test_temporary_server covers a new database)."""
+    home = tmp_path_factory.mktemp("prefect-template")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    subprocess.run([str(BIN / "prefect"), "server", "database", "upgrade", "-y"], env={**env, "PREFECT_HOME": str(home)},
+                   check=True, capture_output=True, timeout=300)
+    return home / "prefect.db"
+
+
 class KeptHome:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, database: Path | None = None) -> None:
         self.home = root / "prefect-home"
         self.home.mkdir()
+        if database is not None:
+            shutil.copyfile(database, self.home / database.name)
         self.corpus = write_nsmc(root / "nsmc.tsv", 300)
         self.root = root
         self.runs = 0
@@ -85,8 +100,8 @@ class KeptHome:
 
 
 @pytest.fixture
-def kept_home(tmp_path, monkeypatch):
-    kept = KeptHome(tmp_path)
+def kept_home(tmp_path, monkeypatch, migrated_database):
+    kept = KeptHome(tmp_path, migrated_database)
     yield kept
     monkeypatch.setenv("PREFECT_HOME", str(kept.home))
     state = kept.state()
