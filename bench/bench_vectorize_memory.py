@@ -48,6 +48,21 @@ def rss_mib() -> float:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 2**20
 
 
+def sampled_peak() -> tuple[list[float], float]:
+    """After a garbage collection: a one-item list a thread keeps at the peak RSS (MiB, sampled every
+    5 ms; set it to 0 to start a new window), and the RSS now."""
+    gc.collect()
+    peak = [0.0]
+
+    def sample() -> None:
+        while True:
+            peak[0] = max(peak[0], rss_mib())
+            time.sleep(0.005)
+
+    threading.Thread(target=sample, daemon=True).start()
+    return peak, rss_mib()
+
+
 def measure(stage: str, size: int, vectorize_file: str | None, write: bool = False) -> str:
     import pyarrow as pa
 
@@ -83,16 +98,7 @@ def measure(stage: str, size: int, vectorize_file: str | None, write: bool = Fal
 
     params = {"bow": logic.CountParams(), "ngram": logic.CountParams(ngram_range=(1, 2)),
               "tfidf": logic.TfidfParams()}[stage]
-    gc.collect()
-    peak = [0.0]
-
-    def sample() -> None:
-        while True:
-            peak[0] = max(peak[0], rss_mib())
-            time.sleep(0.005)
-
-    threading.Thread(target=sample, daemon=True).start()
-    base = rss_mib()
+    peak, base = sampled_peak()
     started = time.perf_counter()
     fit = logic.fit_shards(shards(), params)
     fit_peak, peak[0] = peak[0], 0.0
@@ -129,16 +135,7 @@ def measure_word2vec(size: int, shards) -> str:
         for index, (ids, tokens) in enumerate(shards):
             pq.write_table(pa.table({"doc_id": pa.array(ids, pa.string()), "tokens": tokens}),
                            Path(folder) / Parts.PART.format(index))
-        gc.collect()
-        peak = [0.0]
-
-        def sample() -> None:
-            while True:
-                peak[0] = max(peak[0], rss_mib())
-                time.sleep(0.005)
-
-        threading.Thread(target=sample, daemon=True).start()
-        base = rss_mib()
+        peak, base = sampled_peak()
         started = time.perf_counter()
         counts = word_counts(TokenShards(folder))
         counts_peak, peak[0] = peak[0], 0.0
