@@ -237,3 +237,25 @@ def test_show_cli_json_and_unknown_stage(three_runs):
     bad = subprocess.run([sys.executable, "-m", "koprep.cli", "show", "nope", "--artifacts", str(root)],
                          capture_output=True, text=True)
     assert bad.returncode == 2 and "has no 'nope' stage" in bad.stderr and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("size", [7, 100, 250, 1000])
+def test_matrix_batches_are_pyarrows_batches_read_row_group_by_row_group(tmp_path, size):
+    """`vectorizer_details` sums the matrix in the batches pyarrow's `iter_batches` gives (the same
+    rows in each: float sums equal to the bit), read one row group at a time."""
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from koprep.inspection import _batches
+
+    rng = np.random.default_rng(3)
+    writer = pq.ParquetWriter(tmp_path / "m.parquet", pa.schema([("term_id", pa.int32()), ("value", pa.float64())]))
+    for rows in (90, 1, 130, 45, 0, 200):  # row groups of uneven sizes, as the stage writes them per shard group
+        writer.write_table(pa.table({"term_id": pa.array(rng.integers(0, 50, rows), pa.int32()),
+                                     "value": pa.array(rng.random(rows))}))
+    writer.close()
+    file = pq.ParquetFile(tmp_path / "m.parquet")
+    ours = [batch.to_pydict() for batch in _batches(file, ["term_id", "value"], size)]
+    theirs = [batch.to_pydict() for batch in file.iter_batches(batch_size=size, columns=["term_id", "value"])]
+    assert ours == theirs and sum(len(batch["value"]) for batch in ours) == 466

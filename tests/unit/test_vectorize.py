@@ -399,3 +399,26 @@ def test_vectorizer_stages_over_many_token_shards_equal_sklearn(tmp_path):
         doc_ids = pd.read_parquet(f"{result.path}/documents.parquet")["doc_id"].tolist()
         assert len(doc_ids) == len(docs) == 6000
         _assert_same_matrix(from_long(pd.read_parquet(f"{result.path}/matrix.parquet"), doc_ids, len(table)), expected, params)
+
+
+@pytest.mark.parametrize("shard_sizes", [[3], [2000, 0, 1999, 1], [], [0], [600_000, 500_000]], ids=repr)
+def test_matrix_writer_documents_file_is_the_dataframe_one(tmp_path, shard_sizes):
+    """The writer keeps the documents' ids in Arrow, not as Python strings; its documents.parquet is
+    byte for byte the file the former DataFrame of every id wrote (also past one row group, 2**20 rows)."""
+    from types import SimpleNamespace
+
+    import pyarrow.parquet as pq
+
+    from koprep.pipeline.datasets import MatrixFiles, arrow_table
+
+    writer = MatrixFiles.Writer(SimpleNamespace(path=tmp_path))  # type: ignore[arg-type]
+    every_id: list[str] = []
+    for shard, size in enumerate(shard_sizes):
+        ids = [f"{shard}-{i}-문서" if i % 7 else str(i) for i in range(size)]
+        writer.matrix_shard(sp.csr_matrix((size, 3), dtype=np.int64), ids)
+        every_id += ids
+    writer.close()
+    assert writer.documents == len(every_id)
+    former = pd.DataFrame({"row": np.arange(len(every_id), dtype=np.int64), "doc_id": every_id})
+    pq.write_table(arrow_table(former), tmp_path / "former.parquet")
+    assert (tmp_path / MatrixFiles.DOCUMENTS).read_bytes() == (tmp_path / "former.parquet").read_bytes()

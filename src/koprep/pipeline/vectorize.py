@@ -63,8 +63,8 @@ def _vectorize(
         raise
     nonzeros = writer.close()
     counter.finish()
-    return len(writer.doc_ids), {
-        "documents": len(writer.doc_ids),
+    return writer.documents, {
+        "documents": writer.documents,
         "terms": len(fitted.table),
         "nonzeros": nonzeros,
         "fitted_documents": fitted.n_docs,
