@@ -15,13 +15,11 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import html
-import importlib
 import importlib.util
 import io
-import logging
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, AbstractSet, Any, Iterable, Mapping, cast
+from typing import TYPE_CHECKING, AbstractSet, Any, Mapping
 
 from koprep.runs import RunRecord
 from koprep.store import RUNS, ArtifactStore, write_bytes_atomic
@@ -29,8 +27,6 @@ from koprep.store import RUNS, ArtifactStore, write_bytes_atomic
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
     from matplotlib.font_manager import FontProperties
-
-log = logging.getLogger(__name__)
 
 REPORT_ARTIFACT = "koprep-report"
 FONT_FAMILY = "KoprepHangul"
@@ -146,19 +142,12 @@ def projection_chart(title: str, points: Mapping[str, Any]) -> str:
 
 
 # ------------------------------------------------------------------------------------------ data
-def report_data(
-    store: ArtifactStore, record: RunRecord, prepared: Mapping[str, dict[str, Any]] | None = None,
-) -> dict[str, Any]:
-    """What the report shows, gathered from the run record and the stage artifacts. `prepared`: stage
-    details gathered while the run went on (`Preparation`), used for the entries they were gathered from."""
+def report_data(store: ArtifactStore, record: RunRecord) -> dict[str, Any]:
+    """What the report shows, gathered from the run record and the stage artifacts."""
     from koprep import inspection
 
     details: dict[str, Any] = {}
     for name, stage in record.stages.items():
-        known = (prepared or {}).get(name)
-        if known is not None and known.get("fingerprint") == stage.fingerprint:
-            details[name] = known
-            continue
         entry = store.open_entry(stage.path)
         if name == "clean":
             extra = entry.manifest.get("extra", {})
@@ -375,11 +364,9 @@ def report_path(store: ArtifactStore, run_id: str) -> Path:
     return store.inside(RUNS, f"{run_id}.html")
 
 
-def write_report(
-    store: ArtifactStore, record: RunRecord, prepared: Mapping[str, dict[str, Any]] | None = None,
-) -> tuple[Path, dict[str, Any]]:
+def write_report(store: ArtifactStore, record: RunRecord) -> tuple[Path, dict[str, Any]]:
     """Write `runs/<run_id>.html` and `runs/latest.html`; returns the path and the data shown."""
-    data = report_data(store, record, prepared)
+    data = report_data(store, record)
     page = render_html(data).encode("utf-8")
     path = report_path(store, record.run_id)
     for target in (path, report_path(store, "latest")):
@@ -411,11 +398,9 @@ def report_markdown(data: Mapping[str, Any], html_path: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-def publish_report(
-    store: ArtifactStore, record: RunRecord, prepared: Mapping[str, dict[str, Any]] | None = None,
-) -> Path:
+def publish_report(store: ArtifactStore, record: RunRecord) -> Path:
     """Write the HTML report and, inside a Prefect flow run, attach its summary as a markdown artifact."""
-    path, data = write_report(store, record, prepared)
+    path, data = write_report(store, record)
     from prefect.context import FlowRunContext, TaskRunContext
 
     if FlowRunContext.get() is not None or TaskRunContext.get() is not None:
@@ -424,66 +409,3 @@ def publish_report(
         create_markdown_artifact(markdown=report_markdown(data, path), key=REPORT_ARTIFACT,
                                  description="koprep run report: statistics, top terms, word2vec neighbours")
     return path
-
-
-# ------------------------------------------------------------------------------ ahead of time
-class Preparation:
-    """The report's stage details, gathered on a thread of their own as each stage's result is
-    known (`add`, the flow's `execute(on_result=...)`), while later stages still run: after
-    tokenization the run waits for word2vec, which trains in a process of its own
-    (`koprep.stage_process`), so this process and one core are free to read the other stages'
-    entries and import the charts' libraries. The report then gathers only what came last. A
-    failure here only means the report gathers that stage's details itself."""
-
-    def __init__(self, store: ArtifactStore, imports: Iterable[str] = ()) -> None:
-        """`imports`: modules to import ahead besides the charts' (gensim, when word2vec trains in
-        another process: the report reads its vectors with it)."""
-        from concurrent.futures import ThreadPoolExecutor
-
-        self.store = store
-        self.imports = tuple(imports)
-        self.pool = ThreadPoolExecutor(1, thread_name_prefix="koprep-report")
-        self.results: dict[str, Any] = {}
-        self.details: dict[str, Any] = {}
-        self.warmed = False
-
-    def add(self, name: str, result: Any) -> None:
-        """`result` (a StageResult) is `name`'s; the stages before it in the graph are added already."""
-        self.results[name] = result
-        if name != "clean":  # the report reads clean's manifest only
-            self.pool.submit(self._gather, name, result)
-
-    def _gather(self, name: str, result: Any) -> None:
-        try:
-            if not self.warmed:
-                self.warmed = True
-                _warm_up()
-                for module in self.imports:
-                    importlib.import_module(module)
-            from koprep import inspection
-
-            # stage_details reads, of the record, the stages' entries (tokenize: clean's): the results so far.
-            so_far = cast("RunRecord", _StagesSoFar(dict(self.results)))
-            self.details[name] = inspection.stage_details(
-                self.store, so_far, name, self.store.open_entry(result.path), top=TOP_TERMS, samples=3,
-                neighbours=NEIGHBOURS,
-            )
-        except Exception as exc:  # noqa: BLE001 - the report gathers it again, and reports a real failure
-            log.debug("gathering the report's %s details ahead failed: %s", name, exc)
-
-    def gathered(self) -> dict[str, Any]:
-        """The stage details gathered so far (waiting for the ones under way)."""
-        self.pool.shutdown(wait=True)
-        return dict(self.details)
-
-
-class _StagesSoFar:
-    def __init__(self, stages: dict[str, Any]) -> None:
-        self.stages = stages
-
-
-def _warm_up() -> None:
-    """Import what drawing the charts and embedding the font take (~0.5 CPU s)."""
-    import fontTools.subset  # noqa: F401
-    import matplotlib.backends.backend_agg  # noqa: F401
-    import matplotlib.figure  # noqa: F401

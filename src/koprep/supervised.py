@@ -34,6 +34,7 @@ import contextlib
 import logging
 import multiprocessing
 import pickle
+import signal
 import time
 from collections import deque
 from dataclasses import dataclass, field
@@ -43,7 +44,6 @@ from typing import Any, Iterable, Iterator, Sequence
 import pyarrow as pa
 
 from koprep.errors import KoprepError
-from koprep.stage_process import how_a_process_ended
 from koprep.stages import tokenize as tokenize_logic
 from koprep.tokenizer_worker import FATAL_EXIT, EncodedTokens, serve
 from koprep.tokenizers.base import Tokenizer
@@ -202,7 +202,12 @@ class _Worker:
         code = self.process.exitcode
         if code == FATAL_EXIT or self.fatal:
             return f"the analyser failed fatally ({self.fatal or 'see the worker message above'})"
-        return f"the analyser's process {how_a_process_ended(code)}"
+        if code is not None and code < 0:
+            try:
+                return f"the analyser's process was killed by {signal.Signals(-code).name}"
+            except ValueError:
+                return f"the analyser's process was killed by signal {-code}"
+        return f"the analyser's process exited with status {code}"
 
     def stop(self, kill: bool = False) -> None:
         if not kill and self.process.is_alive():

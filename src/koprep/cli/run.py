@@ -106,11 +106,6 @@ def run_flow(plan: Plan, args: argparse.Namespace) -> RunRecord:
 
         # Okt's JVM (in its supervised worker process) starts meanwhile too (~2 s saved).
         warm_up(plan.run.backend, plan.run.token_filter, plan.run.config.run.workers, **supervision(plan.run))
-    if args.runner == "local":
-        from koprep import stage_process
-
-        # gensim's stages get a process of their own, which imports gensim on the core the preflight leaves idle.
-        stage_process.prestart(stage_process.stages_to_prestart(plan))
     # Fails before the flow starts (bad input: exit 2; the server and worker are stopped at exit).
     plan.preflight()
     from koprep import runs

@@ -36,12 +36,11 @@ from koprep.orchestration.parameters import PreprocessParameters  # noqa: E402
 from koprep.pipeline.execution import StageResult  # noqa: E402
 from koprep.pipeline.keys import StageKey  # noqa: E402
 from koprep.pipeline.resolve import Resolution  # noqa: E402
-from koprep.pipeline.runner import run_and_record, run_shards  # noqa: E402
+from koprep.pipeline.runner import run_and_record, run_shards, run_stage  # noqa: E402
 from koprep.plan import Plan, build_plan  # noqa: E402
 from koprep.progress import ProgressCallback, stage_progress  # noqa: E402
-from koprep.report import Preparation, publish_report  # noqa: E402
+from koprep.report import publish_report  # noqa: E402
 from koprep.runs import RunRecord  # noqa: E402
-from koprep import stage_process  # noqa: E402
 from koprep.store import ArtifactStore  # noqa: E402
 
 FLOW_NAME = "koprep-preprocess"
@@ -171,9 +170,8 @@ def _progress(run: Resolution, key: StageKey) -> ProgressCallback | None:
 
 @task(name="stage", cache_policy=NONE, persist_result=False)
 def stage_task(run: Resolution, key: StageKey, inputs: dict[str, StageResult]) -> StageResult:
-    """One stage of the plan (named after it in the UI); in its own process when one was prestarted
-    for it (`koprep.stage_process`)."""
-    return stage_process.run_stage(run, key, inputs, on_progress=_progress(run, key))
+    """One stage of the plan (named after it in the UI)."""
+    return run_stage(run, key, inputs, on_progress=_progress(run, key))
 
 
 # Starting the JVM (Okt) can fail transiently; a bad backend name or option never heals on retry.
@@ -207,21 +205,12 @@ class PlannedRun(BaseModel):
 def _run(plan: Plan, runner: str, dask_address: str | None, *, checked: bool = False) -> dict[str, Any]:
     """Carry out `plan` through the runner's executor, record the run, publish its artifacts; the run
     record. `checked`: the caller already ran the plan's preflight and checked the Dask cluster."""
-    own_processes = stage_process.stages_to_prestart(plan) if runner == "local" else []
-    # `koprep run` prestarted them before its preflight; a deployment's run starts them here.
-    stage_process.prestart(own_processes)
-    # Reading their outputs for the report takes what they import (gensim), which this process then has not.
-    report = Preparation(plan.store, stage_process.WARM_UP if own_processes else ())
-    try:
-        with runners.open_executor(
-            runner, dask_address, plan.store.root, plan.location, stage_task, shards_task, cluster_checked=checked,
-        ) as executor:
-            record = run_and_record(plan, executor, run_id=flow_run.get_id(), checked=checked, on_result=report.add)
-    finally:
-        stage_process.discard_prestarted()
-        prepared = report.gathered()
+    with runners.open_executor(
+        runner, dask_address, plan.store.root, plan.location, stage_task, shards_task, cluster_checked=checked,
+    ) as executor:
+        record = run_and_record(plan, executor, run_id=flow_run.get_id(), checked=checked)
     publish_run_artifacts(record, plan.store.run_path(record.run_id))
-    publish_report(plan.store, record, prepared)
+    publish_report(plan.store, record)
     return record.to_json()
 
 

@@ -96,10 +96,6 @@ class Stage:
     shards of it (wherever the executor runs that), and says how."""
     progress: str | None = None
     """The unit its progress reports count (documents, shards), if it reports any."""
-    own_process: bool = False
-    """Run by the local runner in a process of its own (`koprep.stage_process`), started ahead of it:
-    a long stage that holds the GIL for part of its work (gensim's training), so that it and the
-    stages beside it each get a core."""
 
     @property
     def per_shard(self) -> bool:
@@ -258,11 +254,11 @@ GRAPH = StageGraph([
     ),
     Stage(
         "word2vec", ("tokenize", "phrases"), embed_logic.VERSION, keys.settings_section("word2vec"), WordVectorFiles,
-        embed.train_word2vec, libraries=("gensim",), progress="shards", own_process=True,
+        embed.train_word2vec, libraries=("gensim",), progress="shards",
     ),
     Stage(
         "fasttext", ("tokenize",), fasttext_logic.VERSION, keys.settings_section("fasttext"), FastTextFiles,
-        embed.train_fasttext, libraries=("gensim",), default=False, progress="shards", own_process=True,
+        embed.train_fasttext, libraries=("gensim",), default=False, progress="shards",
     ),
     Stage(
         "evaluate", ("word2vec", "fasttext"), evaluate_logic.VERSION, keys.set_by_command, ReportFile, None, kind="on-demand",

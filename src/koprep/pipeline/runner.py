@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Mapping, Protocol
+from typing import TYPE_CHECKING, Any, Mapping, Protocol
 
 from koprep.pipeline.execution import ShardRunner, StageJob, StageResult, stage_result
 from koprep.pipeline.keys import StageKey
@@ -109,12 +109,9 @@ class InProcess:
         return run_shards(run, key, inputs, indices, self.progress.get(key.stage))
 
 
-def execute(
-    plan: Plan, executor: Executor | None = None, on_result: Callable[[str, StageResult], None] | None = None,
-) -> dict[str, StageResult]:
+def execute(plan: Plan, executor: Executor | None = None) -> dict[str, StageResult]:
     """Run every stage of `plan` through `executor` (default: in this process); their results by
-    stage, in graph order. `on_result(name, result)` is called for each, in graph order, as soon as
-    it and the stages before it are done (the flow prepares the report meanwhile)."""
+    stage, in graph order."""
     executor = executor or InProcess()
     run = executor.for_workers(plan.run)
     outcomes: dict[str, Outcome] = {}
@@ -137,7 +134,7 @@ def execute(
                 outcomes[name] = _fanned_out(executor, run, planned.key, resolved(inputs))
             else:
                 outcomes[name] = executor.submit(run, planned.key, inputs)
-        return resolved(outcomes, on_result)
+        return resolved(outcomes)
 
 
 def _fanned_out(executor: Executor, run: Resolution, key: StageKey, inputs: dict[str, StageResult]) -> StageResult:
@@ -148,27 +145,19 @@ def _fanned_out(executor: Executor, run: Resolution, key: StageKey, inputs: dict
 
 
 def run_and_record(
-    plan: Plan, executor: Executor | None = None, *, run_id: str | None = None, checked: bool = False,
-    on_result: Callable[[str, StageResult], None] | None = None, **extra: Any
+    plan: Plan, executor: Executor | None = None, *, run_id: str | None = None, checked: bool = False, **extra: Any
 ) -> RunRecord:
     """Carry out `plan` through `executor` (default: in this process) and record the run: what the
     flow does, and what `koprep compare` and the tests do without Prefect. `checked`: the caller
-    already ran the plan's preflight; `on_result`: `execute`'s; `extra` goes into the record."""
+    already ran the plan's preflight; `extra` goes into the record."""
     if not checked:
         plan.preflight()
     plan.store.sweep()  # what killed runs left behind; never a folder a live run is writing
-    record = plan.record(run_id or uuid.uuid4().hex, execute(plan, executor, on_result), **extra)
+    record = plan.record(run_id or uuid.uuid4().hex, execute(plan, executor), **extra)
     plan.store.record_run(record)
     return record
 
 
-def resolved(
-    outcomes: Mapping[str, Outcome], on_result: Callable[[str, StageResult], None] | None = None,
-) -> dict[str, StageResult]:
-    """Stage results, waiting for the ones that are futures, in order; `on_result(name, result)` as each is there."""
-    results = {}
-    for name, value in outcomes.items():
-        results[name] = value if isinstance(value, StageResult) else value.result()
-        if on_result is not None:
-            on_result(name, results[name])
-    return results
+def resolved(outcomes: Mapping[str, Outcome]) -> dict[str, StageResult]:
+    """Stage results, waiting for the ones that are futures."""
+    return {name: value if isinstance(value, StageResult) else value.result() for name, value in outcomes.items()}
