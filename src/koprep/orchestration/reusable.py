@@ -32,7 +32,6 @@ import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from koprep.errors import OrchestrationError
-from koprep.orchestration.keeper import LEASE_FILE, LOCK_FILE, LOG_FILE, STATE_FILE, idle_for, nobody_uses
+from koprep.orchestration.keeper import LEASE_FILE, LOCK_FILE, LOG_FILE, STATE_FILE, idle_for, idle_seconds, nobody_uses
 from koprep.orchestration import server
 from koprep.orchestration.server import DEFAULT_STARTUP_TIMEOUT, POLL_SECONDS, _answers
 
@@ -66,10 +65,7 @@ def start_early() -> server.EarlyServer | ReusedServer | None:
         return None
     started: server.EarlyServer | ReusedServer | None = acquire() if mode() == "reuse" else None
     if started is None:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        started = server.EarlyServer(port)
+        started = server.EarlyServer(server.free_port())
     os.environ["PREFECT_API_URL"] = started.api_url
     return started
 
@@ -165,6 +161,13 @@ def stop_keeper(state: dict[str, Any], timeout: float = STOP_SECONDS) -> None:
             os.killpg(pid, signal.SIGKILL)
 
 
+def discard(home: Path, state: dict[str, Any]) -> None:
+    """Stop the server of `state` and forget it (the next run starts a new one)."""
+    stop_keeper(state)
+    with contextlib.suppress(OSError):
+        (home / STATE_FILE).unlink()
+
+
 def _lock(home: Path) -> int:
     """The lock's descriptor, held exclusively (closing it releases the lock)."""
     fd = os.open(home / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o600)
@@ -215,9 +218,7 @@ class ReusedServer:
         try:
             self.failure = wait_until_answering(self.state)
             if self.failure is not None:
-                stop_keeper(self.state)
-                with contextlib.suppress(OSError):
-                    (self.home / STATE_FILE).unlink()
+                discard(self.home, self.state)
         finally:
             os.close(lock_fd)
 
@@ -285,9 +286,7 @@ def acquire() -> ReusedServer | None:
                          home, "does not answer" if same else "was started with other settings")
                 return None
         if state is not None:
-            stop_keeper(state)
-            with contextlib.suppress(OSError):
-                (home / STATE_FILE).unlink()
+            discard(home, state)
         state = {**_launch(home, idle), **wanted}
         _write_state(home, state)
         booting = ReusedServer(home, state, started=True)
@@ -299,9 +298,7 @@ def acquire() -> ReusedServer | None:
 
 
 def _launch(home: Path, idle: float) -> dict[str, Any]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = server.free_port()
     launched = time.time()
     done = subprocess.run(
         [sys.executable, "-m", "koprep.orchestration.keeper", str(home), str(port), f"{idle:g}"],
@@ -319,8 +316,6 @@ def status() -> dict[str, Any] | None:
     if state is None or not keeper_alive(state["pid"]):
         return None
     lease = home / LEASE_FILE
-    from koprep.orchestration.keeper import idle_seconds
-
     return {
         "api_url": state["api_url"], "pid": state["pid"], "prefect_home": str(home), "prefect": state.get("prefect"),
         "python": state.get("python"), "started": state.get("launched"),
@@ -346,9 +341,7 @@ def stop(force: bool = False) -> dict[str, Any] | None:
                 "a koprep run is using the Prefect server now; stop it after the run ends, or use --force "
                 "(the run then fails)"
             )
-        stop_keeper(state)
-        with contextlib.suppress(OSError):
-            (home / STATE_FILE).unlink()
+        discard(home, state)
         return state
     finally:
         os.close(lock_fd)

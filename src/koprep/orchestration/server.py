@@ -25,6 +25,7 @@ from __future__ import annotations
 import atexit
 import importlib.util
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -109,6 +110,13 @@ def _answers(url: str) -> bool:
             return bool(response.status == 200)
     except (OSError, urllib.error.HTTPError):
         return False
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now, for a server to bind."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 def prefect_configured() -> bool:
