@@ -54,6 +54,11 @@ def in_child(target, *args, fault: str | None = None) -> int:
     return os.waitpid(start_child(target, *args, fault=fault), 0)[1]
 
 
+def slug(point: str) -> str:
+    """A fault point's name as a file or prefix name (`#` becomes `-`)."""
+    return point.replace("#", "-")
+
+
 def store_at(base: str, name: str) -> str | Path:
     """The store of one run: a folder under BASE, or a prefix under BASE when it is a URL (s3://...)."""
     return f"{base.rstrip('/')}/{name}" if "://" in base else Path(base) / name
@@ -78,12 +83,12 @@ def warm_up() -> None:
 def check_point(base: str, corpus_path: Path, point: str, fingerprints: dict[str, str], expected: dict,
                 reports: Path) -> dict:
     """Kill a chain run at `point` in its own store, check the store, resume, check again."""
-    artifacts = store_at(base, point.replace("#", "-"))
+    artifacts = store_at(base, slug(point))
     status = in_child(run_chain, artifacts, corpus_path, fault=point)
     store = ArtifactStore(artifacts)
     after_kill = verify(store)
     published = [name for name, fp in fingerprints.items() if store.lookup(name, fp, verify=True) is not None]
-    report = reports / f"{point.replace('#', '-')}.json"
+    report = reports / f"{slug(point)}.json"
     resumed = in_child(resume, artifacts, corpus_path, report)
     result = {
         "point": point,
@@ -118,7 +123,7 @@ def main(base: str, corpus: str, *points: str, jobs: int = 1) -> None:
 
     def write_result(point: str) -> None:
         result = check_point(base, corpus_path, point, fingerprints, expected, reports)
-        (results / f"{point.replace('#', '-')}.json").write_text(json.dumps(result))
+        (results / f"{slug(point)}.json").write_text(json.dumps(result))
 
     running: set[int] = set()
     failed = False
@@ -136,7 +141,7 @@ def main(base: str, corpus: str, *points: str, jobs: int = 1) -> None:
     while running:
         reap_one()
     for point in points:  # in the order given, whatever order they finished in
-        found = results / f"{point.replace('#', '-')}.json"
+        found = results / f"{slug(point)}.json"
         if found.exists():
             print(found.read_text(), flush=True)
     assert not failed, "checking a point failed (its error is above)"

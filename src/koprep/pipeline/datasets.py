@@ -202,7 +202,6 @@ class MatrixFiles(Dataset):
             # hold ~72 bytes per document until `close` (144 MiB at 2M documents, in each of
             # bow/ngram/tfidf side by side), where Arrow holds the id's bytes and an offset.
             self._doc_ids: list[pa.Array] = []
-            self.documents = 0
             self._matrix: pq.ParquetWriter | None = None
 
         def vocabulary(self, table: pd.DataFrame) -> None:
@@ -215,7 +214,11 @@ class MatrixFiles(Dataset):
                 self._matrix = pq.ParquetWriter(self.folder / MatrixFiles.MATRIX, table.schema)
             self._matrix.write_table(table)
             self._doc_ids.append(pa.array(doc_ids, pa.string()))
-            self.documents += len(doc_ids)
+
+        @property
+        def documents(self) -> int:
+            """The documents written so far (the rows of `documents.parquet`)."""
+            return sum(len(ids) for ids in self._doc_ids)
 
         def close(self) -> int:
             """Finish the matrix and write the documents; returns the number of nonzeros."""
